@@ -1,0 +1,5 @@
+import sys
+
+from impasto.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,59 @@
+"""``impasto`` entry point: one command, many subcommands.
+
+User errors (:class:`impasto.errors.UserError`, bad flags) print one line on stderr and
+exit with code 2; nothing is left half-written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from impasto import __version__
+from impasto.cli.common import CliError
+from impasto.errors import UserError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2, no usage dump
+        sys.stderr.write(f"impasto: error: {message}\n")
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from impasto.cli import export, gatys, info, stylize, train
+
+    parser = _Parser(prog="impasto", description="Neural style transfer: train, export, stylize.")
+    parser.add_argument("--version", action="version", version=f"impasto {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
+    for mod in (stylize, info, gatys, train, export):
+        mod.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (UserError, CliError) as exc:
+        sys.stderr.write(f"impasto: error: {exc}\n")
+        return 2
+    except ModuleNotFoundError as exc:
+        if exc.name in ("torch", "onnx", "onnxscript", "matplotlib"):
+            sys.stderr.write(f"impasto: error: this command needs the [train] extra ({exc.name} is not installed): "
+                             "pip install 'impasto[train]'\n")
+            return 2
+        raise
+    except KeyboardInterrupt:
+        sys.stderr.write("impasto: interrupted\n")
+        return 130
+
+
+def main_entry() -> None:
+    """Console-script entry point."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    main_entry()

@@ -1,0 +1,163 @@
+"""``impasto stylize`` and ``impasto styles`` (torch-free)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from impasto.cli.common import CliError, emit_json, positive_int, unit_float
+from impasto.errors import ImpastoError, UserError
+from impasto.runtime.images import (
+    DEFAULT_MAX_PIXELS,
+    IMAGE_SUFFIXES,
+    decode_image,
+    encode_image,
+    fit_max_size,
+    read_image,
+    write_image,
+)
+from impasto.utils.progress import Progress
+
+STDIO = "-"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("stylize", help="stylise images, folders or stdin with a style model")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders (recursive) or - for stdin")
+    p.add_argument("-o", "--output", help="output file, folder, or - for stdout "
+                   "(default: NAME_STYLE.EXT beside each input; PNG on stdout)")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--style", help="built-in style name (see `impasto styles`)")
+    src.add_argument("--model", help="path to an .onnx style model")
+    p.add_argument("--strength", type=unit_float, default=1.0, help="0 = content, 1 = full style (default 1)")
+    p.add_argument("--preserve-color", action="store_true", help="keep the content's colours")
+    p.add_argument("--max-size", type=positive_int, help="downscale so the longest side is at most N pixels")
+    p.add_argument("--max-pixels", type=positive_int, default=DEFAULT_MAX_PIXELS,
+                   help=f"reject larger images before decoding (default {DEFAULT_MAX_PIXELS})")
+    p.add_argument("--backend", default="ort-cpu", choices=["ort-cpu", "ort-cuda", "ort-trt"])
+    p.add_argument("--format", choices=["png", "jpg"], help="output format for stdout (default png)")
+    p.add_argument("--quality", type=positive_int, default=95, help="JPEG quality (default 95)")
+    p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    p.set_defaults(func=run_stylize)
+
+    s = sub.add_parser("styles", help="list the built-in styles, one per line, name first")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=run_styles)
+
+
+def _expand(inputs: list[str]) -> list[tuple[str, Path | None]]:
+    """``[(input, relative path under its folder or None)]``; folders expand recursively."""
+    jobs: list[tuple[str, Path | None]] = []
+    for item in inputs:
+        p = Path(item)
+        if item == STDIO:
+            jobs.append((item, None))
+        elif p.is_dir():
+            files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+            if not files:
+                raise CliError(f"{item}: expected images ({', '.join(sorted(IMAGE_SUFFIXES))}) in the folder, got none")
+            jobs += [(str(f), f.relative_to(p.parent)) for f in files]
+        elif not p.exists():
+            raise CliError(f"{item}: no such file or folder")
+        else:
+            jobs.append((item, None))
+    if sum(1 for j in jobs if j[0] == STDIO) > 1:
+        raise CliError("stdin (-) can be given once")
+    return jobs
+
+
+def _plan(jobs: list[tuple[str, Path | None]], output: str | None, style: str,
+          fmt: str | None) -> list[tuple[str, str]]:
+    """Pair every input with its output path (or ``-``)."""
+    many = len(jobs) > 1 or any(rel is not None for _, rel in jobs)
+    out_dir = Path(output) if output not in (None, STDIO) and (many or Path(output).is_dir()) else None
+    if many and output == STDIO:
+        raise CliError("-o -: stdout takes a single image, got several inputs")
+    if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
+        raise CliError(f"-o {output}: expected a folder for several inputs, got an existing file")
+    plan = []
+    for src, rel in jobs:
+        if src == STDIO:
+            dst = output or STDIO
+        elif out_dir is not None:
+            dst = str(out_dir / (rel if rel is not None else Path(src).name))
+        elif output is not None:
+            dst = output
+        else:
+            p = Path(src)
+            dst = str(p.with_name(f"{p.stem}_{style}{p.suffix}"))
+        if dst != STDIO and Path(dst).suffix.lower() not in IMAGE_SUFFIXES:
+            raise CliError(f"output {dst!r}: expected an image extension ({', '.join(sorted(IMAGE_SUFFIXES))})")
+        if dst != STDIO and src != STDIO and Path(dst).resolve() == Path(src).resolve():
+            raise CliError(f"output {dst!r} would overwrite its input")
+        plan.append((src, dst))
+    if fmt and any(d != STDIO for _, d in plan):
+        raise CliError("--format applies to stdout only; give the output file an extension instead")
+    return plan
+
+
+def run_stylize(args: argparse.Namespace) -> int:
+    from impasto.runtime.stylizer import Stylizer
+
+    jobs = _expand(args.inputs)
+    stylizer = Stylizer.load(args.model or args.style, backend=args.backend)
+    plan = _plan(jobs, args.output, stylizer.name, args.format)
+    results, failures = [], 0
+    bar = Progress(len(plan), "stylize", enabled=not args.json and len(plan) > 1)
+    with stylizer:
+        for src, dst in plan:
+            try:
+                if src == STDIO:
+                    image = decode_image(sys.stdin.buffer.read(), name="stdin", max_pixels=args.max_pixels)
+                else:
+                    image = read_image(src, max_pixels=args.max_pixels)
+                image = fit_max_size(image, args.max_size)
+                t0 = time.perf_counter()
+                out = stylizer(image, strength=args.strength, preserve_colors=args.preserve_color)
+                seconds = time.perf_counter() - t0
+                if dst == STDIO:
+                    sys.stdout.buffer.write(encode_image(out, "." + (args.format or "png"), quality=args.quality))
+                    sys.stdout.buffer.flush()
+                else:
+                    write_image(dst, out, quality=args.quality)
+            except UserError as exc:
+                failures += 1
+                sys.stderr.write(f"impasto: error: {exc}\n")
+                results.append({"input": src, "output": None, "error": str(exc)})
+                bar.update(1)
+                continue
+            results.append({"input": src, "output": dst, "width": out.shape[1], "height": out.shape[0],
+                            "seconds": round(seconds, 4)})
+            bar.update(1)
+            if not args.json and dst != STDIO and len(plan) == 1:
+                print(f"wrote {dst} ({out.shape[1]}x{out.shape[0]}) in {seconds:.2f} s "
+                      f"with style {stylizer.name!r} on {stylizer.provider}")
+    bar.close()
+    ok = [r for r in results if r.get("output")]
+    if args.json and args.output != STDIO:
+        emit_json({"style": stylizer.name, "model": str(stylizer.backend.model_path), "provider": stylizer.provider,
+                   "strength": args.strength, "preserve_color": args.preserve_color, "images": results,
+                   "succeeded": len(ok), "failed": failures})
+    elif len(plan) > 1:
+        secs = sum(r["seconds"] for r in ok)
+        print(f"stylized {len(ok)}/{len(plan)} images with {stylizer.name!r} on {stylizer.provider} in {secs:.2f} s")
+    return 2 if failures else 0
+
+
+def run_styles(args: argparse.Namespace) -> int:
+    from impasto.runtime.registry import builtin_cards, default_style
+
+    try:
+        default = default_style()
+    except ImpastoError:
+        default = None
+    cards = builtin_cards()
+    if args.json:
+        emit_json([{"name": c.name, "description": c.description, "method": c.method, "default": c.name == default,
+                    "path": str(c.path), "card": c.card} for c in cards])
+        return 0
+    for c in cards:
+        print(f"{c.name}\t{c.description}{'  (default)' if c.name == default else ''}")
+    return 0

@@ -1,0 +1,1 @@
+"""PyTorch modules (needs the ``[train]`` extra)."""

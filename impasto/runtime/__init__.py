@@ -1,0 +1,17 @@
+"""Torch-free inference runtime.
+
+Nothing under ``impasto.runtime`` imports torch; a test checks it in a subprocess.
+
+Example:
+    >>> from impasto.runtime import Stylizer, read_image, write_image
+    >>> with Stylizer.load("starry_night") as stylize:
+    ...     write_image("out.jpg", stylize(read_image("photo.jpg"), strength=0.8))
+"""
+
+from impasto.runtime.backend import Backend, OrtBackend, TensorSpec
+from impasto.runtime.images import decode_image, read_image, write_image
+from impasto.runtime.registry import ModelCard, builtin_cards, builtin_paths
+from impasto.runtime.stylizer import Stylizer
+
+__all__ = ["Backend", "ModelCard", "OrtBackend", "Stylizer", "TensorSpec", "builtin_cards", "builtin_paths",
+           "decode_image", "read_image", "write_image"]

@@ -1,0 +1,1 @@
+"""Losses, data, trainers and optimisation-based methods (needs the ``[train]`` extra)."""

@@ -1,0 +1,78 @@
+"""Shared fixtures: paths to ../shared, VGG16 weights, a tiny exported model."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def shared_dir() -> Path:
+    return Path(os.environ.get("IMPASTO_SHARED", ROOT.parent / "shared"))
+
+
+def _need(what: str) -> None:
+    """Fail under CI (where ``.ci/run`` provides everything), skip on a bare machine."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{what} is missing under CI (.ci/run should provide it)")
+    pytest.skip(f"{what} is not available here")
+
+
+@pytest.fixture(scope="session")
+def shared() -> Path:
+    d = shared_dir()
+    if not (d / "data").is_dir():
+        _need(f"shared data folder {d}")
+    return d
+
+
+@pytest.fixture(scope="session")
+def vgg_weights() -> str:
+    p = os.environ.get("IMPASTO_VGG16_WEIGHTS")
+    if not p or not Path(p).is_file():
+        _need("IMPASTO_VGG16_WEIGHTS (VGG16 weights)")
+    return p
+
+
+@pytest.fixture
+def photo() -> np.ndarray:
+    """The shipped sample photo as HxWx3 uint8 RGB."""
+    from impasto.runtime.images import read_image
+
+    return read_image(ROOT / "assets" / "chelsea.jpg")
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    """A small TransformerNet checkpoint with perturbed weights, in impasto's format."""
+    torch = pytest.importorskip("torch")
+    from impasto.models.transformer import TransformerConfig, TransformerNet
+    from impasto.training.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    cfg = TransformerConfig(width=8, n_residual=1)
+    net = TransformerNet(cfg)
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            if "norm" in name or p.ndim == 1:
+                p.add_(torch.randn_like(p) * 0.1)
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
+    save_checkpoint(path, {"method": "feedforward", "model": {"arch": "TransformerNet", "config": cfg.to_dict()},
+                           "state_dict": net.state_dict(), "optimizer": {}, "iteration": 0,
+                           "train_config": {"style": "tiny.jpg"},
+                           "card": {"command": "test fixture", "style_name": "tiny", "iterations": 0}})
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_checkpoint, tmp_path_factory) -> Path:
+    """The tiny checkpoint exported to ONNX (parity-checked by the exporter)."""
+    from impasto.export.onnx_export import export_onnx
+
+    out = tmp_path_factory.mktemp("onnx") / "tiny.onnx"
+    export_onnx(tiny_checkpoint, out, parity_sizes=((32, 32), (33, 47), (64, 48)))
+    return out
