@@ -171,9 +171,11 @@ def to_rgb8(image: np.ndarray, *, name: str = "image") -> np.ndarray:
     elif image.dtype == np.uint16:
         f = image.astype(np.float32) / 65535.0
     elif image.dtype in (np.float32, np.float64):
-        if not np.isfinite(image).all() or image.min() < 0 or image.max() > 1:
+        if not np.isfinite(image).all():
+            raise ImageError(f"{name}: float images must be finite and in [0, 1], got NaN or infinite values")
+        if image.min() < 0 or image.max() > 1:
             raise ImageError(f"{name}: float images must be finite and in [0, 1], got range "
-                             f"[{np.nanmin(image):.3g}, {np.nanmax(image):.3g}]")
+                             f"[{image.min():.3g}, {image.max():.3g}]")
         f = image.astype(np.float32)
     else:
         raise ImageError(f"{name}: expected dtype uint8, uint16 or float32, got {image.dtype}")
