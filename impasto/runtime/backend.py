@@ -2,7 +2,7 @@
 
 Lifecycle, as in Polygraphy's runners::
 
-    backend = OrtBackend("model.onnx", providers=["CPUExecutionProvider"])
+    backend = OrtBackend("model.onnx", providers=["CPUExecutionProvider"])   # or TensorRTBackend(...)
     backend.open()                 # create the session
     backend.inputs, backend.outputs, backend.metadata   # inspect
     backend.validate(feed)         # names, dtypes, shapes -> InputMismatchError
@@ -11,6 +11,10 @@ Lifecycle, as in Polygraphy's runners::
 
 or ``with OrtBackend(path) as backend: ...`` (open/close).
 
+The concrete backends live in their own modules (:mod:`impasto.runtime.ort_backend`,
+:mod:`impasto.runtime.tensorrt_backend`); :mod:`impasto.runtime.selection` picks one by
+name (``auto`` included) and reports every fallback.
+
 Convention:
     Tensor specs use ``None`` or a string for dynamic dimensions, integers for fixed ones.
 """
@@ -18,7 +22,6 @@ Convention:
 from __future__ import annotations
 
 import abc
-import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,19 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from impasto.errors import BackendUnavailableError, InputMismatchError, ModelError
-
-log = logging.getLogger("impasto.runtime")
-
-_ORT_DTYPES = {
-    "tensor(float)": np.float32,
-    "tensor(float16)": np.float16,
-    "tensor(double)": np.float64,
-    "tensor(int64)": np.int64,
-    "tensor(int32)": np.int32,
-    "tensor(uint8)": np.uint8,
-    "tensor(bool)": np.bool_,
-}
+from impasto.errors import InputMismatchError, ModelError
 
 
 @dataclass(frozen=True)
@@ -134,71 +125,3 @@ class Backend(abc.ABC):
     def describe(self) -> dict[str, Any]:
         return {"backend": self.name, "model": str(self.model_path),
                 "inputs": [s.describe() for s in self.inputs], "outputs": [s.describe() for s in self.outputs]}
-
-
-ORT_PROVIDERS = {
-    "ort-cpu": ["CPUExecutionProvider"],
-    "ort-cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"],
-    "ort-trt": ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"],
-}
-
-
-def available_ort_providers() -> list[str]:
-    import onnxruntime as ort
-
-    return list(ort.get_available_providers())
-
-
-class OrtBackend(Backend):
-    """ONNX Runtime with an explicit provider list.
-
-    Args:
-        model_path: ``.onnx`` file.
-        providers: ONNX Runtime provider names, in priority order. Providers that are
-            not available raise :class:`BackendUnavailableError` (never a silent fallback).
-        threads: intra-op threads (0 = ONNX Runtime's default).
-    """
-
-    name = "ort"
-
-    def __init__(self, model_path: str | os.PathLike, providers: list[str] | None = None, *, threads: int = 0) -> None:
-        super().__init__(model_path)
-        self.requested_providers = list(providers or ORT_PROVIDERS["ort-cpu"])
-        self.threads = threads
-        self.session = None
-        self.providers: list[str] = []
-
-    def _open(self) -> None:
-        import onnxruntime as ort
-
-        missing = [p for p in self.requested_providers if p not in ort.get_available_providers()]
-        if missing:
-            raise BackendUnavailableError(f"ONNX Runtime providers {missing} are not available here "
-                                          f"(available: {ort.get_available_providers()})")
-        opts = ort.SessionOptions()
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if self.threads:
-            opts.intra_op_num_threads = self.threads
-        try:
-            self.session = ort.InferenceSession(str(self.model_path), sess_options=opts,
-                                                providers=self.requested_providers)
-        except Exception as exc:  # onnxruntime raises its own untyped errors
-            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ModelError(f"model {str(self.model_path)!r}: ONNX Runtime cannot load it: {msg}") from None
-        self.providers = self.session.get_providers()
-        self.inputs = [TensorSpec(i.name, np.dtype(_ORT_DTYPES.get(i.type, np.float32)), tuple(i.shape))
-                       for i in self.session.get_inputs()]
-        self.outputs = [TensorSpec(o.name, np.dtype(_ORT_DTYPES.get(o.type, np.float32)), tuple(o.shape))
-                        for o in self.session.get_outputs()]
-        self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
-        log.info("opened %s with providers %s", self.model_path, self.providers)
-
-    def _run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        names = [o.name for o in self.outputs]
-        return dict(zip(names, self.session.run(names, feed)))
-
-    def _close(self) -> None:
-        self.session = None
-
-    def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "providers": self.providers}

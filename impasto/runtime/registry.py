@@ -15,6 +15,8 @@ from impasto.errors import ModelError
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 #: The style used when none is named.
 DEFAULT_STYLE = "starry_night"
+#: File suffixes taken as model paths: ONNX graphs and TensorRT engines.
+MODEL_SUFFIXES = (".onnx", ".engine", ".plan", ".trt")
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,7 @@ def default_style() -> str:
 
 
 def resolve_model(model: str | Path | None) -> tuple[Path, str]:
-    """Map ``None`` (default style), a built-in name or a ``.onnx`` path to ``(path, name)``.
+    """Map ``None`` (default style), a built-in name or a model path to ``(path, name)``.
 
     Raises:
         ModelError: unknown name or missing file, listing the built-in names.
@@ -82,8 +84,8 @@ def resolve_model(model: str | Path | None) -> tuple[Path, str]:
     if text in paths:
         return paths[text], text
     p = Path(text).expanduser()
-    if p.suffix.lower() == ".onnx" or p.exists():
+    if p.suffix.lower() in MODEL_SUFFIXES or p.exists():
         if not p.is_file():
-            raise ModelError(f"model: expected an .onnx file, got {text!r} (no such file)")
+            raise ModelError(f"model: expected an .onnx or .engine file, got {text!r} (no such file)")
         return p, p.stem
-    raise ModelError(f"unknown style {text!r}: expected one of {sorted(paths)} or a path to an .onnx file")
+    raise ModelError(f"unknown style {text!r}: expected one of {sorted(paths)} or a path to an .onnx or .engine file")

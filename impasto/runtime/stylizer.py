@@ -22,21 +22,15 @@ from pathlib import Path
 import numpy as np
 
 from impasto.errors import ModelError, UserError
-from impasto.runtime.backend import ORT_PROVIDERS, Backend, OrtBackend
+from impasto.runtime.backend import Backend
 from impasto.runtime.images import to_rgb8
 from impasto.runtime.postprocess import blend, preserve_color
 from impasto.runtime.registry import ModelCard, resolve_model
+from impasto.runtime.selection import BACKENDS, Selection, make_backend, open_backend
 
 log = logging.getLogger("impasto.runtime")
 
-BACKENDS = tuple(ORT_PROVIDERS)
-
-
-def make_backend(path: str | os.PathLike, backend: str = "ort-cpu", *, threads: int = 0) -> Backend:
-    """Create (not open) the named backend for a model file."""
-    if backend not in ORT_PROVIDERS:
-        raise UserError(f"backend: expected one of {list(ORT_PROVIDERS)}, got {backend!r}")
-    return OrtBackend(path, ORT_PROVIDERS[backend], threads=threads)
+__all__ = ["BACKENDS", "Stylizer", "make_backend"]
 
 
 class Stylizer:
@@ -45,28 +39,38 @@ class Stylizer:
     Use :meth:`load`; the constructor takes an already-created backend.
     """
 
-    def __init__(self, backend: Backend, name: str) -> None:
+    def __init__(self, backend: Backend, name: str, selection: Selection | None = None) -> None:
         self.backend = backend.open()
         self.name = name
+        self.selection = selection or Selection(backend.name, backend.name)
         self._check_graph()
         self.card = ModelCard.from_metadata(Path(backend.model_path), backend.metadata)
         self.input_range = self._input_range()
 
     @classmethod
-    def load(cls, model: str | os.PathLike | None = None, *, backend: str = "ort-cpu", threads: int = 0) -> Stylizer:
-        """Load a built-in style by name, an ``.onnx`` file, or (``None``) the default style.
+    def load(cls, model: str | os.PathLike | None = None, *, backend: str = "auto", threads: int = 0,
+             fp16: bool = False) -> Stylizer:
+        """Load a built-in style by name, an ``.onnx`` or ``.engine`` file, or (``None``) the default style.
 
         Args:
             model: built-in name (see ``impasto styles``) or a path.
-            backend: ``"ort-cpu"`` (default), ``"ort-cuda"`` or ``"ort-trt"``.
+            backend: one of :data:`~impasto.runtime.selection.BACKENDS`; ``"auto"`` (default)
+                takes the fastest that opens here and records every fallback in
+                :attr:`selection`.
             threads: intra-op threads, 0 for ONNX Runtime's default.
+            fp16: fp16 TensorRT engines for ``ort-trt`` (never a silent precision change).
 
         Raises:
             ModelError: unknown name, missing or unloadable file, wrong graph signature.
-            BackendUnavailableError: the backend's providers are not available here.
+            BackendUnavailableError: the backend cannot run here.
         """
         path, name = resolve_model(model)
-        return cls(make_backend(path, backend, threads=threads), name)
+        opened, selection = open_backend(path, backend, threads=threads, fp16=fp16)
+        try:
+            return cls(opened, name, selection)
+        except BaseException:
+            opened.close()
+            raise
 
     @property
     def provider(self) -> str:
@@ -149,4 +153,4 @@ class Stylizer:
 
     def describe(self) -> dict:
         return {"style": self.name, "model": str(self.backend.model_path), "provider": self.provider,
-                "description": self.card.description}
+                "backend": self.selection.to_dict(), "description": self.card.description}
