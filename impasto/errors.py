@@ -37,3 +37,38 @@ class ExportError(ImpastoError):
 
 class BackendUnavailableError(UserError):
     """A requested inference backend is not available on this machine."""
+
+
+class VideoError(UserError):
+    """A video file or camera that cannot be opened, read or written."""
+
+
+class StreamError(ImpastoError):
+    """A frame source that stopped mid-stream: a camera that vanished, a corrupt frame."""
+
+
+class EngineMismatchError(ModelError):
+    """A TensorRT engine that does not fit this machine (TensorRT version, GPU) or its own sidecar."""
+
+
+class EngineBuildError(ExportError):
+    """Building a TensorRT engine failed: ONNX parser errors, or TensorRT produced no engine."""
+
+
+class BackendRuntimeError(ImpastoError):
+    """An inference backend failed while running (not a problem with the input)."""
+
+
+class CudaError(BackendRuntimeError):
+    """A CUDA runtime call failed; the message names the call and the CUDA error (``cudaErrorMemoryAllocation``).
+
+    Attributes:
+        call: the CUDA runtime function, e.g. ``"cudaMalloc"``.
+        error_name: the CUDA error's name, e.g. ``"cudaErrorMemoryAllocation"``.
+    """
+
+    def __init__(self, call: str, error_name: str, description: str = "") -> None:
+        self.call = call
+        self.error_name = error_name
+        detail = f" ({description})" if description else ""
+        super().__init__(f"{call} failed: {error_name}{detail}")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from impasto.errors import ModelError, UserError
+from impasto.errors import InputMismatchError, ModelError, UserError
 from impasto.runtime.backend import Backend
 from impasto.runtime.images import to_rgb8
 from impasto.runtime.postprocess import blend, preserve_color
@@ -46,6 +46,7 @@ class Stylizer:
         self._check_graph()
         self.card = ModelCard.from_metadata(Path(backend.model_path), backend.metadata)
         self.input_range = self._input_range()
+        self._warned_sizes: set[tuple[int, int]] = set()
 
     @classmethod
     def load(cls, model: str | os.PathLike | None = None, *, backend: str = "auto", threads: int = 0,
@@ -102,24 +103,49 @@ class Stylizer:
             raise ModelError(f"model {str(self.backend.model_path)!r}: unreadable impasto.input metadata "
                              f"{spec!r}") from None
 
+    def model_size(self, height: int, width: int) -> tuple[int, int]:
+        """The ``(height, width)`` the model runs at for an image of this size.
+
+        The image's own size where the model accepts it; the model's size where it is
+        fixed; for an engine whose optimisation profile does not cover the size, the
+        size scaled (aspect kept) into the profile's range, with a warning once per size.
+
+        Raises:
+            InputMismatchError: no size with this aspect ratio fits the profile.
+        """
+        spec = self.backend.inputs[0]
+        if isinstance(spec.shape[2], int) and isinstance(spec.shape[3], int):
+            return spec.shape[2], spec.shape[3]
+        profile = (getattr(self.backend, "profiles", None) or {}).get(spec.name)
+        if profile is None or profile.contains((1, 3, height, width)):
+            return height, width
+        (lo_h, lo_w), (hi_h, hi_w) = profile.min[2:], profile.max[2:]
+        s = min(1.0, hi_h / height, hi_w / width)
+        s = max(s, lo_h / height, lo_w / width)
+        size = (min(hi_h, max(lo_h, round(height * s))), min(hi_w, max(lo_w, round(width * s))))
+        if abs(size[0] / size[1] - height / width) > 0.02 * height / width:
+            raise InputMismatchError(f"image {width}x{height}: expected a size the engine's profile can take "
+                                     f"({profile.describe()}); rebuild the engine with wider --shapes")
+        if (height, width) not in self._warned_sizes:
+            self._warned_sizes.add((height, width))
+            log.warning("image %dx%d is outside the engine profile (%s): it runs at %dx%d and is resized back",
+                        width, height, profile.describe(), size[1], size[0])
+        return size
+
     def run_array(self, rgb: np.ndarray) -> np.ndarray:
         """Run the model on one ``HxWx3`` uint8 RGB image; no post-processing."""
+        import cv2
+
         spec = self.backend.inputs[0]
         h, w = rgb.shape[:2]
-        fixed = isinstance(spec.shape[2], int) and isinstance(spec.shape[3], int)
-        x = rgb
-        if fixed and (spec.shape[2], spec.shape[3]) != (h, w):
-            import cv2
-
-            x = cv2.resize(rgb, (spec.shape[3], spec.shape[2]), interpolation=cv2.INTER_AREA)
+        mh, mw = self.model_size(h, w)
+        x = rgb if (mh, mw) == (h, w) else cv2.resize(rgb, (mw, mh), interpolation=cv2.INTER_AREA)
         scale = self.input_range / 255.0
         tensor = np.ascontiguousarray(x.transpose(2, 0, 1)[None], dtype=np.float32) * np.float32(scale)
         out = self.backend.run({spec.name: tensor.astype(spec.dtype, copy=False)})
         y = next(iter(out.values()))[0].astype(np.float32).transpose(1, 2, 0) / np.float32(self.input_range)
         y = np.clip(np.rint(y * 255.0), 0, 255).astype(np.uint8)
         if y.shape[:2] != (h, w):
-            import cv2
-
             y = cv2.resize(y, (w, h), interpolation=cv2.INTER_CUBIC)
         return y
 

@@ -10,7 +10,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from impasto.errors import BackendUnavailableError, ImageError, ModelError, UserError
+from impasto.errors import BackendUnavailableError, ImageError, InputMismatchError, ModelError, UserError
 from impasto.runtime import Stylizer
 from impasto.runtime.postprocess import blend, preserve_color
 
@@ -147,3 +147,19 @@ def test_blend_and_preserve_color_helpers(photo):
     gray = np.repeat(cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
     recolored = preserve_color(gray, photo)
     assert np.abs(recolored.astype(int) - photo.astype(int)).mean() < 3.0
+
+
+def test_images_outside_an_engine_profile_are_scaled_into_it(stylizer, photo, caplog):
+    """An engine's optimisation profile bounds the sizes it runs; the Stylizer fits images into it."""
+    from impasto.runtime.engine_profile import EngineProfile
+
+    stylizer.backend.profiles = {"image": EngineProfile("image", (1, 3, 16, 16), (1, 3, 64, 64), (1, 3, 100, 160))}
+    assert stylizer.model_size(80, 120) == (80, 120)  # inside: untouched
+    with caplog.at_level(logging.WARNING, logger="impasto.runtime"):
+        assert stylizer.model_size(300, 451) == (100, 150)  # too large: scaled down, aspect kept
+        stylizer.model_size(300, 451)
+    assert caplog.text.count("outside the engine profile") == 1  # warned once per size
+    assert stylizer.model_size(8, 12) == (16, 24)  # too small: scaled up
+    assert stylizer(photo).shape == photo.shape  # and resized back
+    with pytest.raises(InputMismatchError, match="rebuild the engine with wider --shapes"):
+        stylizer.model_size(10, 400)  # no size with this aspect fits
