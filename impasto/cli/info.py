@@ -28,6 +28,7 @@ def collect() -> dict:
     import onnxruntime as ort
 
     from impasto.runtime.registry import builtin_paths, default_style
+    from impasto.runtime.selection import backend_status
     from impasto.utils.weights import ENV_VAR, find_vgg16_weights
 
     path, source = find_vgg16_weights()
@@ -40,6 +41,7 @@ def collect() -> dict:
         "platform": platform.platform(),
         "packages": {k: v for k, v in packages.items() if v},
         "providers": ort.get_available_providers(),
+        "backends": backend_status(),
         "builtin_models": sorted(builtins),
         "default_style": default_style() if builtins else None,
         "vgg16_weights": {"path": str(path) if path else None, "source": source,
@@ -55,6 +57,7 @@ def run_info(args: argparse.Namespace) -> int:
     print(f"impasto {info['impasto']} (Python {info['python']}, {info['platform']})")
     print("packages: " + ", ".join(f"{k} {v}" for k, v in info["packages"].items()))
     print("execution providers: " + ", ".join(info["providers"]))
+    print("backends: " + ", ".join(f"{k} ({v})" for k, v in info["backends"].items()))
     print(f"built-in models: {', '.join(info['builtin_models']) or 'none'} (default: {info['default_style']})")
     w = info["vgg16_weights"]
     state = "resolves" if w["resolves"] else "NOT FOUND"

@@ -127,6 +127,12 @@ def open_backend(path: str | os.PathLike, backend: str = "auto", *, threads: int
                                   + "; ".join(f"{b}: {r}" for b, r in fallbacks))
 
 
+def backend_status() -> dict[str, str]:
+    """``{backend: "installed" | "missing: what"}`` for every concrete backend (no model is opened)."""
+    return {name: (f"missing: {m}" if (m := _missing_provider(name)) else "installed")
+            for name in BACKENDS if name != "auto"}
+
+
 def _missing_provider(backend: str) -> str | None:
     """The package or provider a backend needs that is not installed here, else None."""
     if backend == "tensorrt":

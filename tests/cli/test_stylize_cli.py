@@ -147,6 +147,8 @@ def test_info_json(capsys, monkeypatch, tmp_path):
     assert info["vgg16_weights"] == {"path": str(weights), "source": "env", "resolves": True,
                                      "variable": "IMPASTO_VGG16_WEIGHTS"}
     assert info["packages"]["onnxruntime"]
+    assert info["backends"]["ort-cpu"] == "installed" and set(info["backends"]) == {"ort-cpu", "ort-cuda", "ort-trt",
+                                                                                     "tensorrt"}
     monkeypatch.setenv("IMPASTO_VGG16_WEIGHTS", str(tmp_path / "missing.pth"))
     assert main(["info"]) == 0
     assert "VGG16 weights: NOT FOUND" in capsys.readouterr().out
