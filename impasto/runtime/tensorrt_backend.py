@@ -24,7 +24,8 @@ Convention:
     shape runs eagerly (TensorRT's warm-up), the second captures those steps into a CUDA
     graph and every later run at that shape replays it; a new shape drops the graph and
     starts over. An engine that cannot be captured logs one warning and runs without
-    graphs (``describe()["cuda_graphs"]`` says why). Not thread-safe: one backend per thread.
+    graphs (``describe()["cuda_graphs"]`` says why). Not thread-safe: one run at a time, from any thread
+    (each run makes the backend's device current on the calling thread).
 """
 
 from __future__ import annotations
@@ -261,6 +262,9 @@ class TensorRTBackend(Backend):
                 check_within_profile(name, arr.shape, self.profiles[name])
 
     def _run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        # The CUDA device is current per thread: a backend opened on one thread may run on another
+        # (the webcam pipeline's inference thread), so make it current on every run (a cheap call).
+        self._cuda.set_device(self.device_id)
         shape = tuple(tuple(feed[s.name].shape) for s in self.inputs)
         plan = self._graphs.plan(shape)
         if plan.shape_changed:

@@ -1,0 +1,81 @@
+"""``impasto video``: stylise a video file (torch-free).
+
+Keeps the frame count, frame rate and size; carries the audio over with ffmpeg when one
+is found and says so when it cannot; writes the output atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from impasto.cli.common import add_backend_args, emit_json, positive_int, unit_float
+from impasto.utils.progress import Progress
+
+_NO_FFMPEG_HINT = "install ffmpeg or `pip install imageio-ffmpeg` to keep the audio"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("video", help="stylise a video file (frame count, rate, size and audio kept)")
+    p.add_argument("input", metavar="INPUT", help="video file (.mp4, .mov, .mkv, .avi, ... anything FFmpeg reads)")
+    p.add_argument("-o", "--output", help="output video: .mp4, .m4v, .mov, .mkv (MPEG-4) or .avi (Motion JPEG) "
+                   "(default: NAME_STYLE.EXT beside the input)")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--style", help="built-in style name (see `impasto styles`)")
+    src.add_argument("--model", help="path to an .onnx style model")
+    add_backend_args(p)
+    p.add_argument("--strength", type=unit_float, default=1.0, help="0 = content, 1 = full style (default 1)")
+    p.add_argument("--preserve-color", action="store_true", help="keep the content's colours")
+    p.add_argument("--stabilize", type=unit_float, default=0.0, metavar="F",
+                   help="temporal stabilisation in [0, 1]: blend with the previous output warped by optical flow "
+                        "(0 = off, default; try 0.5-0.8)")
+    p.add_argument("--max-size", type=positive_int, metavar="N",
+                   help="downscale so the longest side is at most N pixels")
+    p.add_argument("--json", action="store_true", help="print a JSON summary on stdout (no progress bar)")
+    p.set_defaults(func=run_video)
+
+
+def default_output(src: str, style: str) -> str:
+    from impasto.runtime.video_io import VIDEO_SUFFIXES
+
+    p = Path(src)
+    suffix = p.suffix if p.suffix.lower() in VIDEO_SUFFIXES else ".mp4"
+    return str(p.with_name(f"{p.stem}_{style}{suffix}"))
+
+
+def run_video(args: argparse.Namespace) -> int:
+    from impasto.runtime.stylizer import Stylizer
+    from impasto.runtime.video import VideoOptions, check_output_path, stylize_video
+    from impasto.runtime.video_io import probe_video
+
+    probe_video(args.input)  # fail on a bad input before loading a model
+    if args.output:
+        check_output_path(args.input, args.output)
+    options = VideoOptions(strength=args.strength, preserve_colors=args.preserve_color, stabilize=args.stabilize,
+                           max_size=args.max_size)
+    bar: Progress | None = None
+
+    def progress(done: int, expected: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = Progress(expected, "video", enabled=not args.json)
+        bar.update(1)
+
+    with Stylizer.load(args.model or args.style, backend=args.backend, fp16=args.fp16) as stylizer:
+        output = args.output or default_output(args.input, stylizer.name)
+        try:
+            report = stylize_video(args.input, output, stylizer, options, on_frame=progress)
+        finally:
+            if bar is not None:
+                bar.close()
+    if args.json:
+        emit_json({**stylizer.describe(), **report.to_dict(), "strength": args.strength,
+                   "preserve_color": args.preserve_color, "stabilize": args.stabilize})
+        return 0
+    print(f"wrote {report.output} ({report.width}x{report.height}, {report.frames} frames at {report.fps:g} fps) "
+          f"in {report.seconds:.2f} s with style {report.style!r} on {report.provider}")
+    hint = f" ({_NO_FFMPEG_HINT})" if report.audio.startswith("dropped: no ffmpeg") else ""
+    print(f"audio: {report.audio}{hint}")
+    for note in report.notes:
+        print(f"note: {note}")
+    return 0

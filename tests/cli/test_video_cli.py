@@ -1,0 +1,126 @@
+"""``impasto video``: output, progress, --json, audio reporting, one-line errors with exit code 2."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from impasto.cli.main import main
+from impasto.runtime.video_io import VideoReader, write_video
+
+WITH_AUDIO = Path(__file__).resolve().parents[1] / "data" / "tone_32x24_10fps.mp4"
+
+
+@pytest.fixture(autouse=True)
+def no_ffmpeg(monkeypatch):
+    """Tests see no ffmpeg unless they install a fake one (the machine's own must not change results)."""
+    monkeypatch.setenv("IMPASTO_FFMPEG", "none")
+
+
+@pytest.fixture
+def clip(tmp_path) -> Path:
+    rng = np.random.default_rng(0)
+    tex = (rng.random((48, 64 + 24, 3)) * 255).astype(np.uint8)
+    path = tmp_path / "in.mp4"
+    write_video(path, [tex[:, i:i + 64] for i in range(12)], fps=12)
+    return path
+
+
+def one_error_line(capfd) -> str:
+    err = capfd.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("impasto: error: ")
+    return lines[0]
+
+
+def test_human_output_progress_and_preserved_video(tiny_model, clip, tmp_path, capfd):
+    out = tmp_path / "out.mp4"
+    assert main(["video", str(clip), "-o", str(out), "--model", str(tiny_model), "--backend", "ort-cpu"]) == 0
+    captured = capfd.readouterr()
+    lines = captured.out.strip().splitlines()
+    assert lines[0].startswith(f"wrote {out} (64x48, 12 frames at 12 fps) in ")
+    assert "'tiny' on CPUExecutionProvider" in lines[0]
+    assert lines[1] == "audio: none in input"
+    assert "video 100% |" in captured.err and "12/12" in captured.err  # progress bar on stderr
+    with VideoReader(out) as r:
+        assert len(list(r)) == 12 and r.info.fps == pytest.approx(12) and r.info.size == (64, 48)
+
+
+def test_json_summary(tiny_model, clip, tmp_path, capfd):
+    out = tmp_path / "out.avi"
+    assert main(["video", str(clip), "-o", str(out), "--model", str(tiny_model), "--json", "--strength", "0.5",
+                 "--stabilize", "0.6", "--preserve-color"]) == 0
+    captured = capfd.readouterr()
+    report = json.loads(captured.out)
+    assert (report["frames"], report["fps"], report["width"], report["height"]) == (12, 12.0, 64, 48)
+    assert report["audio"] == "none in input" and report["output"] == str(out)
+    assert report["style"] == "tiny" and report["provider"] == "CPUExecutionProvider"
+    assert report["strength"] == 0.5 and report["stabilize"] == 0.6 and report["preserve_color"] is True
+    assert report["backend"]["chosen"] == "ort-cpu"
+    assert "video" not in captured.err  # no progress bar with --json
+
+
+def test_default_output_name(tiny_model, clip, capfd):
+    assert main(["video", str(clip), "--model", str(tiny_model), "--json"]) == 0
+    assert json.loads(capfd.readouterr().out)["output"] == str(clip.with_name("in_tiny.mp4"))
+    assert clip.with_name("in_tiny.mp4").is_file()
+
+
+def test_audio_dropped_without_ffmpeg_is_said(tiny_model, tmp_path, capfd):
+    out = tmp_path / "out.mp4"
+    assert main(["video", str(WITH_AUDIO), "-o", str(out), "--model", str(tiny_model)]) == 0
+    assert "audio: dropped: no ffmpeg found (install ffmpeg" in capfd.readouterr().out
+    assert main(["video", str(WITH_AUDIO), "-o", str(out), "--model", str(tiny_model), "--json"]) == 0
+    assert json.loads(capfd.readouterr().out)["audio"] == "dropped: no ffmpeg found"
+
+
+def test_audio_copied_with_an_ffmpeg(tiny_model, tmp_path, capfd, monkeypatch):
+    exe = tmp_path / "ffmpeg"  # a stand-in that "muxes" by copying the video-only file
+    exe.write_text('#!/bin/sh\nvideo=""; prev=""\nfor a in "$@"; do\n'
+                   '  if [ "$prev" = "-i" ] && [ -z "$video" ]; then video="$a"; fi\n  prev="$a"; out="$a"\ndone\n'
+                   'cp "$video" "$out"\n')
+    exe.chmod(exe.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("IMPASTO_FFMPEG", str(exe))
+    out = tmp_path / "out.mp4"
+    assert main(["video", str(WITH_AUDIO), "-o", str(out), "--model", str(tiny_model), "--json"]) == 0
+    assert json.loads(capfd.readouterr().out)["audio"] == "copied"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ffmpeg", "out.mp4"]
+
+
+def _zero_frames(tmp_path: Path) -> Path:
+    path = tmp_path / "zero.avi"
+    cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (32, 24)).release()
+    return path
+
+
+@pytest.mark.parametrize("case, expected", [
+    ("missing", "no such file"), ("text", "not a video"), ("image", "got a PNG image"),
+    ("zero", "expected at least one video frame"), ("ext", "expected a video extension"),
+    ("same", "would overwrite its input"),
+])
+def test_bad_input_is_one_line_and_exit_2(tiny_model, clip, tmp_path, capfd, case, expected):
+    (tmp_path / "notes.txt").write_text("hello")
+    cv2.imwrite(str(tmp_path / "photo.png"), np.zeros((8, 8, 3), np.uint8))
+    src, dst = {"missing": (tmp_path / "nope.mp4", tmp_path / "o.mp4"),
+                "text": (tmp_path / "notes.txt", tmp_path / "o.mp4"),
+                "image": (tmp_path / "photo.png", tmp_path / "o.mp4"),
+                "zero": (_zero_frames(tmp_path), tmp_path / "o.mp4"),
+                "ext": (clip, tmp_path / "o.gif"),
+                "same": (clip, clip)}[case]
+    capfd.readouterr()
+    assert main(["video", str(src), "-o", str(dst), "--model", str(tiny_model)]) == 2
+    assert expected in one_error_line(capfd)
+    assert not (tmp_path / "o.mp4").exists() and not (tmp_path / "o.gif").exists()
+
+
+def test_bad_flags_exit_2(clip, capfd):
+    assert_exit = pytest.raises(SystemExit)
+    with assert_exit as exc:
+        main(["video", str(clip), "--stabilize", "1.5"])
+    assert exc.value.code == 2 and "expected a number in [0, 1]" in one_error_line(capfd)
