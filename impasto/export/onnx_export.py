@@ -50,6 +50,7 @@ import numpy as np
 
 from impasto import __version__
 from impasto.errors import ExportError, ModelError, UserError
+from impasto.runtime.images import publish
 
 if TYPE_CHECKING:
     import onnx
@@ -376,7 +377,7 @@ def _atomic_write_checked(path: Path, data: bytes) -> None:
             onnx.checker.check_model(tmp, full_check=True)
         except onnx.checker.ValidationError as exc:
             raise ExportError(f"export: the written model fails onnx.checker: {_one_line(exc)[:300]}") from None
-        os.replace(tmp, path)
+        publish(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -219,6 +219,30 @@ def encode_image(image: np.ndarray, ext: str, *, quality: int = 95) -> bytes:
     return buf.tobytes()
 
 
+def _umask() -> int:
+    """The process umask, read without changing it where Linux reports it (thread-safe)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def publish(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
+    """Give a finished temporary file the usual permissions and rename it onto ``path``.
+
+    ``tempfile.mkstemp`` creates files readable by their owner only; a published file
+    gets ``0o666`` minus the process umask, like any file ``open()`` creates.
+    """
+    os.chmod(tmp, 0o666 & ~_umask())
+    os.replace(tmp, path)
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file and a rename: never half-written."""
     p = Path(path)
@@ -229,7 +253,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, p)
+        publish(tmp, p)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -33,6 +33,7 @@ import numpy as np
 
 from impasto.errors import UserError, VideoError
 from impasto.runtime.audio import carry_audio, find_ffmpeg
+from impasto.runtime.images import publish
 from impasto.runtime.live import StreamConfig, StreamPipeline, StylisedFrame, StylizerLike
 from impasto.runtime.video_io import VIDEO_SUFFIXES, VideoInfo, VideoReader, VideoWriter, even_size, resize_frame
 
@@ -215,7 +216,7 @@ def stylize_video(src: str | os.PathLike, dst: str | os.PathLike, stylizer: Styl
         if info.frame_count and writer.frames_written != info.frame_count:
             notes.append(f"the header says {info.frame_count} frames; {writer.frames_written} could be decoded")
         status = carry_audio(src, video_tmp, muxed_tmp, find_ffmpeg() if ffmpeg is _AUTO else ffmpeg)
-        os.replace(muxed_tmp if status.muxed else video_tmp, out)
+        publish(muxed_tmp if status.muxed else video_tmp, out)
     finally:
         reader.close()
         for tmp in (video_tmp, muxed_tmp):

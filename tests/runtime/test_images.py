@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import struct
 import zlib
 from pathlib import Path
@@ -182,3 +183,15 @@ def test_write_image_creates_parents(tmp_path, photo):
     path = Path(tmp_path / "a" / "b" / "c.jpg")
     write_image(path, photo)
     assert read_image(path).shape == photo.shape
+
+
+def test_written_files_get_the_usual_permissions(tmp_path, photo):
+    """mkstemp makes owner-only files; a published output is 0o666 minus the umask, like open() makes."""
+    umask = os.umask(0o022)
+    try:
+        write_image(tmp_path / "out.png", photo)
+        (tmp_path / "plain.txt").write_text("x")
+    finally:
+        os.umask(umask)
+    mode = (tmp_path / "out.png").stat().st_mode & 0o777
+    assert mode == (tmp_path / "plain.txt").stat().st_mode & 0o777 == 0o644
