@@ -31,6 +31,8 @@ def test_stylize_end_to_end_without_torch(tiny_model, tmp_path):
             f"assert main(['stylize', 'assets/chelsea.jpg', '--model', {str(tiny_model)!r}, "
             f"'-o', {str(tmp_path / 'cli.jpg')!r}, '--json']) == 0\n"
             "assert main(['info', '--json']) == 0\n"
+            "with Stylizer.load() as default:\n"
+            "    assert default(img).shape == img.shape\n"
             "assert 'torch' not in sys.modules, 'torch was imported'\n")
     r = _run(code)
     assert r.returncode == 0, r.stderr
