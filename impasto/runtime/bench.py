@@ -25,8 +25,9 @@ from impasto.errors import UserError
 
 @dataclass(frozen=True)
 class BenchRow:
-    """One backend at one size."""
+    """One backend at one size (``requested``: the name asked for; ``backend``: the one that ran)."""
 
+    requested: str
     backend: str
     provider: str
     height: int
@@ -124,7 +125,7 @@ def run_bench(model: str | None, backends: Sequence[str], sizes: Sequence[tuple[
                 img = (synthetic_image(h, w) if image is None
                        else cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA))
                 stats = summarize(timings_ms(lambda img=img: stylizer(img), runs, warmup))
-                rows.append(BenchRow(backend=stylizer.selection.chosen, provider=stylizer.provider, height=h, width=w,
+                rows.append(BenchRow(requested=name, backend=stylizer.selection.chosen, provider=stylizer.provider, height=h, width=w,
                                      runs=runs, **stats))
     return rows, selections
 
@@ -133,6 +134,6 @@ def markdown_table(rows: Sequence[BenchRow]) -> str:
     """Rows as a markdown table (one line per backend and size)."""
     lines = ["| backend | provider | size (WxH) | median ms | p95 ms | min ms | frames/s |",
              "|---|---|---:|---:|---:|---:|---:|"]
-    lines += [f"| {r.backend} | {r.provider} | {r.width}x{r.height} | {r.median_ms:.1f} | {r.p95_ms:.1f} | "
+    lines += [f"| {r.backend if r.requested == r.backend else f'{r.requested} → {r.backend}'} | {r.provider} | {r.width}x{r.height} | {r.median_ms:.1f} | {r.p95_ms:.1f} | "
               f"{r.min_ms:.1f} | {r.fps:.1f} |" for r in rows]
     return "\n".join(lines)

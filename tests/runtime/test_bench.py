@@ -47,6 +47,8 @@ def test_run_bench_rows(tiny_model):
     assert sel["auto"]["requested"] == "auto" and sel["ort-cpu"]["fallbacks"] == []
     table = markdown_table(rows)
     assert table.count("\n") == 5 and "| ort-cpu | CPUExecutionProvider | 48x32 |" in table
+    assert "| auto → ort-cpu | CPUExecutionProvider | 20x20 |" in table
+    assert [r.requested for r in rows] == ["ort-cpu", "ort-cpu", "auto", "auto"]
     with pytest.raises(UserError, match="runs >= 1"):
         run_bench(str(tiny_model), ["ort-cpu"], [(8, 8)], runs=0)
 
