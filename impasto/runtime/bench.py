@@ -125,8 +125,8 @@ def run_bench(model: str | None, backends: Sequence[str], sizes: Sequence[tuple[
                 img = (synthetic_image(h, w) if image is None
                        else cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA))
                 stats = summarize(timings_ms(lambda img=img: stylizer(img), runs, warmup))
-                rows.append(BenchRow(requested=name, backend=stylizer.selection.chosen, provider=stylizer.provider, height=h, width=w,
-                                     runs=runs, **stats))
+                rows.append(BenchRow(requested=name, backend=stylizer.selection.chosen, provider=stylizer.provider,
+                                     height=h, width=w, runs=runs, **stats))
     return rows, selections
 
 
@@ -134,6 +134,9 @@ def markdown_table(rows: Sequence[BenchRow]) -> str:
     """Rows as a markdown table (one line per backend and size)."""
     lines = ["| backend | provider | size (WxH) | median ms | p95 ms | min ms | frames/s |",
              "|---|---|---:|---:|---:|---:|---:|"]
-    lines += [f"| {r.backend if r.requested == r.backend else f'{r.requested} → {r.backend}'} | {r.provider} | {r.width}x{r.height} | {r.median_ms:.1f} | {r.p95_ms:.1f} | "
+    def label(r: BenchRow) -> str:
+        return r.backend if r.requested == r.backend else f"{r.requested} → {r.backend}"
+
+    lines += [f"| {label(r)} | {r.provider} | {r.width}x{r.height} | {r.median_ms:.1f} | {r.p95_ms:.1f} | "
               f"{r.min_ms:.1f} | {r.fps:.1f} |" for r in rows]
     return "\n".join(lines)
