@@ -134,6 +134,7 @@ def markdown_table(rows: Sequence[BenchRow]) -> str:
     """Rows as a markdown table (one line per backend and size)."""
     lines = ["| backend | provider | size (WxH) | median ms | p95 ms | min ms | frames/s |",
              "|---|---|---:|---:|---:|---:|---:|"]
+
     def label(r: BenchRow) -> str:
         return r.backend if r.requested == r.backend else f"{r.requested} → {r.backend}"
 
