@@ -76,3 +76,73 @@ def tiny_model(tiny_checkpoint, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("onnx") / "tiny.onnx"
     export_onnx(tiny_checkpoint, out, parity_sizes=((32, 32), (33, 47), (64, 48)))
     return out
+
+
+# --- WCT / PhotoWCT: random decoders and tiny exported graphs (shared by several test modules) ----
+
+WCT_TEST_LEVELS = ("relu1_1", "relu2_1")
+#: Newton–Schulz steps of the tiny test graphs (fewer than the default: a smaller graph exports faster).
+WCT_TEST_NS_ITERS = 12
+
+
+def save_random_decoder(path: Path, level: str, kind: str, seed: int = 0) -> Path:
+    """A decoder checkpoint in ``impasto train decoder``'s format with random weights (centred output)."""
+    import torch
+
+    from impasto.models.photowct import Decoder, DecoderConfig
+    from impasto.training.checkpoint import save_checkpoint
+
+    torch.manual_seed(seed)
+    net = Decoder(DecoderConfig(level, kind))
+    with torch.no_grad():
+        net.input_scale.fill_(0.01)  # VGG activations are ~10^2
+        net.out[1].bias.fill_(0.5)
+    save_checkpoint(path, {"method": "decoder", "model": {"arch": "Decoder", "config": net.config.to_dict()},
+                           "state_dict": net.state_dict(), "optimizer": {}, "iteration": 0,
+                           "train_config": {"level": level, "kind": kind},
+                           "card": {"command": "test fixture", "level": level, "kind": kind, "iterations": 0}})
+    return path
+
+
+@pytest.fixture(scope="session")
+def wct_decoders(tmp_path_factory) -> dict[tuple[str, str], Path]:
+    """``{(kind, level): checkpoint}`` of random decoders for both kinds at :data:`WCT_TEST_LEVELS`."""
+    d = tmp_path_factory.mktemp("decoders")
+    return {(k, lv): save_random_decoder(d / f"{k}_{lv}.pt", lv, k, seed=i)
+            for i, (k, lv) in enumerate((k, lv) for k in ("photo", "artistic") for lv in WCT_TEST_LEVELS)}
+
+
+def _export_cli(argv: list[str]) -> dict:
+    import contextlib
+    import io
+    import json
+
+    from impasto.cli.main import main
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        code = main(argv)
+    assert code == 0, f"impasto {' '.join(argv)} exited {code}"
+    return json.loads(buf.getvalue())
+
+
+@pytest.fixture(scope="session")
+def photowct_graph(wct_decoders, vgg_weights, tmp_path_factory):
+    """A tiny photowct graph (random photo decoders at relu1_1 + relu2_1), exported through the CLI."""
+    from types import SimpleNamespace
+
+    out = tmp_path_factory.mktemp("photowct") / "photowct.onnx"
+    report = _export_cli(["export", "photowct", *(str(wct_decoders["photo", lv]) for lv in WCT_TEST_LEVELS),
+                          "-o", str(out), "--json", "--ns-iters", str(WCT_TEST_NS_ITERS)])
+    return SimpleNamespace(path=out, report=report)
+
+
+@pytest.fixture(scope="session")
+def wct_graph(wct_decoders, vgg_weights, tmp_path_factory):
+    """A tiny wct graph (one random artistic decoder at relu2_1), exported through the CLI."""
+    from types import SimpleNamespace
+
+    out = tmp_path_factory.mktemp("wct") / "wct.onnx"
+    report = _export_cli(["export", "wct", str(wct_decoders["artistic", "relu2_1"]), "-o", str(out), "--json",
+                          "--ns-iters", str(WCT_TEST_NS_ITERS)])
+    return SimpleNamespace(path=out, report=report)

@@ -22,12 +22,12 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from impasto.cli import bench, build_engine, export, gatys, info, stylize, train, video, webcam
+    from impasto.cli import bench, build_engine, export, gatys, info, photoreal, stylize, train, video, webcam
 
     parser = _Parser(prog="impasto", description="Neural style transfer: train, export, stylize.")
     parser.add_argument("--version", action="version", version=f"impasto {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
-    for mod in (stylize, info, gatys, train, export, build_engine, bench, video, webcam):
+    for mod in (stylize, info, gatys, train, export, build_engine, bench, video, webcam, photoreal):
         mod.register(sub)
     return parser
 

@@ -30,7 +30,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "(default: NAME_STYLE.EXT beside each input; PNG on stdout)")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--style", help="built-in style name (see `impasto styles`)")
-    src.add_argument("--model", help="path to an .onnx style model or a TensorRT .engine")
+    src.add_argument("--model", help="path to an .onnx style model or a TensorRT .engine "
+                     "(with --style-image: an exported wct graph)")
+    p.add_argument("--style-image", metavar="PAINTING",
+                   help="arbitrary style from a painting (WCT graph: --model, else the built-in one)")
     p.add_argument("--strength", type=unit_float, default=1.0, help="0 = content, 1 = full style (default 1)")
     p.add_argument("--preserve-color", action="store_true", help="keep the content's colours")
     p.add_argument("--max-size", type=positive_int, help="downscale so the longest side is at most N pixels")
@@ -99,6 +102,10 @@ def _plan(jobs: list[tuple[str, Path | None]], output: str | None, style: str,
 
 
 def run_stylize(args: argparse.Namespace) -> int:
+    if getattr(args, "style_image", None) is not None:  # arbitrary style (WCT): see impasto.cli.photoreal
+        from impasto.cli.photoreal import run_stylize_wct
+
+        return run_stylize_wct(args)
     from impasto.runtime.stylizer import Stylizer
 
     jobs = _expand(args.inputs)

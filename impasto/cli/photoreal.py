@@ -1,0 +1,156 @@
+"""``impasto photoreal`` (PhotoWCT) and ``impasto stylize --style-image`` (WCT) — torch-free.
+
+Both run an exported graph (``impasto export photowct|wct``, or the built-in one where
+the package ships it) with ONNX Runtime; ``--smooth exact`` also needs scipy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from impasto.cli.common import CliError, emit_json, positive_int, unit_float
+from impasto.errors import UserError
+from impasto.runtime.images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, fit_max_size, read_image, write_image
+from impasto.utils.progress import Progress
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from impasto.runtime.photoreal import SMOOTH_MODES
+    from impasto.runtime.selection import BACKENDS
+
+    p = sub.add_parser("photoreal", help="photorealistic style transfer (PhotoWCT) from a style photo")
+    p.add_argument("content", metavar="CONTENT", help="the photo to restyle")
+    p.add_argument("--style-image", required=True, metavar="STYLE", help="the photo whose look to take")
+    p.add_argument("-o", "--output", required=True, help="output image file")
+    p.add_argument("--content-mask", metavar="M", help="colour-coded label mask of the content (same size)")
+    p.add_argument("--style-mask", metavar="M", help="colour-coded label mask of the style (same size as it)")
+    p.add_argument("--smooth", choices=SMOOTH_MODES, default="fast",
+                   help="fast: guided filter in the graph (default); exact: matting-affinity solve on the CPU "
+                        "(slow, needs scipy, images up to 0.5 MP); none: the raw PhotoWCT output")
+    p.add_argument("--alpha", type=unit_float, default=1.0, help="0 = content, 1 = full transfer (default 1)")
+    p.add_argument("--model", help="an exported photowct .onnx graph (default: the built-in one)")
+    p.add_argument("--max-size", type=positive_int, help="downscale the content so its longest side is at most N")
+    p.add_argument("--max-pixels", type=positive_int, default=DEFAULT_MAX_PIXELS,
+                   help=f"reject larger images before decoding (default {DEFAULT_MAX_PIXELS})")
+    p.add_argument("--exact-max-pixels", type=positive_int,
+                   help="size limit of --smooth exact in pixels (default 500000: memory of the sparse solve)")
+    p.add_argument("--backend", default="auto", choices=BACKENDS, help="inference backend (default auto)")
+    p.add_argument("--threads", type=int, default=0, help="intra-op threads (0: ONNX Runtime's default)")
+    p.add_argument("--quality", type=positive_int, default=95, help="JPEG quality (default 95)")
+    p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    p.set_defaults(func=run_photoreal)
+
+
+def _check_output(path: str, *inputs: str) -> None:
+    if Path(path).suffix.lower() not in IMAGE_SUFFIXES:
+        raise CliError(f"output {path!r}: expected an image extension ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    for src in inputs:
+        if src and Path(path).resolve() == Path(src).resolve():
+            raise CliError(f"output {path!r} would overwrite its input")
+
+
+def _fit_mask(mask, image_before, image_after):
+    """Resize a label mask (nearest) along with its image when --max-size shrank the image."""
+    if mask is None or image_before.shape == image_after.shape:
+        return mask
+    import cv2
+
+    return cv2.resize(mask, (image_after.shape[1], image_after.shape[0]), interpolation=cv2.INTER_NEAREST)
+
+
+def run_photoreal(args: argparse.Namespace) -> int:
+    from impasto.runtime.photoreal import WCTStylizer
+
+    if (args.content_mask is None) != (args.style_mask is None):
+        raise CliError("--content-mask and --style-mask go together: give both or neither")
+    _check_output(args.output, args.content, args.style_image, args.content_mask, args.style_mask)
+    content = read_image(args.content, max_pixels=args.max_pixels)
+    style = read_image(args.style_image, max_pixels=args.max_pixels)
+    cmask = read_image(args.content_mask, max_pixels=args.max_pixels) if args.content_mask else None
+    smask = read_image(args.style_mask, max_pixels=args.max_pixels) if args.style_mask else None
+    if cmask is not None:  # before --max-size, so the message names the sizes the user gave
+        from impasto.runtime.masks import check_mask_size
+
+        check_mask_size(cmask, content, "content mask")
+    fitted = fit_max_size(content, args.max_size)
+    cmask = _fit_mask(cmask, content, fitted)
+    with WCTStylizer.load(args.model, method="photowct", backend=args.backend, threads=args.threads) as model:
+        result = model.run(fitted, style, content_mask=cmask, style_mask=smask, alpha=args.alpha, smooth=args.smooth,
+                           exact_max_pixels=args.exact_max_pixels)
+        write_image(args.output, result["image"], quality=args.quality)
+        desc = model.describe()
+    h, w = result["size"]
+    sec = result["seconds"]
+    if args.json:
+        emit_json({**desc, "content": args.content, "style_image": args.style_image, "output": args.output,
+                   "width": w, "height": h, "style_size": result["style_size"], "smooth": args.smooth,
+                   "alpha": args.alpha, "labels": result["labels"], "seconds": sec})
+    else:
+        smooth = {"fast": ", guided-filter smoothing inside", "none": "",
+                  "exact": f", exact smoothing {sec['smooth']:.2f} s"}[args.smooth]
+        labels = f", {result['labels']['count']} mask labels" if result["labels"] else ""
+        print(f"wrote {args.output} ({w}x{h}) in {sec['total']:.2f} s (graph {sec['graph']:.2f} s{smooth}{labels}) "
+              f"on {desc['provider']}")
+    return 0
+
+
+def run_stylize_wct(args: argparse.Namespace) -> int:
+    """``impasto stylize INPUT... --style-image PAINTING``: arbitrary style with the WCT graph."""
+    from impasto.cli.stylize import STDIO, _expand, _plan
+    from impasto.runtime.images import decode_image, encode_image
+    from impasto.runtime.photoreal import WCTStylizer
+    from impasto.runtime.postprocess import preserve_color
+
+    if args.style:
+        raise CliError("--style-image takes the style from a painting; --style names a built-in model: choose one")
+    if args.fp16:
+        raise CliError("--fp16 applies to style models on the ort-trt backend, not to --style-image")
+    style = read_image(args.style_image, max_pixels=args.max_pixels)
+    jobs = _expand(args.inputs)
+    plan = _plan(jobs, args.output, Path(args.style_image).stem, args.format)
+    results, failures = [], 0
+    bar = Progress(len(plan), "stylize", enabled=not args.json and len(plan) > 1)
+    with WCTStylizer.load(args.model, method="wct", backend=args.backend) as model:
+        for src, dst in plan:
+            try:
+                if src == STDIO:
+                    image = decode_image(sys.stdin.buffer.read(), name="stdin", max_pixels=args.max_pixels)
+                else:
+                    image = read_image(src, max_pixels=args.max_pixels)
+                image = fit_max_size(image, args.max_size)
+                t0 = time.perf_counter()
+                out = model(image, style, alpha=args.strength, smooth="none")
+                if args.preserve_color:
+                    out = preserve_color(out, image)
+                seconds = time.perf_counter() - t0
+                if dst == STDIO:
+                    sys.stdout.buffer.write(encode_image(out, "." + (args.format or "png"), quality=args.quality))
+                    sys.stdout.buffer.flush()
+                else:
+                    write_image(dst, out, quality=args.quality)
+            except UserError as exc:
+                failures += 1
+                sys.stderr.write(f"impasto: error: {exc}\n")
+                results.append({"input": src, "output": None, "error": str(exc)})
+                bar.update(1)
+                continue
+            results.append({"input": src, "output": dst, "width": out.shape[1], "height": out.shape[0],
+                            "seconds": round(seconds, 4)})
+            bar.update(1)
+            if not args.json and dst != STDIO and len(plan) == 1:
+                print(f"wrote {dst} ({out.shape[1]}x{out.shape[0]}) in {seconds:.2f} s with the style of "
+                      f"{Path(args.style_image).name} (WCT) on {model.provider}")
+        desc = model.describe()
+    bar.close()
+    ok = [r for r in results if r.get("output")]
+    if args.json and args.output != STDIO:
+        emit_json({**desc, "style_image": args.style_image, "strength": args.strength,
+                   "preserve_color": args.preserve_color, "images": results, "succeeded": len(ok),
+                   "failed": failures})
+    elif len(plan) > 1:
+        print(f"stylized {len(ok)}/{len(plan)} images with the style of {Path(args.style_image).name} (WCT) "
+              f"in {sum(r['seconds'] for r in ok):.2f} s")
+    return 2 if failures else 0

@@ -1,0 +1,244 @@
+"""Photorealistic (PhotoWCT) and arbitrary artistic (WCT) style transfer with exported graphs (torch-free).
+
+Example:
+    >>> from impasto.runtime.photoreal import WCTStylizer
+    >>> with WCTStylizer.load(method="photowct") as photo:          # or model="photowct.onnx"
+    ...     out = photo(content, style, content_mask=cm, style_mask=sm, smooth="fast")
+    >>> with WCTStylizer.load(method="wct") as paint:
+    ...     out = paint(photo_rgb, painting_rgb, alpha=0.8)
+
+The graph (``impasto export photowct|wct``, :mod:`impasto.export.wct_export`) does all
+of the stylisation — encoder, mask-restricted WCT, decoders and, for photowct, the
+guided-filter smoothing (``smooth="fast"``). ``smooth="exact"`` runs FastPhotoStyle's
+matting-affinity solve on the graph's unsmoothed output on the CPU
+(:mod:`impasto.runtime.smoothing`, needs scipy); ``smooth="none"`` returns it as is.
+
+Built-in graphs, where the package ships them, live in ``impasto/runtime/models/photoreal/``
+(``photowct.onnx``, ``wct.onnx``); otherwise pass the path of one you exported.
+
+Convention:
+    Images and masks are ``HxWx3`` uint8 RGB (other layouts are converted as in
+    :mod:`impasto.runtime.images`); the result has the content's size. Masks are
+    colour-coded (:mod:`impasto.runtime.masks`), each the size of its own image, and come
+    in pairs. The style image is downscaled (never upscaled) so its longest side is at most
+    ``max(content's longest side, 512)``; its shorter side must then still be at least the
+    graph's ``min_style_side`` (64 px).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from impasto.errors import BackendRuntimeError, ImageError, ModelError, UserError
+from impasto.runtime.backend import Backend
+from impasto.runtime.images import to_rgb8
+from impasto.runtime.masks import check_mask_size, label_maps, one_hot
+from impasto.runtime.selection import Selection, open_backend
+
+#: Folder of the built-in graphs.
+PHOTOREAL_DIR = Path(__file__).resolve().parent / "models" / "photoreal"
+METHODS: tuple[str, ...] = ("photowct", "wct")
+SMOOTH_MODES: tuple[str, ...] = ("fast", "exact", "none")
+#: The style is never downscaled below this longest side.
+STYLE_MIN_LONG_SIDE = 512
+_REQUIRED_INPUTS = ("content", "style", "content_mask", "style_mask", "alpha")
+
+
+def builtin_graph(method: str) -> Path | None:
+    """The shipped graph for ``method``, or None where the package ships none."""
+    p = PHOTOREAL_DIR / f"{method}.onnx"
+    return p if p.is_file() else None
+
+
+def resolve_graph(model: str | os.PathLike | None, method: str) -> Path:
+    """An explicit graph path, else the built-in one.
+
+    Raises:
+        ModelError: a missing file, or no built-in graph (the message says how to export one).
+    """
+    if method not in METHODS:
+        raise UserError(f"method: expected one of {list(METHODS)}, got {method!r}")
+    if model is not None:
+        p = Path(model).expanduser()
+        if not p.is_file():
+            raise ModelError(f"model: expected an exported {method} .onnx graph, got {str(model)!r} (no such file)")
+        return p
+    p = builtin_graph(method)
+    if p is None:
+        kind = "photo" if method == "photowct" else "artistic"
+        raise ModelError(f"no built-in {method} graph is installed: build one with 'impasto export {method} "
+                         f"DECODER.pt ... -o {method}.onnx' (decoders from 'impasto train decoder --kind {kind}') "
+                         f"and pass it with --model")
+    return p
+
+
+class WCTStylizer:
+    """An exported photowct / wct graph ready to run; use :meth:`load`."""
+
+    def __init__(self, backend: Backend, selection: Selection | None = None, *, method: str | None = None) -> None:
+        self.backend = backend.open()
+        self.selection = selection or Selection(backend.name, backend.name)
+        meta = self.backend.metadata
+        self.method = meta.get("impasto.method", "")
+        path = str(self.backend.model_path)
+        if self.method not in METHODS:
+            raise ModelError(f"model {path!r}: expected a photowct or wct graph (impasto export photowct|wct), "
+                             f"got impasto.method {self.method!r}")
+        if method is not None and self.method != method:
+            raise ModelError(f"model {path!r}: expected a {method} graph, got a {self.method} graph")
+        names = [s.name for s in self.backend.inputs]
+        if names != list(_REQUIRED_INPUTS):
+            raise ModelError(f"model {path!r}: expected inputs {list(_REQUIRED_INPUTS)}, got {names}")
+        try:
+            self.settings: dict[str, Any] = json.loads(meta["impasto.wct"])
+        except (KeyError, ValueError):
+            raise ModelError(f"model {path!r}: missing or unreadable impasto.wct metadata") from None
+        self.outputs = [s.name for s in self.backend.outputs]
+        self.max_labels = int(self.settings.get("max_labels", 16))
+        self.min_side = int(self.settings.get("min_side", 16))
+        self.min_style_side = int(self.settings.get("min_style_side", 64))
+        self.description = meta.get("impasto.description", "")
+
+    @classmethod
+    def load(cls, model: str | os.PathLike | None = None, *, method: str = "photowct", backend: str = "auto",
+             threads: int = 0) -> WCTStylizer:
+        """Open a graph: ``model`` (a path) or the built-in graph of ``method``.
+
+        Raises:
+            ModelError: no such graph, or not a ``method`` graph.
+            BackendUnavailableError: the backend cannot run here.
+        """
+        path = resolve_graph(model, method)
+        opened, selection = open_backend(path, backend, threads=threads)
+        try:
+            return cls(opened, selection, method=method)
+        except BaseException:
+            opened.close()
+            raise
+
+    @property
+    def provider(self) -> str:
+        providers = getattr(self.backend, "providers", None) or [self.backend.name]
+        return providers[0]
+
+    def _prepare_style(self, style: np.ndarray, style_labels: np.ndarray | None, content_shape: tuple[int, ...]):
+        import cv2
+
+        limit = max(max(content_shape[:2]), STYLE_MIN_LONG_SIDE)
+        h, w = style.shape[:2]
+        s = limit / max(h, w)
+        if s < 1:
+            size = (max(1, round(w * s)), max(1, round(h * s)))
+            style = cv2.resize(style, size, interpolation=cv2.INTER_AREA)
+            if style_labels is not None:
+                style_labels = cv2.resize(style_labels, size, interpolation=cv2.INTER_NEAREST)
+        if min(style.shape[:2]) < self.min_style_side:
+            raise ImageError(f"style image {w}x{h}{' (after fitting to the content)' if s < 1 else ''}: too small, "
+                             f"expected at least {self.min_style_side} px on its shorter side")
+        return style, style_labels
+
+    def run(self, content: np.ndarray, style: np.ndarray, *, content_mask: np.ndarray | None = None,
+            style_mask: np.ndarray | None = None, alpha: float = 1.0, smooth: str = "fast",
+            exact_max_pixels: int | None = None) -> dict[str, Any]:
+        """Stylise and report.
+
+        Args:
+            content: the photo to restyle.
+            style: the style photo (photowct) or painting (wct).
+            content_mask, style_mask: colour-coded label masks, both or neither.
+            alpha: 0 keeps the content, 1 is the full transfer (blended in feature space at every level).
+            smooth: ``fast`` (guided filter, in the graph), ``exact`` (matting solve, CPU) or
+                ``none``; wct graphs take ``none`` only (``fast`` is accepted and means none).
+            exact_max_pixels: size limit of the exact solve (default
+                :data:`impasto.runtime.smoothing.DEFAULT_MAX_PIXELS`).
+
+        Returns:
+            ``{"image": HxWx3 uint8, "unsmoothed": the graph's unsmoothed output (photowct) or None,
+            "seconds": {"prepare", "graph", "smooth", "total"}, "labels": info or None, "size": [h, w],
+            "style_size": [h, w]}``.
+
+        Raises:
+            ImageError: images too small, masks of the wrong size or not decodable.
+            UserError: a bad ``alpha`` or ``smooth``, or a single mask.
+        """
+        if not (isinstance(alpha, (int, float)) and 0.0 <= alpha <= 1.0):
+            raise UserError(f"alpha: expected a number in [0, 1], got {alpha!r}")
+        if smooth not in SMOOTH_MODES:
+            raise UserError(f"smooth: expected one of {list(SMOOTH_MODES)}, got {smooth!r}")
+        if self.method == "wct" and smooth == "exact":
+            raise UserError("smooth exact: applies to photorealistic (photowct) graphs only")
+        if (content_mask is None) != (style_mask is None):
+            raise UserError("masks: expected both a content mask and a style mask, or neither")
+        t0 = time.perf_counter()
+        content = to_rgb8(content, name="content")
+        style = to_rgb8(style, name="style")
+        h, w = content.shape[:2]
+        if min(h, w) < self.min_side:
+            raise ImageError(f"content image {w}x{h}: too small, expected at least {self.min_side} px on each side")
+        info = None
+        style_labels = None
+        if content_mask is not None:
+            content_mask = to_rgb8(content_mask, name="content mask")
+            style_mask = to_rgb8(style_mask, name="style mask")
+            check_mask_size(content_mask, content, "content mask")
+            check_mask_size(style_mask, style, "style mask")
+            content_labels, style_labels, info = label_maps(content_mask, style_mask, max_labels=self.max_labels)
+            cm = one_hot(content_labels, info["count"])
+            style_labels = style_labels.astype(np.int16)  # cv2 resizes int16, not int32
+        else:
+            cm = np.ones((1, 1, h, w), np.float32)
+        style, style_labels = self._prepare_style(style, style_labels, content.shape)
+        if style_labels is not None:
+            sm = one_hot(style_labels, cm.shape[1])
+        else:
+            sm = np.ones((1, 1, *style.shape[:2]), np.float32)
+        feed = {"content": _to_nchw(content), "style": _to_nchw(style), "content_mask": cm, "style_mask": sm,
+                "alpha": np.array([alpha], np.float32)}
+        t1 = time.perf_counter()
+        out = self.backend.run(feed)
+        t2 = time.perf_counter()
+        if not all(np.isfinite(v).all() for v in out.values()):
+            raise BackendRuntimeError(f"model {str(self.backend.model_path)!r}: the graph produced non-finite values "
+                                      f"for this {w}x{h} image; please report it with the images")
+        name = "stylized" if smooth == "fast" or self.method == "wct" else "unsmoothed"
+        image = _to_rgb8(out[name])
+        if smooth == "exact":
+            from impasto.runtime.smoothing import DEFAULT_MAX_PIXELS, matting_smooth
+
+            image = matting_smooth(image, content, max_pixels=exact_max_pixels or DEFAULT_MAX_PIXELS)
+        t3 = time.perf_counter()
+        raw = _to_rgb8(out["unsmoothed"]) if "unsmoothed" in out else None
+        return {"image": image, "unsmoothed": raw, "labels": info, "size": [h, w], "style_size": list(style.shape[:2]),
+                "seconds": {"prepare": round(t1 - t0, 4), "graph": round(t2 - t1, 4), "smooth": round(t3 - t2, 4),
+                            "total": round(t3 - t0, 4)}}
+
+    def __call__(self, content: np.ndarray, style: np.ndarray, **kwargs: Any) -> np.ndarray:
+        """Stylise; see :meth:`run` for the arguments. Returns ``HxWx3`` uint8 RGB."""
+        return self.run(content, style, **kwargs)["image"]
+
+    def describe(self) -> dict[str, Any]:
+        return {"method": self.method, "model": str(self.backend.model_path), "provider": self.provider,
+                "backend": self.selection.to_dict(), "description": self.description}
+
+    def close(self) -> None:
+        self.backend.close()
+
+    def __enter__(self) -> WCTStylizer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _to_nchw(rgb: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(rgb.transpose(2, 0, 1)[None], dtype=np.float32) * np.float32(1.0 / 255.0)
+
+
+def _to_rgb8(t: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(t[0].transpose(1, 2, 0) * 255.0), 0, 255).astype(np.uint8)

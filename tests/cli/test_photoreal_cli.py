@@ -1,0 +1,137 @@
+"""``impasto photoreal`` and ``impasto stylize --style-image``: paths, --json, one-line errors with exit 2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from impasto.cli.main import main
+from impasto.runtime.images import read_image, write_image
+
+ROOT = Path(__file__).resolve().parents[2]
+CHELSEA = ROOT / "assets" / "chelsea.jpg"
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("photoreal_cli")
+    content = cv2.resize(read_image(CHELSEA), (90, 60), interpolation=cv2.INTER_AREA)
+    style = (np.random.default_rng(0).random((72, 96, 3)) * 255).astype(np.uint8)
+    cm = np.zeros((60, 90, 3), np.uint8)
+    cm[:, 45:] = (0, 0, 255)
+    sm = np.zeros((72, 96, 3), np.uint8)
+    sm[36:] = (0, 0, 255)
+    paths = {"content": d / "content.png", "style": d / "style.png", "cm": d / "cm.png", "sm": d / "sm.png",
+             "small_style": d / "small.png", "photo_mask": d / "photo_mask.png", "cm_bad_size": d / "cm_bad.png"}
+    write_image(paths["content"], content)
+    write_image(paths["style"], style)
+    write_image(paths["cm"], cm)
+    write_image(paths["sm"], sm)
+    write_image(paths["small_style"], style[:40, :50])
+    write_image(paths["photo_mask"], content)
+    write_image(paths["cm_bad_size"], cm[:, :80])
+    return paths
+
+
+def _one_error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert err[0].startswith("impasto: error: ")
+    return err[0]
+
+
+def test_photoreal_with_masks_json(photowct_graph, files, tmp_path, capsys):
+    out = tmp_path / "out.png"
+    assert main(["photoreal", str(files["content"]), "--style-image", str(files["style"]), "-o", str(out),
+                 "--content-mask", str(files["cm"]), "--style-mask", str(files["sm"]), "--model",
+                 str(photowct_graph.path), "--alpha", "0.9", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["method"] == "photowct" and report["smooth"] == "fast" and report["alpha"] == 0.9
+    assert report["labels"]["count"] == 2 and report["width"] == 90 and report["height"] == 60
+    assert set(report["seconds"]) >= {"graph", "smooth", "total"}
+    assert read_image(out).shape == (60, 90, 3)
+
+
+@pytest.mark.parametrize("smooth", ["none", "exact"])
+def test_photoreal_smoothing_modes_human_output(photowct_graph, files, tmp_path, capsys, smooth):
+    out = tmp_path / "out.jpg"
+    assert main(["photoreal", str(files["content"]), "--style-image", str(files["style"]), "-o", str(out),
+                 "--model", str(photowct_graph.path), "--smooth", smooth]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith(f"wrote {out} (90x60) in ") and "CPUExecutionProvider" in line
+    assert (" exact smoothing " in line) == (smooth == "exact")
+
+
+def test_photoreal_max_size_shrinks_image_and_mask(photowct_graph, files, tmp_path, capsys):
+    out = tmp_path / "out.png"
+    assert main(["photoreal", str(files["content"]), "--style-image", str(files["style"]), "-o", str(out),
+                 "--content-mask", str(files["cm"]), "--style-mask", str(files["sm"]), "--model",
+                 str(photowct_graph.path), "--max-size", "45"]) == 0
+    assert read_image(out).shape == (30, 45, 3)
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--content-mask", "{cm_bad_size}", "--style-mask", "{sm}"], "content mask: expected the size of its image"),
+    (["--content-mask", "{photo_mask}", "--style-mask", "{sm}"], "not a colour-coded label mask"),
+    (["--content-mask", "{cm}"], "--content-mask and --style-mask go together"),
+    (["--style-image", "{small_style}"], "too small, expected at least 64 px"),
+    (["--smooth", "exact", "--exact-max-pixels", "100"], "exceeds its limit"),
+    (["--model", "{missing}"], "no such file"),
+    (["-o", "{content}"], "would overwrite its input"),
+])
+def test_photoreal_bad_inputs_exit_2(photowct_graph, files, tmp_path, capsys, extra, message):
+    names = {**{k: str(v) for k, v in files.items()}, "missing": str(tmp_path / "missing.onnx")}
+    extra = [e.format(**names) for e in extra]
+    argv = ["photoreal", str(files["content"]), "--style-image", str(files["style"]), "-o", str(tmp_path / "o.png"),
+            "--model", str(photowct_graph.path), *extra]
+    assert main(argv) == 2
+    assert message in _one_error_line(capsys)
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_photoreal_rejects_a_wct_graph(wct_graph, files, tmp_path, capsys):
+    assert main(["photoreal", str(files["content"]), "--style-image", str(files["style"]), "-o",
+                 str(tmp_path / "o.png"), "--model", str(wct_graph.path)]) == 2
+    assert "expected a photowct graph, got a wct graph" in _one_error_line(capsys)
+
+
+def test_stylize_style_image(wct_graph, files, tmp_path, capsys):
+    out = tmp_path / "out.png"
+    assert main(["stylize", str(files["content"]), "--style-image", str(files["style"]), "--model",
+                 str(wct_graph.path), "-o", str(out), "--strength", "0.7", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["method"] == "wct" and report["strength"] == 0.7 and report["succeeded"] == 1
+    assert read_image(out).shape == (60, 90, 3)
+    # a folder, default output names NAME_STYLE.EXT
+    d = tmp_path / "in"
+    d.mkdir()
+    for i in range(2):
+        write_image(d / f"p{i}.png", read_image(files["content"]))
+    assert main(["stylize", str(d), "--style-image", str(files["style"]), "--model", str(wct_graph.path),
+                 "-o", str(tmp_path / "outdir")]) == 0
+    assert sorted(p.name for p in (tmp_path / "outdir" / "in").iterdir()) == ["p0.png", "p1.png"]
+
+
+def test_stylize_style_image_errors(wct_graph, photowct_graph, files, tmp_path, capsys):
+    base = ["stylize", str(files["content"]), "-o", str(tmp_path / "o.png")]
+    assert main([*base, "--style-image", str(files["style"]), "--style", "starry_night"]) == 2
+    assert "choose one" in _one_error_line(capsys)
+    assert main([*base, "--style-image", str(files["small_style"]), "--model", str(wct_graph.path)]) == 2
+    assert "too small" in capsys.readouterr().err
+    assert main([*base, "--style-image", str(files["style"]), "--model", str(photowct_graph.path)]) == 2
+    assert "expected a wct graph" in _one_error_line(capsys)
+
+
+def test_stylize_style_image_without_a_wct_graph(files, tmp_path, capsys, monkeypatch):
+    """No wct graph ships (the 20 MB budget): the one-line error says how to build one."""
+    from impasto.runtime import photoreal
+
+    monkeypatch.setattr(photoreal, "PHOTOREAL_DIR", tmp_path)
+    assert main(["stylize", str(files["content"]), "--style-image", str(files["style"]), "-o",
+                 str(tmp_path / "o.png")]) == 2
+    line = _one_error_line(capsys)
+    assert "no built-in wct graph" in line and "impasto export wct" in line and "--kind artistic" in line
