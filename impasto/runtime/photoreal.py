@@ -164,8 +164,10 @@ class WCTStylizer:
             "style_size": [h, w]}``.
 
         Raises:
-            ImageError: images too small, masks of the wrong size or not decodable.
+            ImageError: images too small, masks of the wrong size or not decodable, an image
+                too large for ``smooth="exact"`` (checked before the graph runs).
             UserError: a bad ``alpha`` or ``smooth``, or a single mask.
+            BackendRuntimeError: the graph produced non-finite values.
         """
         if not (isinstance(alpha, (int, float)) and 0.0 <= alpha <= 1.0):
             raise UserError(f"alpha: expected a number in [0, 1], got {alpha!r}")
@@ -181,6 +183,11 @@ class WCTStylizer:
         h, w = content.shape[:2]
         if min(h, w) < self.min_side:
             raise ImageError(f"content image {w}x{h}: too small, expected at least {self.min_side} px on each side")
+        if smooth == "exact":  # refuse before the graph runs, not after
+            from impasto.runtime.smoothing import DEFAULT_MAX_PIXELS, check_size
+
+            exact_max_pixels = exact_max_pixels or DEFAULT_MAX_PIXELS
+            check_size(h, w, exact_max_pixels)
         info = None
         style_labels = None
         if content_mask is not None:
@@ -209,9 +216,9 @@ class WCTStylizer:
         name = "stylized" if smooth == "fast" or self.method == "wct" else "unsmoothed"
         image = _to_rgb8(out[name])
         if smooth == "exact":
-            from impasto.runtime.smoothing import DEFAULT_MAX_PIXELS, matting_smooth
+            from impasto.runtime.smoothing import matting_smooth
 
-            image = matting_smooth(image, content, max_pixels=exact_max_pixels or DEFAULT_MAX_PIXELS)
+            image = matting_smooth(image, content, max_pixels=exact_max_pixels)
         t3 = time.perf_counter()
         raw = _to_rgb8(out["unsmoothed"]) if "unsmoothed" in out else None
         return {"image": image, "unsmoothed": raw, "labels": info, "size": [h, w], "style_size": list(style.shape[:2]),

@@ -51,6 +51,15 @@ def _scipy():
     return scipy
 
 
+def check_size(height: int, width: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+    """Raise :class:`ImageError` if a ``height x width`` image is too large for the exact solve."""
+    if height * width > max_pixels:
+        raise ImageError(f"--smooth exact: {width}x{height} = {height * width / 1e6:.2f} MP exceeds its limit of "
+                         f"{max_pixels / 1e6:.2f} MP "
+                         "(the sparse factorisation's memory grows faster than the pixel count); "
+                         "use --smooth fast, or --max-size to shrink the image")
+
+
 def matting_affinity(image: np.ndarray, eps: float = DEFAULT_MATTING_EPS):
     """The matting affinity ``W`` of an RGB image (float in ``[0, 1]``), as a scipy CSR matrix.
 
@@ -96,11 +105,7 @@ def matting_smooth(stylized: np.ndarray, content: np.ndarray, *, lam: float = DE
         raise ImageError(f"--smooth exact: expected the stylised image and the content to have one size, "
                          f"got {stylized.shape[1]}x{stylized.shape[0]} and {content.shape[1]}x{content.shape[0]}")
     h, w = content.shape[:2]
-    if h * w > max_pixels:
-        raise ImageError(f"--smooth exact: {w}x{h} = {h * w / 1e6:.2f} MP exceeds its limit of "
-                         f"{max_pixels / 1e6:.2f} MP "
-                         "(the sparse factorisation's memory grows faster than the pixel count); "
-                         "use --smooth fast, or --max-size to shrink the image")
+    check_size(h, w, max_pixels)
     if h < 3 or w < 3:
         raise ImageError(f"--smooth exact: expected an image of at least 3x3 pixels, got {w}x{h}")
     scipy = _scipy()
