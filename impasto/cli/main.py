@@ -7,7 +7,9 @@ exit with code 2; nothing is left half-written.
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
+import pkgutil
 import sys
 
 from impasto import __version__
@@ -21,14 +23,29 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from impasto.cli import bench, build_engine, export, gatys, info, photoreal, stylize, train, video, webcam
+# Subcommands in the order ``impasto --help`` lists them; any other module of
+# ``impasto.cli`` with a ``register(sub)`` function is added after them, so a new
+# subcommand is one new file.
+_ORDER = ("stylize", "info", "gatys", "train", "export", "build_engine", "bench", "video", "webcam", "photoreal")
+_NOT_COMMANDS = {"common", "main"}
 
+
+def _command_modules() -> list[str]:
+    import impasto.cli
+
+    found = {m.name for m in pkgutil.iter_modules(impasto.cli.__path__) if m.name not in _NOT_COMMANDS}
+    return [n for n in _ORDER if n in found] + sorted(found - set(_ORDER))
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="impasto", description="Neural style transfer: train, export, stylize.")
     parser.add_argument("--version", action="version", version=f"impasto {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
-    for mod in (stylize, info, gatys, train, export, build_engine, bench, video, webcam, photoreal):
-        mod.register(sub)
+    for name in _command_modules():
+        module = importlib.import_module(f"impasto.cli.{name}")
+        register = getattr(module, "register", None)
+        if register is not None:
+            register(sub)
     return parser
 
 
