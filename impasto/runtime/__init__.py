@@ -11,9 +11,10 @@ Example:
 from impasto.runtime.backend import Backend, TensorSpec
 from impasto.runtime.images import decode_image, read_image, write_image
 from impasto.runtime.ort_backend import OrtBackend
+from impasto.runtime.photoreal import WCTStylizer
 from impasto.runtime.registry import ModelCard, builtin_cards, builtin_paths
 from impasto.runtime.selection import BACKENDS, Selection, open_backend
 from impasto.runtime.stylizer import Stylizer
 
-__all__ = ["BACKENDS", "Backend", "ModelCard", "OrtBackend", "Selection", "Stylizer", "TensorSpec", "builtin_cards",
-           "builtin_paths", "decode_image", "open_backend", "read_image", "write_image"]
+__all__ = ["BACKENDS", "Backend", "ModelCard", "OrtBackend", "Selection", "Stylizer", "TensorSpec", "WCTStylizer",
+           "builtin_cards", "builtin_paths", "decode_image", "open_backend", "read_image", "write_image"]
