@@ -95,11 +95,17 @@ def run_export(args: argparse.Namespace) -> int:
                 if getattr(args, k) is not None]
     if wct_only:
         raise CliError(f"{', '.join(wct_only)}: apply to 'impasto export photowct|wct' only")
+    from impasto.export.bank_export import export_bank, is_bank_checkpoint
     from impasto.export.onnx_export import export_onnx
 
     args.checkpoint = first
     try:
-        report = export_onnx(args.checkpoint, args.output, fp16=args.fp16, opset=args.opset)
+        if is_bank_checkpoint(first):  # impasto train bank: conditioning inputs, see impasto.export.bank_export
+            if args.fp16:
+                raise CliError("--fp16: a style bank exports in fp32 only")
+            report = export_bank(first, args.output, opset=args.opset)
+        else:
+            report = export_onnx(args.checkpoint, args.output, fp16=args.fp16, opset=args.opset)
     except ExportError as exc:  # not a user error: exit 1, still one line, no file written
         sys.stderr.write(f"impasto: error: {exc}\n")
         return 1

@@ -59,3 +59,29 @@ def build_model(ckpt: dict[str, Any]) -> torch.nn.Module:
     net = TransformerNet(TransformerConfig(**ckpt["model"]["config"]))
     net.load_state_dict(ckpt["state_dict"])
     return net.eval()
+
+
+def open_loss_log(path: str | os.PathLike, columns: tuple[str, ...], *, resume_at: int | None = None):
+    """Open a training run's CSV loss log for writing, with its header.
+
+    Args:
+        path: the CSV file (its folder is created).
+        columns: header row; the first column is the iteration.
+        resume_at: keep the existing rows up to this iteration (a resumed run) and drop
+            the later ones; None starts a fresh log.
+
+    Returns:
+        ``(file, csv_writer)``; the caller flushes and closes the file.
+    """
+    import csv
+
+    p = Path(path)
+    rows: list[list[str]] = []
+    if resume_at is not None and p.exists():
+        rows = [r for r in csv.reader(p.open()) if r and r[0].isdigit() and int(r[0]) <= resume_at]
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fh = p.open("w", newline="")
+    writer = csv.writer(fh)
+    writer.writerow(columns)
+    writer.writerows(rows)
+    return fh, writer

@@ -1,0 +1,77 @@
+"""Style-bank training: a few real steps write a complete checkpoint; α sampling; resume and config checks."""
+
+from __future__ import annotations
+
+import random
+import shutil
+
+import pytest
+import torch
+
+from impasto.errors import UserError
+from impasto.training.bank import BankTrainConfig, build_bank, sample_alpha, train_bank
+from impasto.training.checkpoint import load_checkpoint
+
+STYLES = ("msgnet_starry_night.jpg", "msgnet_la_muse.jpg")
+
+
+@pytest.fixture
+def setup(shared, tmp_path):
+    data = tmp_path / "photos"
+    data.mkdir()
+    for f in sorted((shared / "data/train512/content").iterdir())[:4]:
+        shutil.copy(f, data / f.name)
+    styles = tuple(str(shared / "data/train512/style" / s) for s in STYLES)
+    return data, styles
+
+
+def _cfg(data, styles, **kw) -> BankTrainConfig:
+    base = dict(styles=styles, style_names=("starry_night", "la_muse"), data=str(data), iters=4, size=32, batch=1,
+                widths=(4, 8), n_residual=1, hidden=4, checkpoint_every=2, preview_every=4)
+    return BankTrainConfig(**{**base, **kw})
+
+
+def test_a_few_steps_write_checkpoint_log_and_preview(setup, tmp_path, vgg_weights):
+    data, styles = setup
+    out = tmp_path / "bank.pt"
+    summary = train_bank(_cfg(data, styles), out, progress=False, vgg_weights=vgg_weights, command="test")
+    ckpt = load_checkpoint(out)
+    assert ckpt["method"] == "bank" and ckpt["iteration"] == 4 and summary["iterations"] == 4
+    assert ckpt["style_names"] == ["starry_night", "la_muse"]
+    assert ckpt["style_files"] == list(STYLES)
+    assert ckpt["card"]["styles"] == dict(zip(["starry_night", "la_muse"], STYLES, strict=True))
+    ema = ckpt["loss_ema"]
+    assert ema.shape == (2, 5) and (ema > 0).all()  # 4 steps, round-robin: both styles, every layer seen
+    rows = (tmp_path / "bank.losses.csv").read_text().splitlines()
+    assert len(rows) == 5 and {r.split(",")[1] for r in rows[1:]} == {"starry_night", "la_muse"}
+    assert (tmp_path / "bank.preview.jpg").stat().st_size > 1000
+    net = build_bank(ckpt)
+    y = net(torch.rand(1, 3, 21, 19), torch.tensor([0.5, 0.5]), torch.ones(1), torch.ones(4))
+    assert y.shape == (1, 3, 21, 19) and torch.isfinite(y).all()
+
+    # resume with more iterations continues; different settings are refused
+    train_bank(_cfg(data, styles, iters=6), out, resume=True, progress=False, vgg_weights=vgg_weights)
+    assert load_checkpoint(out)["iteration"] == 6
+    with pytest.raises(UserError, match="trained with other settings: lr="):
+        train_bank(_cfg(data, styles, iters=8, lr=1e-2), out, resume=True, progress=False, vgg_weights=vgg_weights)
+    with pytest.raises(UserError, match="exists: pass --resume"):
+        train_bank(_cfg(data, styles), out, progress=False, vgg_weights=vgg_weights)
+
+
+def test_alpha_sampling_mixes_the_default_and_uniform_draws():
+    rng = random.Random(0)
+    draws = [sample_alpha(rng, 5, 2.0, 0.25) for _ in range(2000)]
+    defaults = sum(d == [1.0] * 5 for d in draws)
+    assert 400 < defaults < 600
+    flat = [v for d in draws if d != [1.0] * 5 for v in d]
+    assert min(flat) >= 0 and max(flat) <= 2 and 0.9 < sum(flat) / len(flat) < 1.1
+
+
+def test_config_validates_names_and_ranges(tmp_path):
+    with pytest.raises(UserError, match="expected 2 names, got 1"):
+        BankTrainConfig(styles=("a.jpg", "b.jpg"), style_names=("a",), data=str(tmp_path))
+    with pytest.raises(UserError, match="unique names without"):
+        BankTrainConfig(styles=("a.jpg", "b.jpg"), style_names=("a:1", "b"), data=str(tmp_path))
+    with pytest.raises(UserError, match="p_default in"):
+        BankTrainConfig(styles=("a.jpg",), data=str(tmp_path), p_default=1.5)
+    assert BankTrainConfig(styles=("x/starry.jpg",), data="d").resolved_style_names == ("starry",)
