@@ -26,7 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="export a checkpoint (or photowct|wct decoders) to ONNX, with a parity check "
                                       "(needs the [train] extra)",
                        description="impasto export CKPT -o MODEL.onnx | "
-                                   "impasto export photowct|wct DECODER.pt... -o MODEL.onnx")
+                                   "impasto export photowct|wct DECODER.pt... -o MODEL.onnx | "
+                                   "impasto export warpnet WARPNET.pt -o warpnet.onnx")
     p.add_argument("checkpoint", nargs="+", metavar="CKPT",
                    help="checkpoint written by 'impasto train feedforward' (.pt); or photowct|wct followed by "
                         "decoder checkpoints from 'impasto train decoder' (one per level)")
@@ -86,6 +87,10 @@ def run_export(args: argparse.Namespace) -> int:
     from impasto.errors import ExportError
 
     first = args.checkpoint[0]
+    if first == "warpnet":
+        from impasto.cli.warp import run_export_warpnet
+
+        return run_export_warpnet(args, args.checkpoint[1:])
     if first in PIPELINES:
         return _run_export_pipeline(args, first, args.checkpoint[1:])
     if len(args.checkpoint) > 1:
@@ -96,6 +101,7 @@ def run_export(args: argparse.Namespace) -> int:
     if wct_only:
         raise CliError(f"{', '.join(wct_only)}: apply to 'impasto export photowct|wct' only")
     from impasto.export.bank_export import export_bank, is_bank_checkpoint
+    from impasto.export.multimodal_export import export_multimodal, is_multimodal_checkpoint
     from impasto.export.onnx_export import export_onnx
 
     args.checkpoint = first
@@ -104,6 +110,10 @@ def run_export(args: argparse.Namespace) -> int:
             if args.fp16:
                 raise CliError("--fp16: a style bank exports in fp32 only")
             report = export_bank(first, args.output, opset=args.opset)
+        elif is_multimodal_checkpoint(first):  # impasto train multimodal: 3 outputs, see multimodal_export
+            if args.fp16:
+                raise CliError("--fp16: an MT-Net exports in fp32 only")
+            report = export_multimodal(first, args.output, opset=args.opset)
         else:
             report = export_onnx(args.checkpoint, args.output, fp16=args.fp16, opset=args.opset)
     except ExportError as exc:  # not a user error: exit 1, still one line, no file written

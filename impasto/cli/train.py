@@ -62,6 +62,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     d.set_defaults(func=run_decoder)
 
+    from impasto.cli.train_warpnet import register_train as register_warpnet
+    register_warpnet(tsub)
+
     from impasto.cli.train_bank import register_train as register_bank
     register_bank(tsub)
 

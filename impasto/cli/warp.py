@@ -1,0 +1,146 @@
+"""``impasto warp``: geometric style — warp a content image towards a guide's shape, then render a texture.
+
+``--method network`` (default) runs an exported Learning-to-Warp graph with ONNX Runtime
+(torch-free; ``--model warpnet.onnx`` from ``impasto export warpnet``); the texture then
+comes from a built-in feed-forward style (``--style NAME``, torch-free) or a painting
+(``--texture T.jpg``, Gatys optimisation: needs torch), or is left out (warp only).
+``--method dst`` runs Deformable Style Transfer (torch): NBB keypoints and a joint
+optimisation of the image and the keypoint displacements, with the style of
+``--texture`` or, without it, of the guide itself.
+
+Also holds :func:`run_export_warpnet`, the ``impasto export warpnet`` form.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+
+from impasto.cli.common import CliError, add_backend_args, emit_json, positive_int
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("warp", help="warp a content image towards a guide's geometry, then apply a texture",
+                       description="impasto warp CONTENT --geometry G.jpg [--texture T.jpg | --style NAME] -o OUT "
+                                   "[--method network|dst] [--json]")
+    p.add_argument("content", help="content image")
+    p.add_argument("--geometry", required=True, metavar="G.jpg", help="geometric guide: the shape to warp towards")
+    tex = p.add_mutually_exclusive_group()
+    tex.add_argument("--texture", metavar="T.jpg", help="texture guide (a painting), rendered with Gatys / inside DST")
+    tex.add_argument("--style", metavar="NAME", help="built-in feed-forward style for the texture (network method)")
+    p.add_argument("-o", "--output", required=True, help="image to write (.jpg, .png, ...)")
+    p.add_argument("--method", choices=["network", "dst"], default="network",
+                   help="network: the exported warp graph (fast, torch-free); dst: Deformable Style Transfer (slow)")
+    p.add_argument("--model", metavar="warpnet.onnx", help="exported warp graph (impasto export warpnet)")
+    p.add_argument("--max-size", type=positive_int, default=512,
+                   help="shrink the content so its longest side is at most this (default 512)")
+    p.add_argument("--size", type=positive_int, default=256, help="dst / Gatys: longest side of the result")
+    p.add_argument("--iters", type=positive_int, default=150, help="dst / Gatys: optimisation steps")
+    p.add_argument("--k", type=positive_int, default=16, help="dst: NBB keypoint pairs")
+    p.add_argument("--vgg-weights", help="VGG16 weights for dst / Gatys (default: $IMPASTO_VGG16_WEIGHTS)")
+    add_backend_args(p)
+    p.add_argument("--json", action="store_true", help="print a JSON summary on stdout (no progress bar)")
+    p.set_defaults(func=run)
+
+
+def _check(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from impasto.runtime.images import IMAGE_SUFFIXES
+
+    suffix = Path(args.output).suffix.lower()
+    if suffix not in IMAGE_SUFFIXES:
+        raise CliError(f"--output: expected an image extension ({', '.join(sorted(IMAGE_SUFFIXES))}), "
+                       f"got {suffix or 'none'!r}")
+    if args.method == "network" and not args.model:
+        raise CliError("--method network: expected --model warpnet.onnx (export one with 'impasto export warpnet "
+                       "CKPT -o warpnet.onnx'; no warp graph is built in)")
+    if args.method == "dst":
+        if args.style:
+            raise CliError("--style: applies to --method network; dst renders the texture of --texture (or of "
+                           "the guide) itself")
+        if args.model:
+            raise CliError("--model: applies to --method network only")
+
+
+def run(args: argparse.Namespace) -> int:
+    from impasto.runtime.images import fit_max_size, read_image, write_image
+
+    _check(args)
+    t0 = time.perf_counter()
+    content = fit_max_size(read_image(args.content), args.max_size)
+    guide = read_image(args.geometry)
+    texture = read_image(args.texture) if args.texture else None
+    summary: dict[str, Any] = {"method": args.method, "content": args.content, "geometry": args.geometry,
+                               "texture": args.texture, "style": args.style, "output": args.output}
+    if args.method == "network":
+        from impasto.runtime.warp import Warper
+
+        with Warper.load(args.model, backend=args.backend) as warper:
+            res = warper.run(content, guide)
+            summary.update(provider=warper.provider, warp_seconds=res["seconds"]["total"])
+        image = res["warped"]
+        t1 = time.perf_counter()
+        if args.style:
+            from impasto.runtime import Stylizer
+
+            with Stylizer.load(args.style, backend=args.backend) as stylize:
+                image = stylize(image)
+        elif texture is not None:
+            image = _gatys(image, texture, args)
+        summary["texture_seconds"] = round(time.perf_counter() - t1, 3)
+    else:
+        from impasto.training.dst import DSTConfig, run_dst
+
+        image, info = run_dst(content, guide, DSTConfig(size=args.size, iters=args.iters, k=args.k),
+                              texture=texture, vgg_weights=args.vgg_weights, progress=not args.json)
+        summary.update({k: info[k] for k in ("seconds_keypoints", "seconds_optimisation", "point_distance_before",
+                                             "point_distance_after", "final_losses", "keypoints_content",
+                                             "keypoints_guide")})
+    write_image(args.output, image)
+    summary.update(size=list(image.shape[:2]), seconds=round(time.perf_counter() - t0, 3))
+    if args.json:
+        emit_json(summary)
+    else:
+        print(f"{args.output}: {image.shape[1]}x{image.shape[0]}, {args.method} in {summary['seconds']} s")
+    return 0
+
+
+def _gatys(image: Any, texture: Any, args: argparse.Namespace) -> Any:
+    from impasto.training.gatys import GatysConfig, run_gatys
+
+    cfg = GatysConfig(scales=(min(args.size, max(image.shape[:2])),), iters=args.iters)
+    out, _ = run_gatys(image, texture, cfg, progress=not args.json, vgg_weights=args.vgg_weights)
+    return out
+
+
+def run_export_warpnet(args: argparse.Namespace, checkpoints: list[str]) -> int:
+    """``impasto export warpnet CKPT -o warpnet.onnx``: exit 0 written, 1 export/parity failure, 2 bad input."""
+    from impasto.errors import ExportError
+    from impasto.export.warpnet_export import export_warpnet
+
+    if len(checkpoints) != 1:
+        raise CliError(f"export warpnet: expected one checkpoint from 'impasto train warpnet', got {len(checkpoints)}")
+    others = [f"--{k.replace('_', '-')}" for k in ("eps", "ns_iters", "smooth_radius", "smooth_eps")
+              if getattr(args, k, None) is not None]
+    if others:
+        raise CliError(f"{', '.join(others)}: apply to 'impasto export photowct|wct' only")
+    try:
+        report = export_warpnet(checkpoints[0], args.output, vgg_weights=args.vgg_weights, opset=args.opset,
+                                fp16=args.fp16)
+    except ExportError as exc:
+        sys.stderr.write(f"impasto: error: {exc}\n")
+        return 1
+    if args.json:
+        emit_json(report)
+    else:
+        lines = [f"exported warpnet -> {report['output']} ({report['precision']}, opset {report['opset']}, "
+                 f"{report['onnx_bytes'] / 1e6:.2f} MB, {report['seconds']:.1f} s)",
+                 f"parity vs PyTorch on ONNX Runtime CPU (max abs error <= {report['tolerance']['max_abs_error']:g}):"
+                 " passed"]
+        lines += [f"  {r['size'][0]}x{r['size'][1]} (guide {r['guide_size'][0]}x{r['guide_size'][1]}) "
+                  f"{r['output']:<7} {r['max_abs_error']:.2e}" for r in report["parity"]]
+        print("\n".join(lines))
+    return 0

@@ -1,0 +1,204 @@
+"""Deformable Style Transfer (Kim, Kolkin, Salavon & Shakhnarovich, ECCV 2020) on the project's Gatys losses.
+
+Keypoint pairs ``(P_c, P_s)`` between the content and the geometry guide come from
+Neural Best Buddies (:mod:`impasto.models.nbb`). The stylised image ``X`` and the
+displacements ``theta`` of the content keypoints are optimised jointly::
+
+    L = alpha * L_content(X, C) + L_style(X, S) + L_style(W(X, theta), S)
+        + beta * L_warp(theta) + gamma * R_TV(f_theta)
+
+- ``W(X, theta) = tps_warp(X, P_c, P_c + theta)`` (:func:`impasto.ops.tps_warp`): the
+  content at ``P_c`` moves to ``P_c + theta``. Eight border anchors (corners and edge
+  midpoints) are added with zero displacement so the frame stays put.
+- ``L_warp = mean_k |P_c,k + theta_k - P_s,k|^2`` pulls the warped points to the guide's.
+- ``R_TV`` is the total variation (:func:`impasto.training.losses.tv_loss`) of the dense
+  displacement field ``f_theta`` (``tps_grid`` minus the identity) on a 64x64 grid.
+- ``L_content`` and ``L_style`` are the project's scale-free relative losses
+  (:func:`impasto.training.losses.content_loss` on ``relu4_2``, :func:`style_loss` on
+  the Gram matrices of ``relu1_1 … relu5_1``), weighted ``style_weight`` each.
+
+The result is ``W(X, theta)``. The style statistics come from ``texture`` when given,
+else from the guide itself.
+
+Convention:
+    Images in and out are ``HxWx3`` uint8 RGB; the result has the content's aspect ratio
+    and longest side ``size``. Keypoints are normalised ``(x, y)`` in ``[-1, 1]``
+    (``align_corners=False``) of their own image, so the guide's layout is stretched
+    onto the content's frame. Pixels of ``X`` are float in ``[0, 1]``, clamped after
+    every step.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from impasto.errors import UserError
+from impasto.training.gatys import CONTENT_LAYERS, STYLE_LAYERS, _resize
+
+#: Resolution of the dense displacement field that R_TV sees.
+TV_GRID = 64
+#: Fixed anchors (normalised x, y): the corners and edge midpoints, just inside the frame.
+ANCHORS = ((-1, -1), (0, -1), (1, -1), (-1, 0), (1, 0), (-1, 1), (0, 1), (1, 1))
+ANCHOR_INSET = 0.98
+
+
+@dataclass(frozen=True)
+class DSTConfig:
+    """Settings of one DST optimisation (weights as in the module docstring).
+
+    Attributes:
+        size: longest side of the result, pixels.
+        iters: Adam steps.
+        k: NBB keypoint pairs.
+        content_weight: ``alpha``.
+        style_weight: weight of each of the two style terms.
+        warp_weight: ``beta``.
+        tv_weight: ``gamma``.
+        lr: Adam step of the pixels (``[0, 1]`` units).
+        lr_points: Adam step of the displacements (normalised units).
+        regularization: TPS smoothing (0 interpolates the points exactly).
+        nbb_size: longest side of the images for the keypoint search.
+        seed: keypoint clustering seed.
+    """
+
+    size: int = 256
+    iters: int = 200
+    k: int = 16
+    content_weight: float = 3.0
+    style_weight: float = 5.0
+    warp_weight: float = 1000.0
+    tv_weight: float = 200.0
+    lr: float = 0.02
+    lr_points: float = 0.01
+    regularization: float = 1e-3
+    nbb_size: int = 224
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.size < 32 or self.iters < 1 or self.k < 3 or self.nbb_size < 64:
+            raise UserError(f"dst: expected size >= 32, iters >= 1, k >= 3, nbb_size >= 64, got size={self.size}, "
+                            f"iters={self.iters}, k={self.k}, nbb_size={self.nbb_size}")
+        for name in ("content_weight", "style_weight", "warp_weight", "tv_weight", "lr", "lr_points",
+                     "regularization"):
+            v = getattr(self, name)
+            if not np.isfinite(v) or v < 0:
+                raise UserError(f"dst {name}: expected a finite number >= 0, got {v!r}")
+
+
+def to_normalised(points: np.ndarray, width: int, height: int) -> torch.Tensor:
+    """Pixel ``(x, y)`` (NBB convention) -> normalised ``[-1, 1]`` (``align_corners=False``), ``(1, K, 2)``."""
+    p = np.asarray(points, dtype=np.float64) / np.array([width, height]) * 2 - 1
+    return torch.from_numpy(p).float()[None]
+
+
+def displacement_field(src: torch.Tensor, dst: torch.Tensor, size: int, regularization: float) -> torch.Tensor:
+    """The TPS displacement ``T(p) - p`` on a ``size x size`` grid, ``(1, 2, size, size)``."""
+    from impasto.models.warpnet import identity_grid
+    from impasto.ops import tps_grid
+
+    grid = tps_grid(src, dst, size, size, regularization).permute(0, 3, 1, 2)
+    return grid - identity_grid(size, size, grid)
+
+
+def run_dst(content: np.ndarray, guide: np.ndarray, cfg: DSTConfig, *, texture: np.ndarray | None = None,
+            keypoints: tuple[np.ndarray, np.ndarray] | None = None, vgg: Any = None,
+            vgg_weights: str | None = None, progress: bool = True) -> tuple[np.ndarray, dict[str, Any]]:
+    """Deformable style transfer of ``content`` towards ``guide``'s geometry (and style, or ``texture``'s).
+
+    Args:
+        content: ``HxWx3`` uint8 RGB.
+        guide: ``HxWx3`` uint8 RGB, the geometry guide.
+        cfg: the optimisation settings.
+        texture: ``HxWx3`` uint8 RGB whose style is used instead of the guide's.
+        keypoints: ``(points_content, points_guide)`` in pixels (NBB convention) to skip the search.
+        vgg: a :class:`~impasto.models.vgg.VGG16Features` (max pooling) to reuse.
+        vgg_weights: weights path when ``vgg`` is None.
+        progress: draw a progress bar on stderr.
+
+    Returns:
+        ``(image, summary)``: ``W(X, theta)`` as uint8 RGB and a JSON-ready dict with the
+        keypoints, the initial and final losses, the mean distance of the warped points to
+        their targets before and after (normalised units), ``seconds`` (keypoints and
+        optimisation separately) and the config.
+    """
+    from impasto.models.nbb import NBBConfig, best_buddies
+    from impasto.models.vgg import VGG16Features
+    from impasto.ops import tps_warp
+    from impasto.runtime.images import to_rgb8
+    from impasto.training.data import to_image, to_tensor
+    from impasto.training.losses import content_loss, gram, style_loss, tv_loss
+    from impasto.utils.progress import Progress
+
+    content, guide = to_rgb8(content, name="content"), to_rgb8(guide, name="geometry guide")
+    style_src = guide if texture is None else to_rgb8(texture, name="texture")
+    vgg = vgg if vgg is not None else VGG16Features(vgg_weights)
+    t0 = time.perf_counter()
+    if keypoints is None:
+        res = best_buddies(content, guide, NBBConfig(k=cfg.k, size=cfg.nbb_size, seed=cfg.seed), vgg=vgg)
+        keypoints = (res["points_a"], res["points_b"])
+    t_kp = time.perf_counter() - t0
+    pc = to_normalised(keypoints[0], content.shape[1], content.shape[0])
+    ps = to_normalised(keypoints[1], guide.shape[1], guide.shape[0])
+    if pc.shape != ps.shape or pc.shape[1] < 1:
+        raise UserError(f"dst: expected matching keypoint lists, got {tuple(pc.shape)} and {tuple(ps.shape)}")
+    anchors = torch.tensor(ANCHORS, dtype=torch.float32)[None] * ANCHOR_INSET
+    src = torch.cat([pc, anchors], dim=1)
+    n = pc.shape[1]
+
+    c_t = to_tensor(_resize(content, cfg.size))[None]
+    s_t = to_tensor(_resize(style_src, cfg.size))[None]
+    taps = list(dict.fromkeys(CONTENT_LAYERS + STYLE_LAYERS))
+    with torch.no_grad():
+        target_c = vgg(c_t, CONTENT_LAYERS)
+        target_g = {k: gram(v) for k, v in vgg(s_t, STYLE_LAYERS).items()}
+    x = c_t.clone().requires_grad_(True)
+    theta = torch.zeros(1, n, 2, requires_grad=True)
+    opt = torch.optim.Adam([{"params": [x], "lr": cfg.lr}, {"params": [theta], "lr": cfg.lr_points}])
+
+    def losses() -> dict[str, torch.Tensor]:
+        dst = torch.cat([pc + theta, anchors], dim=1)
+        warped = tps_warp(x, src, dst, cfg.regularization)
+        fx, fw = vgg(x, taps), vgg(warped, STYLE_LAYERS)
+        out = {"content": sum(content_loss(fx[k], target_c[k]) for k in CONTENT_LAYERS),
+               "style": style_loss(fx, target_g), "style_warped": style_loss(fw, target_g),
+               "warp": ((pc + theta - ps) ** 2).sum(-1).mean(),
+               "tv": tv_loss(displacement_field(src, dst, TV_GRID, cfg.regularization))}
+        out["total"] = (cfg.content_weight * out["content"] + cfg.style_weight * (out["style"] + out["style_warped"])
+                        + cfg.warp_weight * out["warp"] + cfg.tv_weight * out["tv"])
+        return out
+
+    bar = Progress(cfg.iters, "dst", enabled=progress)
+    initial: dict[str, float] = {}
+    t1 = time.perf_counter()
+    for it in range(cfg.iters):
+        out = losses()
+        if it == 0:
+            initial = {k: float(v.detach()) for k, v in out.items()}
+        opt.zero_grad(set_to_none=True)
+        out["total"].backward()
+        opt.step()
+        with torch.no_grad():
+            x.clamp_(0.0, 1.0)
+        bar.update(1, total=float(out["total"].detach()), warp=float(out["warp"].detach()))
+    bar.close()
+    with torch.no_grad():
+        final = {k: float(v) for k, v in losses().items()}
+        dst = torch.cat([pc + theta, anchors], dim=1)
+        result = tps_warp(x, src, dst, cfg.regularization)
+    dist0 = float((pc - ps).norm(dim=-1).mean())
+    dist1 = float((pc + theta.detach() - ps).norm(dim=-1).mean())
+    summary = {"keypoints_content": np.asarray(keypoints[0]).round(2).tolist(),
+               "keypoints_guide": np.asarray(keypoints[1]).round(2).tolist(),
+               "displacements": theta.detach()[0].numpy().round(4).tolist(),
+               "initial_losses": initial, "final_losses": final,
+               "point_distance_before": round(dist0, 4), "point_distance_after": round(dist1, 4),
+               "seconds_keypoints": round(t_kp, 2), "seconds_optimisation": round(time.perf_counter() - t1, 2),
+               "seconds": round(time.perf_counter() - t0, 2), "size": list(c_t.shape[2:]),
+               "config": asdict(cfg)}
+    return to_image(result), summary
+
