@@ -20,6 +20,7 @@ import os
 import torch
 
 from impasto.errors import BackendUnavailableError
+from impasto.ops.reference import exporting
 
 log = logging.getLogger("impasto.ops")
 
@@ -63,18 +64,13 @@ def _log_fallback_once(reason: str) -> None:
     log.warning("impasto.ops: using the pure-PyTorch reference ops: %s", reason)
 
 
-def _exporting() -> bool:
-    return bool(torch.onnx.is_in_onnx_export() or torch.jit.is_tracing() or torch.jit.is_scripting()
-                or torch.compiler.is_compiling() or torch.compiler.is_exporting())
-
-
 def use_kernel(*tensors: torch.Tensor) -> bool:
     """Decide whether a call on ``tensors`` runs the compiled kernel (True) or the reference (False).
 
     Raises:
         BackendUnavailableError: when ``IMPASTO_REQUIRE_EXT=1`` and the extension is not built.
     """
-    if _exporting():
+    if exporting() or torch.compiler.is_compiling():
         return False
     loaded, reason = _load()
     if not loaded:

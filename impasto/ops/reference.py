@@ -15,6 +15,13 @@ Convention:
     :func:`torch.nn.functional.grid_sample`. The TPS map ``T`` satisfies
     ``T(dst_k) = src_k`` and the warped image samples the input at ``T(p)``: content at
     ``src_k`` moves to ``dst_k``.
+
+Export:
+    ONNX has no linear solver, so while a graph is being exported (ONNX, ``torch.export``,
+    tracing) the TPS system is solved by :func:`solve_unrolled`, Gauss-Jordan elimination
+    with partial pivoting unrolled over the ``K+3`` columns into plain tensor ops (ArgMax,
+    GatherElements, Where, arithmetic); eagerly it is ``torch.linalg.solve``. Both are exact
+    solves in the input dtype and agree to rounding (tested).
 """
 
 from __future__ import annotations
@@ -109,6 +116,33 @@ def tps_system(dst_points: torch.Tensor, regularization: float) -> torch.Tensor:
     return torch.cat([torch.cat([kmat, p], dim=2), torch.cat([p.transpose(1, 2), zeros], dim=2)], dim=1)
 
 
+def exporting() -> bool:
+    """Whether the current call is being traced into a graph (ONNX export, ``torch.export``, JIT tracing)."""
+    return bool(torch.onnx.is_in_onnx_export() or torch.compiler.is_exporting() or torch.jit.is_tracing())
+
+
+def solve_unrolled(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Solve ``a x = b`` by Gauss-Jordan elimination with partial pivoting, unrolled over the columns.
+
+    Args:
+        a: ``Bxnxn`` (``n`` fixed when traced), non-singular.
+        b: ``Bxnxm``.
+
+    Returns:
+        ``Bxnxm``. Every step is an exportable tensor op, so the solve survives ONNX export.
+    """
+    n = a.shape[-1]
+    aug = torch.cat([a, b], dim=2)
+    rows = torch.arange(n, device=a.device)
+    for col in range(n):
+        piv = aug[:, col:, col].abs().argmax(dim=1, keepdim=True) + col  # B x 1: the largest pivot below
+        perm = torch.where(rows == col, piv, torch.where(rows == piv, torch.full_like(piv, col), rows))
+        aug = torch.gather(aug, 1, perm.unsqueeze(2).expand(-1, -1, aug.shape[2]))  # swap rows col and piv
+        pivot_row = aug[:, col:col + 1, :] / aug[:, col:col + 1, col:col + 1]
+        aug = torch.where((rows == col).view(1, n, 1), pivot_row, aug - aug[:, :, col:col + 1] * pivot_row)
+    return aug[:, :, n:]
+
+
 def tps_coefficients(src_points: torch.Tensor, dst_points: torch.Tensor, regularization: float) -> torch.Tensor:
     """Solve the TPS system for ``T(dst_k) = src_k``.
 
@@ -117,7 +151,8 @@ def tps_coefficients(src_points: torch.Tensor, dst_points: torch.Tensor, regular
         affine part ``(a_1, a_x, a_y)``, so ``T(p) = a_1 + a_x x + a_y y + sum_k w_k U(|p - dst_k|^2)``.
     """
     rhs = torch.cat([src_points, src_points.new_zeros(src_points.shape[0], 3, 2)], dim=1)
-    return torch.linalg.solve(tps_system(dst_points, regularization), rhs)
+    solve = solve_unrolled if exporting() else torch.linalg.solve
+    return solve(tps_system(dst_points, regularization), rhs)
 
 
 def tps_evaluate(coeffs: torch.Tensor, dst_points: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
