@@ -28,14 +28,18 @@ IMPASTO_HD double log_(double v) { return log(v); }
 IMPASTO_HD float floor_(float v) { return floorf(v); }
 IMPASTO_HD double floor_(double v) { return floor(v); }
 
-// U(d2) and dU/d(d2) (the latter as autograd differentiates d2 * log(clamp_min(d2, floor))).
+// U(d2) = d2 * log(max(d2, floor)) and dU/d(d2) as autograd differentiates that expression
+// (log(d2) + 1 above the floor, log(floor) below it), from one logarithm.
 template <typename T>
 IMPASTO_HD T radial(T d2) {
   return d2 * log_(d2 > T(kLogFloor) ? d2 : T(kLogFloor));
 }
 template <typename T>
-IMPASTO_HD T radial_derivative(T d2) {
-  return d2 > T(kLogFloor) ? log_(d2) + T(1) : log_(T(kLogFloor));
+IMPASTO_HD void radial_and_derivative(T d2, T* u, T* du) {
+  const bool above = d2 > T(kLogFloor);
+  const T l = log_(above ? d2 : T(kLogFloor));
+  *u = d2 * l;
+  *du = above ? l + T(1) : l;
 }
 
 // Normalised centre of pixel index i along a side of n pixels.
@@ -115,11 +119,12 @@ template <typename T, typename Add>
 IMPASTO_HD void add_map_grad(const T* coeffs, const T* dst, int64_t k, T x, T y, T gtx, T gty, Add add) {
   for (int64_t i = 0; i < k; ++i) {
     const T dx = x - dst[2 * i], dy = y - dst[2 * i + 1];
-    const T d2 = dx * dx + dy * dy;
-    add(2 * i, gtx * radial(d2));
-    add(2 * i + 1, gty * radial(d2));
+    T u, du;
+    radial_and_derivative(dx * dx + dy * dy, &u, &du);
+    add(2 * i, gtx * u);
+    add(2 * i + 1, gty * u);
     // d T / d dst_i = (w_i . gT) * U'(d2) * d(d2)/d dst_i, with d(d2)/d dst_i = -2 (p - dst_i).
-    const T s = (gtx * coeffs[2 * i] + gty * coeffs[2 * i + 1]) * radial_derivative(d2) * T(-2);
+    const T s = (gtx * coeffs[2 * i] + gty * coeffs[2 * i + 1]) * du * T(-2);
     add(2 * (k + 3) + 2 * i, s * dx);
     add(2 * (k + 3) + 2 * i + 1, s * dy);
   }
