@@ -17,4 +17,14 @@ inline void omp_for(int64_t n, int64_t cost_per_item, const Fn& fn) {
   }
 }
 
+// Dot product of two contiguous vectors; `omp simd` lets the compiler vectorise the reduction
+// (it reorders the sum, as any BLAS does: same precision, different rounding).
+template <typename T>
+inline T dot(const T* a, const T* b, int64_t n) {
+  T acc = 0;
+#pragma omp simd reduction(+ : acc)
+  for (int64_t k = 0; k < n; ++k) acc += a[k] * b[k];
+  return acc;
+}
+
 }  // namespace impasto

@@ -44,8 +44,7 @@ struct CpuCorrelation {
       scalar_t* out = df.data_ptr<scalar_t>();
       omp_for(b * p, c, [&](int64_t bp) {
         const int64_t bi = bp / p, pi = bp % p;
-        scalar_t dot = 0;
-        for (int64_t k = 0; k < c; ++k) dot += fh[bp * c + k] * g[bp * c + k];
+        const scalar_t dot = impasto::dot(fh + bp * c, g + bp * c, c);
         for (int64_t k = 0; k < c; ++k) {
           out[bi * c * p + k * p + pi] = iv[bp] * (g[bp * c + k] - fh[bp * c + k] * dot);
         }
@@ -104,8 +103,7 @@ struct CpuCorrelation {
             const int64_t y = i + dy, x = j + dx, win = (dy + radius) * side + dx + radius;
             scalar_t dot = 0;
             if (y >= 0 && y < h && x >= 0 && x < w) {
-              const scalar_t* gv = g + (bi * p + y * w + x) * c;
-              for (int64_t k = 0; k < c; ++k) dot += av[k] * gv[k];
+              dot = impasto::dot(av, g + (bi * p + y * w + x) * c, c);
             }
             out[(bi * side * side + win) * p + pi] = dot;
           }
