@@ -146,3 +146,43 @@ def wct_graph(wct_decoders, vgg_weights, tmp_path_factory):
     report = _export_cli(["export", "wct", str(wct_decoders["artistic", "relu2_1"]), "-o", str(out), "--json",
                           "--ns-iters", str(WCT_TEST_NS_ITERS)])
     return SimpleNamespace(path=out, report=report)
+
+
+@pytest.fixture(scope="session")
+def multiscale_model(tmp_path_factory) -> Path:
+    """A three-output model with MT-Net's I/O and metadata, built with onnx.helper (no torch).
+
+    ``stylized_1024`` is ``1 - image``; ``stylized_512`` and ``stylized_256`` are its 2x2 and
+    4x4 box averages (ceil sizes), so each output is recognisable.
+    """
+    import json
+
+    import onnx
+    from onnx import TensorProto, helper
+
+    def pool(src: str, dst: str) -> onnx.NodeProto:
+        return helper.make_node("AveragePool", [src], [dst], kernel_shape=[2, 2], strides=[2, 2], ceil_mode=1,
+                                count_include_pad=0)
+
+    one = helper.make_tensor("one", TensorProto.FLOAT, [], [1.0])
+    nodes = [helper.make_node("Sub", ["one", "image"], ["stylized_1024"]), pool("stylized_1024", "stylized_512"),
+             pool("stylized_512", "stylized_256")]
+    dims = {"stylized_256": ["batch", 3, "height_4", "width_4"], "stylized_512": ["batch", 3, "height_2", "width_2"],
+            "stylized_1024": ["batch", 3, "height", "width"]}
+    outputs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, d) for n, d in dims.items()]
+    graph = helper.make_graph(nodes, "multiscale", [helper.make_tensor_value_info(
+        "image", TensorProto.FLOAT, ["batch", 3, "height", "width"])], outputs, initializer=[one])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    layout = {"outputs": [{"name": "stylized_256", "scale": 256, "downsample": 4},
+                          {"name": "stylized_512", "scale": 512, "downsample": 2},
+                          {"name": "stylized_1024", "scale": 1024, "downsample": 1}],
+              "default": "stylized_1024", "min_side": 17, "trained_side": 1024}
+    for key, value in {"impasto.style_name": "inverse", "impasto.method": "multimodal", "impasto.kind": "multiscale",
+                       "impasto.input": json.dumps({"name": "image", "range": [0, 1]}),
+                       "impasto.multiscale": json.dumps(layout)}.items():
+        prop = model.metadata_props.add()
+        prop.key, prop.value = key, value
+    onnx.checker.check_model(model, full_check=True)
+    path = tmp_path_factory.mktemp("multiscale") / "inverse_mt.onnx"
+    onnx.save(model, path)
+    return path

@@ -101,6 +101,7 @@ def run_export(args: argparse.Namespace) -> int:
     if wct_only:
         raise CliError(f"{', '.join(wct_only)}: apply to 'impasto export photowct|wct' only")
     from impasto.export.bank_export import export_bank, is_bank_checkpoint
+    from impasto.export.multimodal_export import export_multimodal, is_multimodal_checkpoint
     from impasto.export.onnx_export import export_onnx
 
     args.checkpoint = first
@@ -109,6 +110,10 @@ def run_export(args: argparse.Namespace) -> int:
             if args.fp16:
                 raise CliError("--fp16: a style bank exports in fp32 only")
             report = export_bank(first, args.output, opset=args.opset)
+        elif is_multimodal_checkpoint(first):  # impasto train multimodal: 3 outputs, see multimodal_export
+            if args.fp16:
+                raise CliError("--fp16: an MT-Net exports in fp32 only")
+            report = export_multimodal(first, args.output, opset=args.opset)
         else:
             report = export_onnx(args.checkpoint, args.output, fp16=args.fp16, opset=args.opset)
     except ExportError as exc:  # not a user error: exit 1, still one line, no file written
@@ -116,6 +121,10 @@ def run_export(args: argparse.Namespace) -> int:
         return 1
     if args.json:
         emit_json(report)
+    elif "outputs" in report:  # an MT-Net: one parity row per output
+        from impasto.export.multimodal_export import format_multimodal_report
+
+        print(format_multimodal_report(report))
     else:
         print(format_report(report))
     return 0

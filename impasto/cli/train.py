@@ -68,6 +68,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     from impasto.cli.train_bank import register_train as register_bank
     register_bank(tsub)
 
+    from impasto.cli.train_multimodal import register_train as register_multimodal
+    register_multimodal(tsub)
+
 
 def run_feedforward(args: argparse.Namespace) -> int:
     from impasto.training.feedforward import FeedForwardConfig, train_feedforward
