@@ -8,10 +8,16 @@ Three subnets in a chain, each at twice the resolution of the one before:
   (each: 9x9 conv, two stride-2 3x3 convs, residual blocks), their features concatenated,
   then a *conv block* (residual blocks, two resize-convolutions, a 3x3 output conv);
 - **enhance subnet** (1/2, 512 px): the style output bilinearly upsampled, then an encoder
-  with three stride-2 convs, residual blocks and three resize-convolutions;
+  with three stride-2 convs, residual blocks and three resize-convolutions; its result is
+  *added* to the upsampled style output (a residual enhancement, not in the paper);
 - **refine subnet** (full size, 1024 px): the enhance output bilinearly upsampled, a
   shallow encoder (two stride-2 convs), residual blocks, two resize-convolutions; its
-  result is *added* to the upsampled enhance output (a residual refinement).
+  result is *added* to the upsampled enhance output (a residual refinement, not in the paper).
+
+The two residual connections are this implementation's choice: each subnet starts as
+(nearly) the identity on the upsampled coarser result, so the finer outputs inherit the
+style subnet's progress from the first iterations instead of first learning to copy their
+input, which the short CPU training here cannot afford.
 
 Every upsampling inside a subnet is a resize-convolution (nearest resize to the exact
 size of the matching encoder feature, then a convolution), as in
@@ -170,7 +176,7 @@ class StyleSubnet(nn.Module):
 
 
 class EnhanceSubnet(nn.Module):
-    """Three stride-2 stages down and three resize-convolutions up."""
+    """Three stride-2 stages down and three resize-convolutions up; the result is added to the input."""
 
     def __init__(self, width: int, n_residual: int) -> None:
         super().__init__()
@@ -179,7 +185,7 @@ class EnhanceSubnet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         feats = self.enc(x)
-        return self.dec(feats[-1], feats)
+        return x + self.dec(feats[-1], feats)
 
 
 class RefineSubnet(nn.Module):

@@ -114,3 +114,19 @@ def test_presets_and_config_validation():
     with pytest.raises(ValueError, match="expected widths >= 1"):
         MultimodalConfig(style_width=0)
     assert MultimodalConfig(**TINY.to_dict()) == TINY
+
+
+def test_enhance_and_refine_start_from_their_upsampled_input(net):
+    """With their last convolutions zeroed, the finer outputs are the coarser ones upsampled (residual subnets)."""
+    import copy
+
+    zeroed = copy.deepcopy(net)
+    with torch.no_grad():
+        for sub in (zeroed.enhance, zeroed.refine):
+            conv = sub.dec.out[1]
+            conv.weight.zero_()
+            conv.bias.zero_()
+        x = torch.rand(1, 3, 45, 38)
+        y1, y2, y3 = zeroed(x)
+    assert torch.allclose(y2, double_size(y1, half_size(x)), atol=1e-6)
+    assert torch.allclose(y3, double_size(y2, x), atol=1e-6)
