@@ -34,6 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                      "(with --style-image: an exported wct graph)")
     p.add_argument("--style-image", metavar="PAINTING",
                    help="arbitrary style from a painting (WCT graph: --model, else the built-in one)")
+    p.add_argument("--scale", type=positive_int, metavar="256|512|1024",
+                   help="multiscale model (MT-Net): which output, by nominal scale (default: the finest)")
     p.add_argument("--strength", type=unit_float, default=1.0, help="0 = content, 1 = full style (default 1)")
     p.add_argument("--preserve-color", action="store_true", help="keep the content's colours")
     p.add_argument("--max-size", type=positive_int, help="downscale so the longest side is at most N pixels")
@@ -102,6 +104,8 @@ def _plan(jobs: list[tuple[str, Path | None]], output: str | None, style: str,
 
 
 def run_stylize(args: argparse.Namespace) -> int:
+    if getattr(args, "style_image", None) is not None and args.scale is not None:
+        raise CliError("--scale: applies to a multiscale model (MT-Net), not to --style-image")
     if getattr(args, "style_image", None) is not None:  # arbitrary style (WCT): see impasto.cli.photoreal
         from impasto.cli.photoreal import run_stylize_wct
 
@@ -109,7 +113,7 @@ def run_stylize(args: argparse.Namespace) -> int:
     from impasto.runtime.stylizer import Stylizer
 
     jobs = _expand(args.inputs)
-    stylizer = Stylizer.load(args.model or args.style, backend=args.backend, fp16=args.fp16)
+    stylizer = Stylizer.load(args.model or args.style, backend=args.backend, fp16=args.fp16, scale=args.scale)
     plan = _plan(jobs, args.output, stylizer.name, args.format)
     results, failures = [], 0
     bar = Progress(len(plan), "stylize", enabled=not args.json and len(plan) > 1)

@@ -24,6 +24,7 @@ import numpy as np
 from impasto.errors import InputMismatchError, ModelError, UserError
 from impasto.runtime.backend import Backend
 from impasto.runtime.images import to_rgb8
+from impasto.runtime.multiscale import MultiscaleLayout, input_size, select_output
 from impasto.runtime.postprocess import blend, preserve_color
 from impasto.runtime.registry import ModelCard, resolve_model
 from impasto.runtime.selection import BACKENDS, Selection, make_backend, open_backend
@@ -39,18 +40,23 @@ class Stylizer:
     Use :meth:`load`; the constructor takes an already-created backend.
     """
 
-    def __init__(self, backend: Backend, name: str, selection: Selection | None = None) -> None:
+    def __init__(self, backend: Backend, name: str, selection: Selection | None = None, *,
+                 scale: int | None = None) -> None:
         self.backend = backend.open()
         self.name = name
         self.selection = selection or Selection(backend.name, backend.name)
         self._check_graph()
         self.card = ModelCard.from_metadata(Path(backend.model_path), backend.metadata)
+        #: A multi-output (MT-Net) model's layout, and the graph output this stylizer returns.
+        where = f"model {str(backend.model_path)!r}"
+        self.multiscale = MultiscaleLayout.from_metadata(backend.metadata, where)
+        self.output_name = select_output(self.multiscale, [o.name for o in self.backend.outputs], scale, where)
         self.input_range = self._input_range()
         self._warned_sizes: set[tuple[int, int]] = set()
 
     @classmethod
     def load(cls, model: str | os.PathLike | None = None, *, backend: str = "auto", threads: int = 0,
-             fp16: bool = False) -> Stylizer:
+             fp16: bool = False, scale: int | None = None) -> Stylizer:
         """Load a built-in style by name, an ``.onnx`` or ``.engine`` file, or (``None``) the default style.
 
         Args:
@@ -60,6 +66,8 @@ class Stylizer:
                 :attr:`selection`.
             threads: intra-op threads, 0 for ONNX Runtime's default.
             fp16: fp16 TensorRT engines for ``ort-trt`` (never a silent precision change).
+            scale: a multiscale model's output by nominal scale (MT-Net: 256, 512 or 1024;
+                default its finest); see :mod:`impasto.runtime.multiscale`.
 
         Raises:
             ModelError: unknown name, missing or unloadable file, wrong graph signature.
@@ -68,7 +76,7 @@ class Stylizer:
         path, name = resolve_model(model)
         opened, selection = open_backend(path, backend, threads=threads, fp16=fp16)
         try:
-            return cls(opened, name, selection)
+            return cls(opened, name, selection, scale=scale)
         except BaseException:
             opened.close()
             raise
@@ -138,12 +146,12 @@ class Stylizer:
 
         spec = self.backend.inputs[0]
         h, w = rgb.shape[:2]
-        mh, mw = self.model_size(h, w)
+        mh, mw = input_size(self.multiscale, *self.model_size(h, w))
         x = rgb if (mh, mw) == (h, w) else cv2.resize(rgb, (mw, mh), interpolation=cv2.INTER_AREA)
         scale = self.input_range / 255.0
         tensor = np.ascontiguousarray(x.transpose(2, 0, 1)[None], dtype=np.float32) * np.float32(scale)
         out = self.backend.run({spec.name: tensor.astype(spec.dtype, copy=False)})
-        y = next(iter(out.values()))[0].astype(np.float32).transpose(1, 2, 0) / np.float32(self.input_range)
+        y = out[self.output_name][0].astype(np.float32).transpose(1, 2, 0) / np.float32(self.input_range)
         y = np.clip(np.rint(y * 255.0), 0, 255).astype(np.uint8)
         if y.shape[:2] != (h, w):
             y = cv2.resize(y, (w, h), interpolation=cv2.INTER_CUBIC)
