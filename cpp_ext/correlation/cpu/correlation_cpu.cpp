@@ -3,6 +3,7 @@
 #include <ATen/Dispatch.h>
 #include <torch/library.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "../../common/cpu_parallel.h"
@@ -11,23 +12,35 @@
 namespace impasto {
 namespace {
 
+// Positions per block of the layout-changing loops (BxCxP <-> BxPxC): the inner loop runs over a
+// block's positions, so one side is read or written contiguously and the other stays in L1.
+constexpr int64_t kBlock = 64;
+
 struct CpuCorrelation {
   static std::tuple<at::Tensor, at::Tensor> normalize_features(const at::Tensor& f) {
-    const int64_t b = f.size(0), c = f.size(1), p = f.size(2);
+    const int64_t b = f.size(0), c = f.size(1), p = f.size(2), blocks = (p + kBlock - 1) / kBlock;
     at::Tensor f_hat = at::empty({b, p, c}, f.options());
     at::Tensor inv = at::empty({b, p}, f.options());
     AT_DISPATCH_FLOATING_TYPES(f.scalar_type(), "normalize_features_cpu", [&] {
       const scalar_t* src = f.const_data_ptr<scalar_t>();
       scalar_t* dst = f_hat.data_ptr<scalar_t>();
       scalar_t* iv = inv.data_ptr<scalar_t>();
-      omp_for(b * p, c, [&](int64_t bp) {
-        const int64_t bi = bp / p, pi = bp % p;
-        const scalar_t* in = src + bi * c * p + pi;
-        scalar_t ss = 0;
-        for (int64_t k = 0; k < c; ++k) ss += in[k * p] * in[k * p];
-        const scalar_t v = scalar_t(1) / std::sqrt(ss + scalar_t(kEps));
-        iv[bp] = v;
-        for (int64_t k = 0; k < c; ++k) dst[bp * c + k] = in[k * p] * v;
+      omp_for(b * blocks, kBlock * c, [&](int64_t job) {
+        const int64_t bi = job / blocks, p0 = (job % blocks) * kBlock, n = std::min(kBlock, p - p0);
+        scalar_t v[kBlock] = {};
+        for (int64_t k = 0; k < c; ++k) {
+          const scalar_t* row = src + (bi * c + k) * p + p0;
+          for (int64_t i = 0; i < n; ++i) v[i] += row[i] * row[i];
+        }
+        for (int64_t i = 0; i < n; ++i) {
+          v[i] = scalar_t(1) / std::sqrt(v[i] + scalar_t(kEps));
+          iv[bi * p + p0 + i] = v[i];
+        }
+        scalar_t* out = dst + (bi * p + p0) * c;
+        for (int64_t k = 0; k < c; ++k) {
+          const scalar_t* row = src + (bi * c + k) * p + p0;
+          for (int64_t i = 0; i < n; ++i) out[i * c + k] = row[i] * v[i];
+        }
       });
     });
     return {f_hat, inv};
@@ -35,18 +48,23 @@ struct CpuCorrelation {
 
   static at::Tensor normalize_features_backward(const at::Tensor& df_hat, const at::Tensor& f_hat,
                                                 const at::Tensor& inv) {
-    const int64_t b = f_hat.size(0), p = f_hat.size(1), c = f_hat.size(2);
+    const int64_t b = f_hat.size(0), p = f_hat.size(1), c = f_hat.size(2), blocks = (p + kBlock - 1) / kBlock;
     at::Tensor df = at::empty({b, c, p}, f_hat.options());
     AT_DISPATCH_FLOATING_TYPES(f_hat.scalar_type(), "normalize_features_backward_cpu", [&] {
       const scalar_t* g = df_hat.const_data_ptr<scalar_t>();
       const scalar_t* fh = f_hat.const_data_ptr<scalar_t>();
       const scalar_t* iv = inv.const_data_ptr<scalar_t>();
       scalar_t* out = df.data_ptr<scalar_t>();
-      omp_for(b * p, c, [&](int64_t bp) {
-        const int64_t bi = bp / p, pi = bp % p;
-        const scalar_t dot = impasto::dot(fh + bp * c, g + bp * c, c);
+      omp_for(b * blocks, 2 * kBlock * c, [&](int64_t job) {
+        const int64_t bi = job / blocks, p0 = (job % blocks) * kBlock, n = std::min(kBlock, p - p0);
+        const int64_t base = (bi * p + p0) * c;
+        scalar_t dot[kBlock];
+        for (int64_t i = 0; i < n; ++i) dot[i] = impasto::dot(fh + base + i * c, g + base + i * c, c);
         for (int64_t k = 0; k < c; ++k) {
-          out[bi * c * p + k * p + pi] = iv[bp] * (g[bp * c + k] - fh[bp * c + k] * dot);
+          scalar_t* row = out + (bi * c + k) * p + p0;
+          for (int64_t i = 0; i < n; ++i) {
+            row[i] = iv[bi * p + p0 + i] * (g[base + i * c + k] - fh[base + i * c + k] * dot[i]);
+          }
         }
       });
     });
@@ -60,13 +78,19 @@ struct CpuCorrelation {
       scalar_t* iv = inv.data_ptr<scalar_t>();
       omp_for(o * n, l, [&](int64_t on) {
         scalar_t* row = x + (on / n) * l * n + on % n;
-        scalar_t ss = 0;
-        for (int64_t t = 0; t < l; ++t) ss += row[t * n] * row[t * n];
+        const scalar_t ss = n == 1 ? impasto::dot(row, row, l) : strided_sum_sq(row, l, n);
         const scalar_t v = scalar_t(1) / std::sqrt(ss + scalar_t(kEps));
         iv[on] = v;
         for (int64_t t = 0; t < l; ++t) row[t * n] *= v;
       });
     });
+  }
+
+  template <typename T>
+  static T strided_sum_sq(const T* row, int64_t l, int64_t n) {
+    T ss = 0;
+    for (int64_t t = 0; t < l; ++t) ss += row[t * n] * row[t * n];
+    return ss;
   }
 
   static at::Tensor normalize_rows_backward(const at::Tensor& g, const at::Tensor& m, const at::Tensor& inv) {
@@ -80,7 +104,11 @@ struct CpuCorrelation {
       omp_for(o * n, l, [&](int64_t on) {
         const int64_t base = (on / n) * l * n + on % n;
         scalar_t dot = 0;
-        for (int64_t t = 0; t < l; ++t) dot += gp[base + t * n] * mp[base + t * n];
+        if (n == 1) {
+          dot = impasto::dot(gp + base, mp + base, l);
+        } else {
+          for (int64_t t = 0; t < l; ++t) dot += gp[base + t * n] * mp[base + t * n];
+        }
         for (int64_t t = 0; t < l; ++t) out[base + t * n] = iv[on] * (gp[base + t * n] - mp[base + t * n] * dot);
       });
     });
