@@ -11,10 +11,13 @@ Pipeline (``K = steps`` refinement steps, ``w_0 = 0``)::
 
 ``f`` sees the correlation volume as an image over the guide grid whose channels are
 the content positions, plus four extra channels: the normalised coordinates of each
-guide cell and the soft-argmax displacement ``h`` of its correlation row (the expected
-matched content position minus its own position, with a learned softmax scale). Its
-output is ``g * h + cnn(...)`` with a learned scalar gate ``g``; the gate and the last
-convolution start at zero, so an untrained network is the identity (no warp).
+guide cell and a local soft-argmax displacement ``h`` of its correlation row (the
+expected matched content position minus its own position, under a softmax of
+``scale * M`` times a Gaussian prior of ``prior_sigma`` cells around the cell itself, so
+one step moves a cell by about a cell or two and far-away outliers cannot win). Its
+output is ``g * h + cnn(...)`` with a learned scalar gate ``g`` starting at 1 and a last
+convolution starting at zero: the untrained network is this local matcher, and
+training learns corrections (smoothing, outlier rejection, sub-cell offsets).
 
 Convention:
     Images are ``(B, 3, H, W)`` float RGB in ``[0, 1]``; content and guide may differ in
@@ -59,19 +62,21 @@ class WarpNetConfig:
         steps: refinement steps ``K``.
         hidden: width of the CNN ``f``.
         softmax_scale: initial scale of the soft-argmax hint (learned).
+        prior_sigma: width of the hint's Gaussian prior, in pool4 cells.
     """
 
     size: int = 192
     steps: int = 3
     hidden: int = 128
-    softmax_scale: float = 100.0
+    softmax_scale: float = 50.0
+    prior_sigma: float = 1.0
 
     def __post_init__(self) -> None:
         if self.size < 32 or self.size % STRIDE:
             raise UserError(f"warpnet size: expected a multiple of {STRIDE} >= 32, got {self.size}")
-        if self.steps < 1 or self.hidden < 4 or not self.softmax_scale > 0:
+        if self.steps < 1 or self.hidden < 4 or not self.softmax_scale > 0 or not self.prior_sigma > 0:
             raise UserError(f"warpnet: expected steps >= 1, hidden >= 4, softmax_scale > 0, got steps={self.steps}, "
-                            f"hidden={self.hidden}, softmax_scale={self.softmax_scale}")
+                            f"hidden={self.hidden}, softmax_scale={self.softmax_scale}, prior_sigma={self.prior_sigma}")
 
     @property
     def grid(self) -> int:
@@ -129,11 +134,13 @@ class Pool4Encoder(nn.Module):
 class FieldHead(nn.Module):
     """The CNN ``f``: a correlation volume ``(B, g*g, g, g)`` -> a field increment ``(B, 2, g, g)``."""
 
-    def __init__(self, grid: int, hidden: int, softmax_scale: float) -> None:
+    def __init__(self, grid: int, hidden: int, softmax_scale: float, prior_sigma: float) -> None:
         super().__init__()
         self.grid = grid
+        self.prior_sigma = prior_sigma
         self.log_scale = nn.Parameter(torch.tensor(math.log(softmax_scale)))
-        self.gate = nn.Parameter(torch.zeros(()))  # used as GATE_SCALE * gate: Adam moves it ~lr * GATE_SCALE a step
+        # used as GATE_SCALE * gate (Adam moves it ~lr * GATE_SCALE a step), starting at 1
+        self.gate = nn.Parameter(torch.tensor(1.0 / GATE_SCALE))
         c = grid * grid + 4
         self.net = nn.Sequential(
             nn.Conv2d(c, hidden, 3, padding=1), nn.ReLU(),
@@ -148,8 +155,12 @@ class FieldHead(nn.Module):
     def forward(self, volume: torch.Tensor) -> torch.Tensor:
         b, n, g, _ = volume.shape
         coords = identity_grid(g, g, volume)  # (1, 2, g, g), guide cells; content cells share the grid
-        prob = torch.softmax(volume * self.log_scale.exp(), dim=1)  # over content positions
-        expected = torch.matmul(coords.reshape(1, 2, n), prob.reshape(b, n, g * g)).reshape(b, 2, g, g)
+        flat = coords.reshape(1, 2, n)
+        d2 = (flat[:, :, :, None] - flat[:, :, None, :]).square().sum(1)  # (1, content, guide)
+        prior = d2 * (-0.5 / (self.prior_sigma * 2.0 / g) ** 2)
+        logits = volume.reshape(b, n, n) * self.log_scale.exp() + prior
+        prob = torch.softmax(logits, dim=1)  # over content positions
+        expected = torch.matmul(flat, prob).reshape(b, 2, g, g)
         hint = expected - coords
         x = torch.cat([volume, hint, coords.expand(b, -1, -1, -1)], dim=1)
         return GATE_SCALE * self.gate * hint + self.net(x)
@@ -167,7 +178,7 @@ class WarpNet(nn.Module):
         super().__init__()
         self.config = config
         self.encoder = encoder
-        self.head = FieldHead(config.grid, config.hidden, config.softmax_scale)
+        self.head = FieldHead(config.grid, config.hidden, config.softmax_scale, config.prior_sigma)
 
     def _working(self, image: torch.Tensor) -> torch.Tensor:
         s = self.config.size

@@ -44,8 +44,10 @@ def test_shapes_at_odd_sizes(content_hw, guide_hw):
     assert torch.isfinite(field).all() and torch.isfinite(warped).all()
 
 
-def test_untrained_network_is_the_identity():
+def test_closed_gate_and_zero_last_conv_is_the_identity():
     net = WarpNet(WarpNetConfig(size=64, hidden=8), small_encoder()).eval()
+    with torch.no_grad():
+        net.head.gate.zero_()
     content = torch.rand(1, 3, 45, 61)
     with torch.no_grad():
         field, warped = net(content, torch.rand(1, 3, 50, 50))
@@ -87,6 +89,18 @@ def test_known_field_one_cell_shift():
     # dense field: exact from the centre of coarse column 1 (x = 24) on, where no wrapped column interpolates in
     torch.testing.assert_close(warped[..., 24:], guide[..., 24:], atol=1e-3, rtol=0)
     assert field.shape == (1, 2, 96, 96)
+
+
+def test_untrained_network_is_the_local_matcher():
+    """At initialisation f = the prior-weighted soft-argmax: a half-cell shift is found to within a few pixels."""
+    net = WarpNet(WarpNetConfig(size=96, steps=1, hidden=8), Unshuffle()).eval()
+    content = torch.rand(1, 3, 96, 96, generator=torch.Generator().manual_seed(3))
+    guide = torch.roll(content, shifts=16, dims=-1)
+    with torch.no_grad():
+        coarse = net.coarse_fields(content, guide)[-1]
+    assert float(net.head.gate) * GATE_SCALE == pytest.approx(1.0)
+    px = coarse[:, 0, :, 1:] * 96 / 2  # pixels
+    assert float((px + 16).abs().mean()) < 4.0
 
 
 def test_volume_layout_channels_are_content_positions():

@@ -1,0 +1,91 @@
+"""Warp-network export: one ONNX graph (MatMul correlation, GridSample warps), parity with PyTorch, refusals."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from torch import nn
+
+from impasto.errors import ExportError, ModelError, UserError
+from impasto.export.warpnet_export import export_network, export_warpnet
+from impasto.models.warpnet import GATE_SCALE, WarpNet, WarpNetConfig
+
+
+def small_net() -> WarpNet:
+    torch.manual_seed(0)
+    enc = nn.Sequential(nn.Conv2d(3, 8, 3, stride=4, padding=1), nn.ReLU(),
+                        nn.Conv2d(8, 16, 3, stride=4, padding=1), nn.ReLU())
+    net = WarpNet(WarpNetConfig(size=64, hidden=16), enc)
+    with torch.no_grad():  # a non-trivial warp: open the gate, perturb the head
+        for p in net.head.net.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+        net.head.gate.fill_(0.5 / GATE_SCALE)
+    return net.eval()
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    out = tmp_path_factory.mktemp("wn") / "warpnet.onnx"
+    report = export_network(small_net(), out, sources=[{"file": "x.pt", "sha256": "0" * 64}], card={"iterations": 3})
+    return out, report
+
+
+def test_export_passes_parity_at_two_sizes(exported):
+    out, report = exported
+    assert out.is_file() and report["opset"] == 18
+    sizes = {tuple(r["size"]) for r in report["parity"]}
+    assert sizes == {(96, 128), (75, 53)}
+    assert {r["output"] for r in report["parity"]} == {"field", "warped"}
+    assert all(r["max_abs_error"] <= 1e-3 for r in report["parity"])
+    assert any(r["guide_size"] != r["size"] for r in report["parity"])
+
+
+def test_graph_has_matmul_correlation_gridsample_and_metadata(exported):
+    out, _ = exported
+    model = onnx.load(out)
+    ops = {n.op_type for n in model.graph.node}
+    assert {"MatMul", "GridSample"} <= ops
+    assert not any(n.domain not in ("", "ai.onnx") for n in model.graph.node)  # no custom ops
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert meta["impasto.method"] == "warpnet"
+    settings = json.loads(meta["impasto.warpnet"])
+    assert settings["size"] == 64 and settings["steps"] == 3
+    assert json.loads(meta["impasto.parity"])["passed"] is True
+    assert [i.name for i in model.graph.input] == ["content", "guide"]
+    assert [o.name for o in model.graph.output] == ["field", "warped"]
+
+
+def test_runs_at_a_new_size_like_pytorch(exported):
+    import onnxruntime as ort
+
+    out, _ = exported
+    sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    from impasto.export.wct_export import _smooth_image
+
+    rng = np.random.default_rng(5)  # smooth images: warped-image error = field error x image gradient
+    c, g = _smooth_image(rng, 41, 67), _smooth_image(rng, 64, 64)
+    field, warped = sess.run(None, {"content": c, "guide": g})
+    with torch.no_grad():
+        ref_f, ref_w = small_net()(torch.from_numpy(c), torch.from_numpy(g))
+    assert np.abs(field - ref_f.numpy()).max() <= 1e-3 and np.abs(warped - ref_w.numpy()).max() <= 1e-3
+    assert np.abs(field).max() > 1e-3  # the warp is not the identity
+
+
+def test_failed_parity_writes_nothing(tmp_path):
+    out = tmp_path / "bad.onnx"
+    with pytest.raises(ExportError, match="parity"):
+        export_network(small_net(), out, atol=0.0)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_refusals(tmp_path):
+    with pytest.raises(UserError, match="opset"):
+        export_network(small_net(), tmp_path / "x.onnx", opset=20)
+    with pytest.raises(UserError, match=".onnx"):
+        export_network(small_net(), tmp_path / "x.pt")
+    with pytest.raises(ModelError, match="no such file"):
+        export_warpnet(tmp_path / "missing.pt", tmp_path / "x.onnx")
