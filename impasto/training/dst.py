@@ -199,6 +199,27 @@ def run_dst(content: np.ndarray, guide: np.ndarray, cfg: DSTConfig, *, texture: 
                "point_distance_before": round(dist0, 4), "point_distance_after": round(dist1, 4),
                "seconds_keypoints": round(t_kp, 2), "seconds_optimisation": round(time.perf_counter() - t1, 2),
                "seconds": round(time.perf_counter() - t0, 2), "size": list(c_t.shape[2:]),
+               "content_size": [content.shape[1], content.shape[0]],
                "config": asdict(cfg)}
     return to_image(result), summary
 
+
+
+def apply_displacements(image: np.ndarray, summary: dict[str, Any]) -> np.ndarray:
+    """Warp a content image with the keypoint displacements a :func:`run_dst` summary found (geometry only).
+
+    Args:
+        image: ``HxWx3`` uint8 RGB, the content at any size (keypoints are rescaled to it).
+        summary: the summary returned by :func:`run_dst`.
+    """
+    from impasto.ops import tps_warp
+    from impasto.training.data import to_image, to_tensor
+
+    w0, h0 = summary["content_size"]
+    pc = to_normalised(np.array(summary["keypoints_content"]), w0, h0)
+    theta = torch.tensor(summary["displacements"], dtype=torch.float32)[None]
+    anchors = torch.tensor(ANCHORS, dtype=torch.float32)[None] * ANCHOR_INSET
+    src = torch.cat([pc, anchors], dim=1)
+    dst = torch.cat([pc + theta, anchors], dim=1)
+    with torch.no_grad():
+        return to_image(tps_warp(to_tensor(image)[None], src, dst, summary["config"]["regularization"]))

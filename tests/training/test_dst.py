@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from impasto.errors import UserError
-from impasto.training.dst import DSTConfig, displacement_field, run_dst, to_normalised
+from impasto.training.dst import DSTConfig, apply_displacements, displacement_field, run_dst, to_normalised
 
 
 def test_loss_decreases_and_points_move_to_targets(photo, vgg_weights):
@@ -23,6 +23,8 @@ def test_loss_decreases_and_points_move_to_targets(photo, vgg_weights):
     assert s["final_losses"]["total"] < 0.5 * s["initial_losses"]["total"]
     assert s["point_distance_after"] < 0.8 * s["point_distance_before"]
     assert s["final_losses"]["warp"] < s["initial_losses"]["warp"]
+    geometry = apply_displacements(content, s)  # the same displacements applied to the photo alone
+    assert geometry.shape == content.shape and np.abs(geometry.astype(int) - content.astype(int)).mean() > 1
 
 
 def test_to_normalised_uses_align_corners_false():
