@@ -122,3 +122,18 @@ def test_train_and_export_warpnet_bad_inputs(tmp_path, capsys):
     assert "expected one checkpoint" in _one_error_line(capsys)
     assert main(["export", "warpnet", "a.pt", "-o", str(tmp_path / "w.onnx"), "--opset", "20"]) == 2
     assert "opset" in _one_error_line(capsys)
+
+
+def test_warp_network_with_a_texture_and_dst(files, tmp_path, capsys, vgg_weights):
+    out = tmp_path / "textured.png"
+    assert main(["warp", str(files["a"]), "--geometry", str(files["b"]), "--model", str(files["graph"]),
+                 "--texture", str(files["b"]), "--size", "48", "--iters", "2", "--vgg-weights", vgg_weights,
+                 "-o", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["texture"] == str(files["b"])
+    assert read_image(out).shape == (48, 48, 3)
+    out = tmp_path / "dst.png"
+    assert main(["warp", str(files["a"]), "--geometry", str(files["b"]), "--method", "dst", "--size", "48",
+                 "--iters", "3", "--k", "4", "--vgg-weights", vgg_weights, "-o", str(out), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["method"] == "dst" and len(summary["keypoints_content"]) == 4
+    assert read_image(out).shape == (48, 48, 3)
