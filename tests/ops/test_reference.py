@@ -104,3 +104,32 @@ def test_tps_moves_content_from_src_to_dst():
     dst[0, 0] = torch.tensor([c + 16 / 32, c + 16 / 32])  # 8 pixels right and down
     out = reference.tps_warp(img, src, dst)
     assert out[0, 0].argmax().item() == 16 * 32 + 16
+
+
+def test_tps_grid_matches_a_brute_force_solve_and_evaluation():
+    g = torch.Generator().manual_seed(6)
+    dst = torch.rand(1, 5, 2, generator=g, dtype=F64) * 2 - 1
+    src = dst + 0.2 * torch.randn(1, 5, 2, generator=g, dtype=F64)
+    lam, k, h, w = 0.05, 5, 3, 4
+
+    def u(p, q):
+        d2 = (p[0] - q[0]) ** 2 + (p[1] - q[1]) ** 2
+        return d2 * math.log(d2) if d2 > 0 else 0.0
+
+    d, s = dst[0].tolist(), src[0].tolist()
+    a = torch.zeros(k + 3, k + 3, dtype=F64)
+    for i in range(k):
+        for j in range(k):
+            a[i, j] = u(d[i], d[j]) + (lam if i == j else 0.0)
+        for j, v in enumerate((1.0, d[i][0], d[i][1])):
+            a[i, k + j] = a[k + j, i] = v
+    rhs = torch.tensor(s + [[0.0, 0.0]] * 3, dtype=F64)
+    coef = torch.linalg.solve(a, rhs).tolist()
+    grid = reference.tps_grid(src, dst, h, w, lam)
+    for i in range(h):
+        for j in range(w):
+            p = ((2 * j + 1) / w - 1, (2 * i + 1) / h - 1)
+            for c in range(2):
+                want = coef[k][c] + coef[k + 1][c] * p[0] + coef[k + 2][c] * p[1]
+                want += sum(coef[m][c] * u(p, d[m]) for m in range(k))
+                assert abs(grid[0, i, j, c].item() - want) < 1e-10
