@@ -79,6 +79,7 @@ def zoom(image: np.ndarray, box: tuple[int, int, int], size: int) -> np.ndarray:
 def run_networks(content: np.ndarray, multimodal: str, baseline: str) -> dict[str, np.ndarray]:
     """Baseline and MT-Net outputs (uint8 RGB) for ``content``."""
     import torch
+    from torch.nn import functional as F
 
     from impasto.training.checkpoint import build_model, load_checkpoint
     from impasto.training.data import to_image, to_tensor
@@ -89,9 +90,12 @@ def run_networks(content: np.ndarray, multimodal: str, baseline: str) -> dict[st
     mt = build_multimodal(load_checkpoint(multimodal))
     with torch.no_grad():
         y_base = base.stylize(x)
+        # the baseline at the scale it was trained at (a quarter), bicubically enlarged to full size
+        quarter = F.interpolate(x, scale_factor=0.25, mode="area")
+        y_base_up = F.interpolate(base.stylize(quarter), size=x.shape[-2:], mode="bicubic").clamp(0, 1)
         y1, y2, y3 = mt.stylize(x)
-    return {"baseline_1024": to_image(y_base), "mt_256": to_image(y1), "mt_512": to_image(y2),
-            "mt_1024": to_image(y3)}
+    return {"baseline_1024": to_image(y_base), "baseline_256_enlarged": to_image(y_base_up), "mt_256": to_image(y1),
+            "mt_512": to_image(y2), "mt_1024": to_image(y3)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -127,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     import cv2
 
     measures: dict[str, dict[str, float]] = {}
-    for name in ("baseline_1024", "mt_1024"):
+    for name in ("baseline_1024", "baseline_256_enlarged", "mt_1024"):
         measures[name] = {"style_loss_1024": style_distance(images[name], style, vgg),
                           "content_loss": content_distance(images[name], content, vgg)}
     # the coarse scale too: each 1024 result area-downscaled to 256 vs MT-Net's own 256 output
