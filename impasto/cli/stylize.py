@@ -28,10 +28,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders (recursive) or - for stdin")
     p.add_argument("-o", "--output", help="output file, folder, or - for stdout "
                    "(default: NAME_STYLE.EXT beside each input; PNG on stdout)")
-    src = p.add_mutually_exclusive_group()
-    src.add_argument("--style", help="built-in style name (see `impasto styles`)")
-    src.add_argument("--model", help="path to an .onnx style model or a TensorRT .engine "
-                     "(with --style-image: an exported wct graph)")
+    p.add_argument("--style", help="built-in style name (see `impasto styles`) or a mix of a bank's styles, "
+                   "e.g. starry_night:0.6,la_muse:0.4 (with --model: styles of that bank)")
+    p.add_argument("--model", help="path to an .onnx style model or a TensorRT .engine "
+                   "(with --style-image: an exported wct graph)")
+    p.add_argument("--style-layer-weights", metavar="A,B,C,D",
+                   help="style bank: weight of each VGG16 style layer "
+                   "(relu1_2,relu2_2,relu3_3,relu4_3; default 1 each)")
+    p.add_argument("--content-layer-weights", metavar="A",
+                   help="style bank: weight of each VGG16 content layer (relu2_2; default 1)")
     p.add_argument("--style-image", metavar="PAINTING",
                    help="arbitrary style from a painting (WCT graph: --model, else the built-in one)")
     p.add_argument("--scale", type=positive_int, metavar="256|512|1024",
@@ -113,7 +118,10 @@ def run_stylize(args: argparse.Namespace) -> int:
     from impasto.runtime.stylizer import Stylizer
 
     jobs = _expand(args.inputs)
-    stylizer = Stylizer.load(args.model or args.style, backend=args.backend, fp16=args.fp16, scale=args.scale)
+    stylizer = Stylizer.load(args.model or args.style, backend=args.backend, fp16=args.fp16,
+                             style=args.style if args.model else None,
+                             style_layer_weights=args.style_layer_weights,
+                             content_layer_weights=args.content_layer_weights, scale=args.scale)
     plan = _plan(jobs, args.output, stylizer.name, args.format)
     results, failures = [], 0
     bar = Progress(len(plan), "stylize", enabled=not args.json and len(plan) > 1)
@@ -157,17 +165,17 @@ def run_stylize(args: argparse.Namespace) -> int:
 
 
 def run_styles(args: argparse.Namespace) -> int:
-    from impasto.runtime.registry import builtin_cards, default_style
+    from impasto.runtime.registry import builtin_styles, default_style
 
     try:
         default = default_style()
     except ImpastoError:
         default = None
-    cards = builtin_cards()
+    styles = builtin_styles()
     if args.json:
-        emit_json([{"name": c.name, "description": c.description, "method": c.method, "default": c.name == default,
-                    "path": str(c.path), "card": c.card} for c in cards])
+        emit_json([{"name": s.name, "description": s.description, "source": s.source, "bank": s.bank,
+                    "default": s.name == default, "path": str(s.path)} for s in styles.values()])
         return 0
-    for c in cards:
-        print(f"{c.name}\t{c.description}{'  (default)' if c.name == default else ''}")
+    for s in styles.values():
+        print(f"{s.name}\t{s.description}{'  (default)' if s.name == default else ''}")
     return 0

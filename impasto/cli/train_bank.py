@@ -38,6 +38,7 @@ def register_train(tsub: argparse._SubParsersAction) -> None:
     b.add_argument("--preview-every", type=positive_int, default=200)
     b.add_argument("--vgg-weights", help="VGG16 weights (default: $IMPASTO_VGG16_WEIGHTS, then torch.hub)")
     b.add_argument("--resume", action="store_true", help="continue the run stored in --output")
+    b.add_argument("--init", metavar="CKPT", help="start from another bank checkpoint's weights (same architecture)")
     b.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     b.set_defaults(func=run_bank)
 
@@ -64,7 +65,7 @@ def run_bank(args: argparse.Namespace) -> int:
         checkpoint_every=args.checkpoint_every, preview_every=args.preview_every)
     command = "impasto " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     summary = train_bank(cfg, args.output, resume=args.resume, progress=True, command=command,
-                         vgg_weights=args.vgg_weights)
+                         vgg_weights=args.vgg_weights, init=args.init)
     if args.json:
         emit_json(summary)
     else:

@@ -63,7 +63,7 @@ def open_source(camera: str, size: tuple[int, int] | None):
 
 def run_webcam(args: argparse.Namespace) -> int:
     from impasto.runtime.live import StreamConfig, StreamPipeline, handle_key
-    from impasto.runtime.registry import builtin_paths
+    from impasto.runtime.registry import builtin_styles
     from impasto.runtime.stylizer import Stylizer
     from impasto.runtime.video_io import PreviewWindow
 
@@ -73,7 +73,7 @@ def run_webcam(args: argparse.Namespace) -> int:
     stylizer = Stylizer.load(args.model or args.style, backend=args.backend, fp16=args.fp16)
     try:
         source = open_source(args.camera, args.size)
-        pipeline = StreamPipeline(source, stylizer, config, styles=list(builtin_paths()),
+        pipeline = StreamPipeline(source, stylizer, config, styles=list(builtin_styles()),
                                   load_style=lambda name: Stylizer.load(name, backend=args.backend, fp16=args.fp16))
         bar = Progress(args.frames, "webcam", enabled=not args.json and window is None)
 

@@ -1,7 +1,10 @@
 """Built-in style models shipped as package data (torch-free).
 
-Each ``impasto/runtime/models/NAME.onnx`` is one built-in style called ``NAME``; its
-model card lives in the ONNX ``metadata_props`` (keys ``impasto.*``).
+Each ``impasto/runtime/models/NAME.onnx`` is a built-in model file. A single-style file
+is one built-in style called ``NAME``; a style bank (``impasto.method`` ``"bank"``)
+contributes every style it holds under the style's own name (``starry_night``,
+``la_muse``, ...), and its file stem names the bank itself. Model cards live in the ONNX
+``metadata_props`` (keys ``impasto.*``).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from impasto.errors import ModelError
+from impasto.runtime.style_bank import BankLayout, is_bank, is_style_mix, parse_style
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 #: The style used when none is named.
@@ -64,23 +68,77 @@ def builtin_cards() -> list[ModelCard]:
     return [replace(ModelCard.from_metadata(p, read_metadata(p)), name=n) for n, p in builtin_paths().items()]
 
 
+@dataclass(frozen=True)
+class BuiltinStyle:
+    """One built-in style: the model file that renders it and where it came from.
+
+    Attributes:
+        name: the style's name (``--style NAME``).
+        path: its model file (a bank holds several styles).
+        description: one line for ``impasto styles``.
+        source: the painting it was trained on (file name), if known.
+        bank: whether ``path`` is a style bank.
+    """
+
+    name: str
+    path: Path
+    description: str
+    source: str = ""
+    bank: bool = False
+
+
+def builtin_styles() -> dict[str, BuiltinStyle]:
+    """Every built-in style by name: a bank's styles in bank order, then single-style files by name."""
+    out: dict[str, BuiltinStyle] = {}
+    for stem, path in builtin_paths().items():
+        meta = read_metadata(path)
+        if is_bank(meta):
+            layout = BankLayout.from_metadata(meta, f"model {str(path)!r}")
+            for i, (name, src) in enumerate(zip(layout.styles, layout.sources, strict=True)):
+                out.setdefault(name, BuiltinStyle(name, path, f"{src or name} (style {i + 1}/{layout.n_styles} "
+                                                              f"of the bank {path.name})", src, True))
+        else:
+            card = ModelCard.from_metadata(path, meta)
+            out.setdefault(stem, BuiltinStyle(stem, path, card.description,
+                                              str(card.card.get("style_image", "")), False))
+    return out
+
+
 def default_style() -> str:
-    paths = builtin_paths()
-    if not paths:
+    styles = builtin_styles()
+    if not styles:
         raise ModelError(f"no built-in models are installed (expected .onnx files in {MODELS_DIR})")
-    return DEFAULT_STYLE if DEFAULT_STYLE in paths else next(iter(paths))
+    return DEFAULT_STYLE if DEFAULT_STYLE in styles else next(iter(styles))
 
 
 def resolve_model(model: str | Path | None) -> tuple[Path, str]:
-    """Map ``None`` (default style), a built-in name or a model path to ``(path, name)``.
+    """Map ``None`` (default style), a built-in style, a mix of a bank's styles
+    (``"starry_night:0.6,la_muse:0.4"``), a built-in file stem or a model path to ``(path, name)``.
+
+    For a bank's style or mix, ``name`` is the text itself: :class:`~impasto.runtime.stylizer.Stylizer`
+    turns it into the bank's style weights.
 
     Raises:
-        ModelError: unknown name or missing file, listing the built-in names.
+        ModelError: unknown name or missing file, listing the built-in names; a mix of
+            styles that are not in one bank.
     """
     if model is None:
         model = default_style()
     text = str(model)
     paths = builtin_paths()
+    styles = builtin_styles()
+    if text in styles:
+        return styles[text].path, text
+    if is_style_mix(text) and not Path(text).exists():
+        mix = parse_style(text)
+        unknown = [n for n in mix if n not in styles]
+        if unknown:
+            raise ModelError(f"unknown style {unknown[0]!r} in {text!r}: expected names from {list(styles)}")
+        files = {styles[n].path for n in mix}
+        if len(files) != 1 or not styles[next(iter(mix))].bank:
+            raise ModelError(f"--style {text!r}: only styles of one style bank can be mixed, got styles from "
+                             f"{sorted(p.name for p in files)}")
+        return files.pop(), text
     if text in paths:
         return paths[text], text
     p = Path(text).expanduser()
@@ -88,4 +146,4 @@ def resolve_model(model: str | Path | None) -> tuple[Path, str]:
         if not p.is_file():
             raise ModelError(f"model: expected an .onnx or .engine file, got {text!r} (no such file)")
         return p, p.stem
-    raise ModelError(f"unknown style {text!r}: expected one of {sorted(paths)} or a path to an .onnx or .engine file")
+    raise ModelError(f"unknown style {text!r}: expected one of {list(styles)} or a path to an .onnx or .engine file")

@@ -5,11 +5,18 @@ Example:
     >>> stylizer = Stylizer.load()                  # the default built-in style
     >>> out = stylizer(image)                       # HxWx3 uint8 RGB in, same size out
     >>> stylizer.provider                           # e.g. "CPUExecutionProvider"
+    >>> mixed = Stylizer.load("starry_night:0.6,la_muse:0.4")   # a mix of the bank's styles
+    >>> out = mixed(image, style_layer_weights=[1, 1, 2, 2])     # per call: more weight on coarse style
+
 
 Convention:
     Images are ``HxWx3`` uint8 RGB (see :mod:`impasto.runtime.images` for the other
     layouts and dtypes that are converted). Models take ``image``: float32 NCHW RGB in
-    ``[0, 1]`` and return float32 NCHW RGB in ``[0, 1]`` of the same size.
+    ``[0, 1]`` and return float32 NCHW RGB in ``[0, 1]`` of the same size. A style bank
+    (:mod:`impasto.runtime.style_bank`) also takes ``style_weights``,
+    ``content_layer_weights`` and ``style_layer_weights``: the stylizer keeps a current
+    selection (:meth:`Stylizer.set_style`, :meth:`Stylizer.set_layer_weights`) and any call
+    may override it.
 """
 
 from __future__ import annotations
@@ -28,6 +35,15 @@ from impasto.runtime.multiscale import MultiscaleLayout, input_size, select_outp
 from impasto.runtime.postprocess import blend, preserve_color
 from impasto.runtime.registry import ModelCard, resolve_model
 from impasto.runtime.selection import BACKENDS, Selection, make_backend, open_backend
+from impasto.runtime.style_bank import (
+    BANK_INPUTS,
+    BankLayout,
+    StyleSelection,
+    describe_style,
+    is_bank,
+    layer_vector,
+    style_vector,
+)
 
 log = logging.getLogger("impasto.runtime")
 
@@ -41,10 +57,13 @@ class Stylizer:
     """
 
     def __init__(self, backend: Backend, name: str, selection: Selection | None = None, *,
-                 scale: int | None = None) -> None:
+                 style: StyleSelection | None = None, style_layer_weights: object = None,
+                 content_layer_weights: object = None, scale: int | None = None) -> None:
         self.backend = backend.open()
         self.name = name
         self.selection = selection or Selection(backend.name, backend.name)
+        #: The bank's layout, or None for a single-style model.
+        self.bank: BankLayout | None = None
         self._check_graph()
         self.card = ModelCard.from_metadata(Path(backend.model_path), backend.metadata)
         #: A multi-output (MT-Net) model's layout, and the graph output this stylizer returns.
@@ -53,30 +72,48 @@ class Stylizer:
         self.output_name = select_output(self.multiscale, [o.name for o in self.backend.outputs], scale, where)
         self.input_range = self._input_range()
         self._warned_sizes: set[tuple[int, int]] = set()
+        self._conditioning: dict[str, np.ndarray] = {}
+        if self.bank is not None:
+            if style is None and (name in self.bank.styles or ":" in name):
+                style = name
+            self.set_style(style)
+            self.set_layer_weights(style_layer_weights=style_layer_weights,
+                                   content_layer_weights=content_layer_weights)
+        elif style is not None or style_layer_weights is not None or content_layer_weights is not None:
+            raise UserError(f"model {str(backend.model_path)!r} is a single-style model: style weights and "
+                            "layer weights need a style bank (see `impasto styles`)")
 
     @classmethod
     def load(cls, model: str | os.PathLike | None = None, *, backend: str = "auto", threads: int = 0,
-             fp16: bool = False, scale: int | None = None) -> Stylizer:
+             fp16: bool = False, style: StyleSelection | None = None, style_layer_weights: object = None,
+             content_layer_weights: object = None, scale: int | None = None) -> Stylizer:
         """Load a built-in style by name, an ``.onnx`` or ``.engine`` file, or (``None``) the default style.
 
         Args:
-            model: built-in name (see ``impasto styles``) or a path.
+            model: built-in name (see ``impasto styles``), a mix of a bank's styles
+                (``"starry_night:0.6,la_muse:0.4"``) or a path.
             backend: one of :data:`~impasto.runtime.selection.BACKENDS`; ``"auto"`` (default)
                 takes the fastest that opens here and records every fallback in
                 :attr:`selection`.
             threads: intra-op threads, 0 for ONNX Runtime's default.
             fp16: fp16 TensorRT engines for ``ort-trt`` (never a silent precision change).
+            style: a bank's style selection (see :meth:`set_style`); overrides the one
+                ``model`` names.
+            style_layer_weights: α_s, one per style layer (bank only; default all 1).
+            content_layer_weights: α_c, one per content layer (bank only; default all 1).
             scale: a multiscale model's output by nominal scale (MT-Net: 256, 512 or 1024;
                 default its finest); see :mod:`impasto.runtime.multiscale`.
 
         Raises:
             ModelError: unknown name, missing or unloadable file, wrong graph signature.
+            UserError: style or layer weights that do not fit the model.
             BackendUnavailableError: the backend cannot run here.
         """
         path, name = resolve_model(model)
         opened, selection = open_backend(path, backend, threads=threads, fp16=fp16)
         try:
-            return cls(opened, name, selection, scale=scale)
+            return cls(opened, name, selection, style=style, style_layer_weights=style_layer_weights,
+                       content_layer_weights=content_layer_weights, scale=scale)
         except BaseException:
             opened.close()
             raise
@@ -93,6 +130,19 @@ class Stylizer:
 
     def _check_graph(self) -> None:
         ins, outs = self.backend.inputs, self.backend.outputs
+        where = f"model {str(self.backend.model_path)!r}"
+        if is_bank(self.backend.metadata):
+            self.bank = BankLayout.from_metadata(self.backend.metadata, where)
+            want = [(BANK_INPUTS[0], 4), *((n, 1) for n in BANK_INPUTS[1:])]
+            got = [(s.name, len(s.shape)) for s in ins]
+            if got != want:
+                raise ModelError(f"{where}: expected a style bank's inputs {want} (name, rank), got {got}")
+            lengths = (self.bank.n_styles, len(self.bank.content_layers), len(self.bank.style_layers))
+            for spec, n in zip(ins[1:], lengths, strict=True):
+                if spec.shape[0] not in (n, str(n)):
+                    raise ModelError(f"{where}: input {spec.name!r} has shape {list(spec.shape)}, expected [{n}] "
+                                     "as the metadata says")
+            ins = ins[:1]
         if len(ins) != 1 or len(ins[0].shape) != 4 or ins[0].shape[1] not in (3, "3"):
             got = [s.describe() for s in ins]
             raise ModelError(f"model {str(self.backend.model_path)!r}: expected one input Nx3xHxW, got {got}")
@@ -140,8 +190,66 @@ class Stylizer:
                         width, height, profile.describe(), size[1], size[0])
         return size
 
-    def run_array(self, rgb: np.ndarray) -> np.ndarray:
-        """Run the model on one ``HxWx3`` uint8 RGB image; no post-processing."""
+    def set_style(self, style: StyleSelection | None) -> None:
+        """Select a bank's style for later calls.
+
+        Args:
+            style: a name, ``"a:0.6,b:0.4"``, a ``{name: weight}`` mapping, one weight per
+                style (normalised to sum 1), or ``None`` for the bank's first style.
+
+        Raises:
+            UserError: not a bank, an unknown name, a wrong length or negative weights.
+        """
+        bank = self._require_bank("style")
+        w = style_vector(bank, style)
+        self._conditioning[BANK_INPUTS[1]] = w
+        self.name = describe_style(bank, w)
+
+    def set_layer_weights(self, *, style_layer_weights: object = None, content_layer_weights: object = None) -> None:
+        """Set α_s / α_c (one weight per VGG16 style / content layer; ``None``: all 1) for later calls."""
+        bank = self._require_bank("layer weights")
+        self._conditioning[BANK_INPUTS[2]] = layer_vector(content_layer_weights, bank.content_layers,
+                                                          "content layer weights")
+        self._conditioning[BANK_INPUTS[3]] = layer_vector(style_layer_weights, bank.style_layers,
+                                                          "style layer weights")
+
+    @property
+    def style_weights(self) -> np.ndarray | None:
+        """The current (normalised) style-weight vector of a bank; None for a single-style model."""
+        return self._conditioning.get(BANK_INPUTS[1])
+
+    def _require_bank(self, what: str) -> BankLayout:
+        if self.bank is None:
+            raise UserError(f"{what}: model {str(self.backend.model_path)!r} is a single-style model, "
+                            "expected a style bank")
+        return self.bank
+
+    def _feeds(self, style: StyleSelection | None, style_layer_weights: object,
+               content_layer_weights: object) -> dict[str, np.ndarray]:
+        """The bank's conditioning inputs for one call: the current selection with per-call overrides."""
+        if self.bank is None:
+            if style is not None or style_layer_weights is not None or content_layer_weights is not None:
+                self._require_bank("style and layer weights")
+            return {}
+        feeds = dict(self._conditioning)
+        if style is not None:
+            feeds[BANK_INPUTS[1]] = style_vector(self.bank, style)
+        if content_layer_weights is not None:
+            feeds[BANK_INPUTS[2]] = layer_vector(content_layer_weights, self.bank.content_layers,
+                                                 "content layer weights")
+        if style_layer_weights is not None:
+            feeds[BANK_INPUTS[3]] = layer_vector(style_layer_weights, self.bank.style_layers, "style layer weights")
+        return feeds
+
+    def graph_inputs(self, tensor: np.ndarray) -> dict[str, np.ndarray]:
+        """The graph's feed for a prepared float32 NCHW ``tensor``: the image and a bank's current conditioning."""
+        return {self.backend.inputs[0].name: tensor, **self._conditioning}
+
+    def run_array(self, rgb: np.ndarray, conditioning: dict[str, np.ndarray] | None = None) -> np.ndarray:
+        """Run the model on one ``HxWx3`` uint8 RGB image; no post-processing.
+
+        ``conditioning`` (a bank's extra inputs) defaults to the current selection.
+        """
         import cv2
 
         spec = self.backend.inputs[0]
@@ -150,28 +258,35 @@ class Stylizer:
         x = rgb if (mh, mw) == (h, w) else cv2.resize(rgb, (mw, mh), interpolation=cv2.INTER_AREA)
         scale = self.input_range / 255.0
         tensor = np.ascontiguousarray(x.transpose(2, 0, 1)[None], dtype=np.float32) * np.float32(scale)
-        out = self.backend.run({spec.name: tensor.astype(spec.dtype, copy=False)})
+        feeds = dict(self._conditioning if conditioning is None else conditioning)
+        out = self.backend.run({spec.name: tensor.astype(spec.dtype, copy=False), **feeds})
         y = out[self.output_name][0].astype(np.float32).transpose(1, 2, 0) / np.float32(self.input_range)
         y = np.clip(np.rint(y * 255.0), 0, 255).astype(np.uint8)
         if y.shape[:2] != (h, w):
             y = cv2.resize(y, (w, h), interpolation=cv2.INTER_CUBIC)
         return y
 
-    def __call__(self, image: np.ndarray, *, strength: float = 1.0, preserve_colors: bool = False) -> np.ndarray:
+    def __call__(self, image: np.ndarray, *, strength: float = 1.0, preserve_colors: bool = False,
+                 style: StyleSelection | None = None, style_layer_weights: object = None,
+                 content_layer_weights: object = None) -> np.ndarray:
         """Stylise one image.
 
         Args:
             image: ``HxWx3`` uint8 RGB (grayscale, RGBA, uint16 and float in [0, 1] are converted).
             strength: blend with the content, 0 = content, 1 = full style.
             preserve_colors: keep the content's colours (luminance-only transfer).
+            style: a bank's style for this call only (see :meth:`set_style`).
+            style_layer_weights: α_s for this call only (bank only).
+            content_layer_weights: α_c for this call only (bank only).
 
         Returns:
             ``HxWx3`` uint8 RGB of the input's size.
         """
         if not 0.0 <= strength <= 1.0:
             raise UserError(f"strength: expected a number in [0, 1], got {strength}")
+        feeds = self._feeds(style, style_layer_weights, content_layer_weights)
         rgb = to_rgb8(image)
-        out = self.run_array(rgb)
+        out = self.run_array(rgb, feeds)
         if preserve_colors:
             out = preserve_color(out, rgb)
         return blend(out, rgb, strength)
@@ -186,5 +301,9 @@ class Stylizer:
         self.close()
 
     def describe(self) -> dict:
-        return {"style": self.name, "model": str(self.backend.model_path), "provider": self.provider,
+        info = {"style": self.name, "model": str(self.backend.model_path), "provider": self.provider,
                 "backend": self.selection.to_dict(), "description": self.card.description}
+        if self.bank is not None:
+            info["bank"] = {"styles": list(self.bank.styles),
+                            **{k: self._conditioning[k].tolist() for k in BANK_INPUTS[1:]}}
+        return info

@@ -156,7 +156,8 @@ def _style_grams(vgg: VGG16Features, cfg: BankTrainConfig, device: torch.device)
 
 
 def train_bank(cfg: BankTrainConfig, out: str | os.PathLike, *, resume: bool = False, progress: bool = True,
-               command: str | None = None, vgg_weights: str | None = None) -> dict[str, Any]:
+               command: str | None = None, vgg_weights: str | None = None,
+               init: str | os.PathLike | None = None) -> dict[str, Any]:
     """Train (or resume) a style bank and write checkpoint, loss log and preview grid.
 
     Args:
@@ -166,6 +167,9 @@ def train_bank(cfg: BankTrainConfig, out: str | os.PathLike, *, resume: bool = F
         progress: draw a progress bar on stderr.
         command: the command line, recorded in the model card.
         vgg_weights: explicit VGG16 weights path.
+        init: start a new run from another bank checkpoint's network weights (same
+            architecture and style count; optimizer and loss EMAs start afresh). Recorded
+            in the model card.
 
     Returns:
         A summary with iterations, seconds, smoothed losses and paths.
@@ -182,6 +186,7 @@ def train_bank(cfg: BankTrainConfig, out: str | os.PathLike, *, resume: bool = F
     ema = torch.zeros(mcfg.n_styles, n_c + n_s)  # 0 = not seen yet
     start_it, seconds_before = 0, 0.0
     rng = random.Random(cfg.seed)
+    init_card: dict[str, Any] | None = None
     if resume and out.exists():
         ckpt = load_checkpoint(out)
         old = dict(ckpt["train_config"])
@@ -199,8 +204,19 @@ def train_bank(cfg: BankTrainConfig, out: str | os.PathLike, *, resume: bool = F
         seconds_before = ckpt["card"].get("seconds", 0.0)
         torch.set_rng_state(ckpt["rng"]["torch"])
         rng.setstate(ckpt["rng"]["python"])
+        init_card = ckpt["card"].get("init_from")
     elif out.exists() and not resume:
         raise UserError(f"output {str(out)!r} exists: pass --resume to continue it, or choose another path")
+    if init is not None and start_it == 0:
+        src = load_checkpoint(init)
+        if src.get("method") != "bank" or src["model"]["config"] != mcfg.to_dict():
+            raise UserError(f"--init: expected a bank checkpoint with this architecture ({mcfg.to_dict()}), got "
+                            f"{src.get('model', {}).get('config')!r}")
+        net.load_state_dict(src["state_dict"])
+        init_card = {"checkpoint": Path(init).name, "iterations": src["iteration"],
+                     "train_config": src["train_config"], "seconds": src["card"].get("seconds"),
+                     "command": src["card"].get("command"),
+                     **({"init_from": src["card"]["init_from"]} if src["card"].get("init_from") else {})}
 
     vgg = VGG16Features(vgg_weights).to(device)
     data = AugmentedImages(cfg.data, cfg.size, seed=cfg.seed + start_it)
@@ -217,7 +233,8 @@ def train_bank(cfg: BankTrainConfig, out: str | os.PathLike, *, resume: bool = F
                                                                                   strict=True)),
                 "data": f"{Path(cfg.data).name}/ ({len(data)} images), random {cfg.size}px crops, scale 1-1.5x, flips",
                 "iterations": it, "batch": cfg.batch, "hardware": hardware_summary(device), "seconds": round(secs, 1),
-                "final_losses": last, "torch": torch.__version__, "impasto": __version__}
+                "final_losses": last, "torch": torch.__version__, "impasto": __version__,
+                **({"init_from": init_card} if init_card else {})}
 
     def checkpoint(it: int, secs: float, last: dict[str, float]) -> None:
         save_checkpoint(out, {"method": "bank", "model": {"arch": "StyleBankNet", "config": mcfg.to_dict()},

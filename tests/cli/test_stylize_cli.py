@@ -100,7 +100,13 @@ def test_default_output_name_beside_the_input(tiny_model, tmp_path):
     (["stylize", str(CHELSEA), str(CHELSEA), "-o", "-"], "stdout takes a single image"),
     (["stylize", str(CHELSEA), "-o", str(CHELSEA)], "would overwrite its input"),
     (["stylize", str(CHELSEA), "--backend", "magic"], "invalid choice: 'magic'"),
-    (["stylize", str(CHELSEA), "--style", "a", "--model", "b.onnx"], "not allowed with argument"),
+    (["stylize", str(CHELSEA), "--style", "a", "--model", "b.onnx"], "no such file"),
+    (["stylize", str(CHELSEA), "--style", "starry_night:0.5,nope:0.5"], "unknown style 'nope'"),
+    (["stylize", str(CHELSEA), "--style", "starry_night", "--style-layer-weights", "1,1,1"],
+     "expected 4 values (one per layer: relu1_2, relu2_2, relu3_3, relu4_3), got shape (3,)"),
+    (["stylize", str(CHELSEA), "--style", "starry_night", "--content-layer-weights", "-1"],
+     "expected finite non-negative values"),
+    (["stylize", str(CHELSEA), "--style", "la_muse:x"], "expected a number after 'la_muse:'"),
     (["nonsense-command"], "invalid choice"),
 ])
 def test_user_errors_are_one_line_exit_2(args, message, tmp_path, tiny_model):
@@ -126,15 +132,37 @@ def test_train_extra_missing_is_a_clear_error(tmp_path):
 
 
 def test_styles_lists_name_first(capsys):
-    from impasto.runtime.registry import builtin_paths, default_style
+    from impasto.runtime.registry import builtin_styles, default_style
 
     assert main(["styles"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert [ln.split("\t")[0] for ln in lines] == sorted(builtin_paths())
+    assert [ln.split("\t")[0] for ln in lines] == list(builtin_styles())
+    assert len(lines) >= 8 and "(default)" in lines[0] and lines[0].startswith("starry_night\t")
     assert main(["styles", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
-    assert [s["name"] for s in listed] == sorted(builtin_paths())
-    assert [s["name"] for s in listed if s["default"]] == [default_style()]
+    assert [s["name"] for s in listed] == list(builtin_styles())
+    assert [s["name"] for s in listed if s["default"]] == [default_style()] == ["starry_night"]
+    assert all(s["bank"] and s["source"].endswith(".jpg") for s in listed)
+
+
+def test_bank_style_mix_and_layer_weights(tmp_path, capsys):
+    out = tmp_path / "mix.png"
+    assert main(["stylize", str(CHELSEA), "-o", str(out), "--style", "starry_night:0.6,la_muse:0.4",
+                 "--style-layer-weights", "1,1,2,2", "--content-layer-weights", "0.5", "--max-size", "160",
+                 "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    bank = report["bank"]
+    weights = dict(zip(bank["styles"], bank["style_weights"], strict=True))
+    assert weights["starry_night"] == pytest.approx(0.6) and weights["la_muse"] == pytest.approx(0.4)
+    assert bank["style_layer_weights"] == [1, 1, 2, 2] and bank["content_layer_weights"] == [0.5]
+    assert report["style"] == "starry_night+la_muse" and read_image(out).shape == (106, 160, 3)
+
+
+def test_bank_options_on_a_single_style_model_are_refused(tiny_model, tmp_path):
+    r = _cli("stylize", str(CHELSEA), "--model", str(tiny_model), "-o", str(tmp_path / "o.png"),
+             "--style-layer-weights", "1,1,1,1")
+    assert r.returncode == 2 and "is a single-style model" in r.stderr.decode()
+    assert not (tmp_path / "o.png").exists()
 
 
 def test_info_json(capsys, monkeypatch, tmp_path):
