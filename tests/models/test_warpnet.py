@@ -98,7 +98,7 @@ def test_untrained_network_is_the_local_matcher():
     guide = torch.roll(content, shifts=16, dims=-1)
     with torch.no_grad():
         coarse = net.coarse_fields(content, guide)[-1]
-    assert float(net.head.gate) * GATE_SCALE == pytest.approx(1.0)
+    assert float(net.head.gate.detach()) * GATE_SCALE == pytest.approx(1.0)
     px = coarse[:, 0, :, 1:] * 96 / 2  # pixels
     assert float((px + 16).abs().mean()) < 4.0
 
