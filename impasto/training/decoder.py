@@ -35,7 +35,7 @@ from impasto import __version__
 from impasto.errors import UserError
 from impasto.models.photowct import KINDS, LEVELS, Decoder, DecoderConfig, Encoder
 from impasto.runtime.images import read_image, write_image
-from impasto.training.checkpoint import load_checkpoint, save_checkpoint
+from impasto.training.checkpoint import load_checkpoint, open_loss_log, save_checkpoint
 from impasto.training.data import AugmentedImages, list_images, to_image, to_tensor
 from impasto.training.feedforward import hardware_summary, side_paths
 from impasto.training.losses import content_loss
@@ -232,14 +232,8 @@ def train_decoder(cfg: DecoderTrainConfig, out: str | os.PathLike, *, resume: bo
     data.images = [data.images[i] for i in keep]
     held = load_eval_images(held_files)
 
-    rows: list[list[str]] = []
-    if resume and paths["csv"].exists():
-        rows = [r for r in csv.reader(paths["csv"].open()) if r and r[0].isdigit() and int(r[0]) <= start_it]
     out.parent.mkdir(parents=True, exist_ok=True)
-    log_f = paths["csv"].open("w", newline="")
-    log = csv.writer(log_f)
-    log.writerow(LOG_COLUMNS)
-    log.writerows(rows)
+    log_f, log = open_loss_log(paths["csv"], LOG_COLUMNS, resume_at=start_it if resume else None)
     title = f"{out.stem} — {cfg.kind} decoder {cfg.level}"
 
     def card(it: int, secs: float, last: dict[str, float], score: float | None) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from impasto.errors import UserError
 from impasto.models.transformer import PRESETS, TransformerConfig, TransformerNet
 from impasto.models.vgg import VGG16Features
 from impasto.runtime.images import read_image, write_image
-from impasto.training.checkpoint import load_checkpoint, save_checkpoint
+from impasto.training.checkpoint import load_checkpoint, open_loss_log, save_checkpoint
 from impasto.training.data import AugmentedImages, list_images, to_image, to_tensor
 from impasto.training.losses import content_loss, gram, style_loss, tv_loss
 from impasto.utils.progress import Progress
@@ -209,14 +209,8 @@ def train_feedforward(cfg: FeedForwardConfig, out: str | os.PathLike, *, resume:
     use_amp = cfg.amp and device.type == "cuda"
 
     # Loss log: keep rows up to the resumed iteration, drop anything after it.
-    rows: list[list[str]] = []
-    if resume and paths["csv"].exists():
-        rows = [r for r in csv.reader(paths["csv"].open()) if r and r[0].isdigit() and int(r[0]) <= start_it]
     out.parent.mkdir(parents=True, exist_ok=True)
-    log_f = paths["csv"].open("w", newline="")
-    log = csv.writer(log_f)
-    log.writerow(LOG_COLUMNS)
-    log.writerows(rows)
+    log_f, log = open_loss_log(paths["csv"], LOG_COLUMNS, resume_at=start_it if resume else None)
 
     def card(it: int, secs: float, last: dict[str, float]) -> dict[str, Any]:
         return {"command": command or " ".join(sys.argv), "style_image": Path(cfg.style).name,

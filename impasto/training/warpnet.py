@@ -27,7 +27,6 @@ Convention:
 
 from __future__ import annotations
 
-import csv
 import os
 import sys
 import time
@@ -43,7 +42,7 @@ from impasto import __version__
 from impasto.errors import UserError
 from impasto.models.warpnet import WarpNet, WarpNetConfig, build_warpnet, warp_image
 from impasto.runtime.images import write_image
-from impasto.training.checkpoint import load_checkpoint, save_checkpoint
+from impasto.training.checkpoint import load_checkpoint, open_loss_log, save_checkpoint
 from impasto.training.data import AugmentedImages, list_images, to_image
 from impasto.training.decoder import load_eval_images, split_holdout
 from impasto.training.feedforward import hardware_summary, side_paths
@@ -232,14 +231,8 @@ def train_warpnet(cfg: WarpNetTrainConfig, out: str | os.PathLike, *, resume: bo
     held = heldout_pairs(load_eval_images(held_files), cfg.size, sampler)
     held = tuple(t.to(device) for t in held)
 
-    rows: list[list[str]] = []
-    if resume and paths["csv"].exists():
-        rows = [r for r in csv.reader(paths["csv"].open()) if r and r[0].isdigit() and int(r[0]) <= start_it]
     out.parent.mkdir(parents=True, exist_ok=True)
-    log_f = paths["csv"].open("w", newline="")
-    log = csv.writer(log_f)
-    log.writerow(LOG_COLUMNS)
-    log.writerows(rows)
+    log_f, log = open_loss_log(paths["csv"], LOG_COLUMNS, resume_at=start_it if resume else None)
 
     def card(it: int, secs: float, last: dict[str, float], scores: dict[str, float]) -> dict[str, Any]:
         return {"command": command or " ".join(sys.argv), "method": "warpnet",
