@@ -50,6 +50,7 @@ from impasto.export.onnx_export import (
     _set_metadata,
     parity_inputs,
     sha256_file,
+    strip_debug_metadata,
     tensor_spec,
 )
 
@@ -115,10 +116,7 @@ def _export_bank_graph(module: torch.nn.Module, example: tuple[torch.Tensor, ...
     model = program.model_proto
     if _opset_of(model) != opset:
         raise ExportError(f"export: the exporter produced opset {_opset_of(model)}, not {opset}")
-    g = model.graph
-    for item in (*g.node, *g.input, *g.output, *g.value_info, *g.initializer):
-        if hasattr(item, "metadata_props"):
-            del item.metadata_props[:]
+    strip_debug_metadata(model)
     return model
 
 

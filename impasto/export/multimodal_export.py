@@ -60,6 +60,7 @@ from impasto.export.onnx_export import (
     _set_metadata,
     parity_inputs,
     sha256_file,
+    strip_debug_metadata,
     style_name_of,
 )
 
@@ -142,10 +143,7 @@ def _export_dynamo(module: torch.nn.Module, opset: int) -> onnx.ModelProto:
                                     output_names=list(OUTPUT_NAMES), dynamic_shapes=shapes,
                                     opset_version=opset, optimize=True, verbose=False)
     model = program.model_proto
-    g = model.graph
-    for item in (*g.node, *g.input, *g.output, *g.value_info, *g.initializer):
-        if hasattr(item, "metadata_props"):
-            del item.metadata_props[:]
+    strip_debug_metadata(model)
     return model
 
 

@@ -188,13 +188,20 @@ def _export_dynamo(module: torch.nn.Module, opset: int) -> onnx.ModelProto:
                                     output_names=[OUTPUT_NAME], dynamic_shapes=({0: batch, 2: height, 3: width},),
                                     opset_version=opset, optimize=True, verbose=False)
     model = program.model_proto
-    # Drop the exporter's per-value debug metadata (FX node text, stack traces): noise in a
-    # shipped model (~80 KB on a small network) that no runtime reads.
+    strip_debug_metadata(model)
+    return model
+
+
+def strip_debug_metadata(model: onnx.ModelProto) -> None:
+    """Drop the dynamo exporter's per-value debug metadata (FX node text, stack traces).
+
+    It is noise in a shipped model (~80 KB on a small network) that no runtime reads; the
+    model-level ``metadata_props`` (impasto's cards) are not touched.
+    """
     g = model.graph
     for item in (*g.node, *g.input, *g.output, *g.value_info, *g.initializer):
         if hasattr(item, "metadata_props"):
             del item.metadata_props[:]
-    return model
 
 
 def _export_torchscript(module: torch.nn.Module, opset: int) -> onnx.ModelProto:

@@ -43,6 +43,7 @@ from impasto.export.onnx_export import (
     _session,
     _set_metadata,
     sha256_file,
+    strip_debug_metadata,
 )
 from impasto.export.wct_export import _dims, _smooth_image, fp16_weights
 
@@ -111,10 +112,7 @@ def _export_dynamo(net: WarpNet, opset: int) -> onnx.ModelProto:
                                     output_names=list(OUTPUT_NAMES), dynamic_shapes=({2: h, 3: w}, {2: gh, 3: gw}),
                                     opset_version=opset, optimize=True, verbose=False)
     model = program.model_proto
-    graph = model.graph
-    for item in (*graph.node, *graph.input, *graph.output, *graph.value_info, *graph.initializer):
-        if hasattr(item, "metadata_props"):
-            del item.metadata_props[:]
+    strip_debug_metadata(model)
     return model
 
 

@@ -51,6 +51,7 @@ from impasto.export.onnx_export import (
     _session,
     _set_metadata,
     sha256_file,
+    strip_debug_metadata,
 )
 
 if TYPE_CHECKING:
@@ -219,10 +220,7 @@ def _export_dynamo(pipeline: StylePipeline, opset: int) -> onnx.ModelProto:
                                     output_names=list(OUTPUT_NAMES[pipeline.kind]), dynamic_shapes=shapes,
                                     opset_version=opset, optimize=True, verbose=False)
     model = program.model_proto
-    g_ = model.graph
-    for item in (*g_.node, *g_.input, *g_.output, *g_.value_info, *g_.initializer):
-        if hasattr(item, "metadata_props"):
-            del item.metadata_props[:]
+    strip_debug_metadata(model)
     return model
 
 
