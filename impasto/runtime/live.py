@@ -298,6 +298,13 @@ class StreamPipeline:
             name, self._pending_style = self._pending_style, None
         if name is None or name == self.stylizer.name:
             return
+        bank = getattr(self.stylizer, "bank", None)
+        if bank is not None and name in bank.styles:
+            # Another style of the open bank: a new style-weight input, no reload.
+            self.stylizer.set_style(name)
+            self._stabilizer.reset()
+            self.notice = f"style {name}"
+            return
         try:
             new = self._load_style(name)
         except UserError as exc:

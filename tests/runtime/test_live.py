@@ -181,6 +181,39 @@ def test_keys_quit_change_strength_and_switch_styles():
     assert pipeline.overlay_lines()[1] == "c  strength 0.4"
 
 
+def test_switching_between_a_banks_styles_changes_its_input_without_a_reload():
+    from impasto.runtime import Stylizer
+    from impasto.runtime.registry import builtin_styles
+
+    bank_styles = [name for name, style in builtin_styles().items() if style.bank]
+    assert len(bank_styles) >= 2
+
+    def load_style(name):
+        raise AssertionError(f"{name} is a style of the open bank: it must not be loaded again")
+
+    with Stylizer.load(bank_styles[0], backend="ort-cpu") as stylizer:
+        pipeline = StreamPipeline(FakeSource(40, live=False), stylizer, StreamConfig(),
+                                  styles=bank_styles, load_style=load_style)
+        last = []
+
+        def on_frame(frame):
+            last[:] = [pipeline.style, frame.content, frame.image]
+            if frame.index == 2:
+                handle_key(pipeline, ord("n"))
+            if frame.index == 20:
+                handle_key(pipeline, ord("q"))
+
+        summary = pipeline.run(on_frame=on_frame)
+        assert summary.style == bank_styles[1] and pipeline.stylizer is stylizer
+        assert stylizer.style_weights[1] == 1.0 and stylizer.style_weights.sum() == 1.0
+    style, content, image = last
+    with Stylizer.load(bank_styles[1], backend="ort-cpu") as second, \
+            Stylizer.load(bank_styles[0], backend="ort-cpu") as first:
+        assert style == bank_styles[1]
+        assert np.array_equal(image, second(content))  # rendered with the second style's input
+        assert np.abs(image.astype(int) - first(content).astype(int)).mean() > 2
+
+
 def test_realtime_paces_a_file_like_a_camera():
     source = FakeSource(10, live=False)
     source.fps = 50.0
