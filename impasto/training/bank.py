@@ -25,7 +25,7 @@ import os
 import random
 import sys
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ from impasto import __version__
 from impasto.errors import ModelError, UserError
 from impasto.models.style_bank import StyleBankConfig, StyleBankNet
 from impasto.models.vgg import VGG16Features
-from impasto.training.checkpoint import load_checkpoint, open_loss_log, save_checkpoint
+from impasto.training.checkpoint import check_resume_settings, load_checkpoint, open_loss_log, save_checkpoint
 from impasto.training.data import AugmentedImages, list_images
 from impasto.training.feedforward import (
     FeedForwardConfig,
@@ -189,14 +189,7 @@ def train_bank(cfg: BankTrainConfig, out: str | os.PathLike, *, resume: bool = F
     init_card: dict[str, Any] | None = None
     if resume and out.exists():
         ckpt = load_checkpoint(out)
-        old = dict(ckpt["train_config"])
-        now = asdict(cfg)
-        skip = ("iters", "checkpoint_every", "preview_every")
-        mismatched = [f.name for f in fields(cfg)
-                      if f.name not in skip and _plain(old.get(f.name)) != _plain(now[f.name])]
-        if mismatched:
-            raise UserError(f"--resume: checkpoint {str(out)!r} was trained with other settings: "
-                            + ", ".join(f"{k}={old.get(k)!r} (now {now[k]!r})" for k in mismatched))
+        check_resume_settings(out, cfg, ckpt.get("train_config"))
         net.load_state_dict(ckpt["state_dict"])
         opt.load_state_dict(ckpt["optimizer"])
         ema = ckpt["loss_ema"]
@@ -299,8 +292,3 @@ def train_bank(cfg: BankTrainConfig, out: str | os.PathLike, *, resume: bool = F
     return {"checkpoint": str(out), "iterations": it, "seconds": round(secs, 1), "styles": list(names),
             "final_losses": {k: round(v, 4) for k, v in smooth.items()},
             "log": str(paths["csv"]), "preview": str(paths["preview"])}
-
-
-def _plain(v: Any) -> Any:
-    """Tuples and lists compare equal (a checkpoint's config round-trips tuples as lists)."""
-    return list(v) if isinstance(v, (tuple, list)) else v

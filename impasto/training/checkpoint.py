@@ -10,6 +10,7 @@ A checkpoint is a ``dict`` saved with ``torch.save``::
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any
 
 import torch
 
-from impasto.errors import ModelError
+from impasto.errors import ModelError, UserError
 from impasto.runtime.images import atomic_write_bytes
 
 FORMAT = "impasto.checkpoint/1"
@@ -85,3 +86,30 @@ def open_loss_log(path: str | os.PathLike, columns: tuple[str, ...], *, resume_a
     writer.writerow(columns)
     writer.writerows(rows)
     return fh, writer
+
+
+#: Settings a resumed run may change: the length and the checkpoint/preview intervals.
+RESUMABLE_CHANGES = ("iters", "checkpoint_every", "preview_every")
+
+
+def check_resume_settings(out: str | os.PathLike, cfg: Any, old: dict[str, Any] | None) -> None:
+    """Refuse to resume a run whose stored configuration differs from ``cfg``.
+
+    Args:
+        out: the checkpoint being resumed (for the message).
+        cfg: the new run's configuration (a dataclass).
+        old: the checkpoint's stored ``train_config``. Tuples and lists compare equal,
+            because a stored configuration round-trips tuples as lists.
+
+    Raises:
+        UserError: naming every setting that differs, with its stored and new value.
+    """
+    def plain(v: Any) -> Any:
+        return list(v) if isinstance(v, (tuple, list)) else v
+
+    old = old or {}
+    now = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}
+    mismatched = [k for k, v in now.items() if k not in RESUMABLE_CHANGES and plain(old.get(k)) != plain(v)]
+    if mismatched:
+        raise UserError(f"--resume: checkpoint {str(out)!r} was trained with other settings: "
+                        + ", ".join(f"{k}={old.get(k)!r} (now {now[k]!r})" for k in mismatched))

@@ -23,7 +23,7 @@ import math
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ from impasto import __version__
 from impasto.errors import UserError
 from impasto.models.photowct import KINDS, LEVELS, Decoder, DecoderConfig, Encoder
 from impasto.runtime.images import read_image, write_image
-from impasto.training.checkpoint import load_checkpoint, open_loss_log, save_checkpoint
+from impasto.training.checkpoint import check_resume_settings, load_checkpoint, open_loss_log, save_checkpoint
 from impasto.training.data import AugmentedImages, list_images, to_image, to_tensor
 from impasto.training.feedforward import hardware_summary, side_paths
 from impasto.training.losses import content_loss
@@ -211,12 +211,7 @@ def train_decoder(cfg: DecoderTrainConfig, out: str | os.PathLike, *, resume: bo
     start_it, seconds_before = 0, 0.0
     if resume and out.exists():
         ckpt = load_checkpoint(out)
-        old = dict(ckpt.get("train_config") or {})
-        mismatched = [f.name for f in fields(cfg) if f.name not in ("iters", "checkpoint_every", "preview_every")
-                      and old.get(f.name) != getattr(cfg, f.name)]
-        if mismatched:
-            raise UserError(f"--resume: checkpoint {str(out)!r} was trained with other settings: "
-                            + ", ".join(f"{k}={old.get(k)!r} (now {getattr(cfg, k)!r})" for k in mismatched))
+        check_resume_settings(out, cfg, ckpt.get("train_config"))
         net.load_state_dict(ckpt["state_dict"])
         opt.load_state_dict(ckpt["optimizer"])
         start_it = ckpt["iteration"]

@@ -12,7 +12,7 @@ import os
 import platform
 import sys
 import time
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from impasto.errors import UserError
 from impasto.models.transformer import PRESETS, TransformerConfig, TransformerNet
 from impasto.models.vgg import VGG16Features
 from impasto.runtime.images import read_image, write_image
-from impasto.training.checkpoint import load_checkpoint, open_loss_log, save_checkpoint
+from impasto.training.checkpoint import check_resume_settings, load_checkpoint, open_loss_log, save_checkpoint
 from impasto.training.data import AugmentedImages, list_images, to_image, to_tensor
 from impasto.training.losses import content_loss, gram, style_loss, tv_loss
 from impasto.utils.progress import Progress
@@ -188,12 +188,7 @@ def train_feedforward(cfg: FeedForwardConfig, out: str | os.PathLike, *, resume:
     start_it, seconds_before = 0, 0.0
     if resume and out.exists():
         ckpt = load_checkpoint(out)
-        old = dict(ckpt["train_config"])
-        mismatched = [f.name for f in fields(cfg) if f.name not in ("iters", "checkpoint_every", "preview_every")
-                      and old.get(f.name) != getattr(cfg, f.name)]
-        if mismatched:
-            raise UserError(f"--resume: checkpoint {str(out)!r} was trained with other settings: "
-                            + ", ".join(f"{k}={old.get(k)!r} (now {getattr(cfg, k)!r})" for k in mismatched))
+        check_resume_settings(out, cfg, ckpt.get("train_config"))
         net.load_state_dict(ckpt["state_dict"])
         opt.load_state_dict(ckpt["optimizer"])
         start_it = ckpt["iteration"]

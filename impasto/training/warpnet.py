@@ -30,7 +30,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,7 @@ from impasto import __version__
 from impasto.errors import UserError
 from impasto.models.warpnet import WarpNet, WarpNetConfig, build_warpnet, warp_image
 from impasto.runtime.images import write_image
-from impasto.training.checkpoint import load_checkpoint, open_loss_log, save_checkpoint
+from impasto.training.checkpoint import check_resume_settings, load_checkpoint, open_loss_log, save_checkpoint
 from impasto.training.data import AugmentedImages, list_images, to_image
 from impasto.training.decoder import load_eval_images, split_holdout
 from impasto.training.feedforward import hardware_summary, side_paths
@@ -209,12 +209,7 @@ def train_warpnet(cfg: WarpNetTrainConfig, out: str | os.PathLike, *, resume: bo
     start_it, seconds_before = 0, 0.0
     if resume and out.exists():
         ckpt = load_checkpoint(out)
-        old = dict(ckpt.get("train_config") or {})
-        mismatched = [f.name for f in fields(cfg) if f.name not in ("iters", "checkpoint_every", "preview_every")
-                      and old.get(f.name) != getattr(cfg, f.name)]
-        if mismatched:
-            raise UserError(f"--resume: checkpoint {str(out)!r} was trained with other settings: "
-                            + ", ".join(f"{k}={old.get(k)!r} (now {getattr(cfg, k)!r})" for k in mismatched))
+        check_resume_settings(out, cfg, ckpt.get("train_config"))
         net.head.load_state_dict(ckpt["state_dict"])
         opt.load_state_dict(ckpt["optimizer"])
         start_it = ckpt["iteration"]

@@ -1,0 +1,47 @@
+"""Run bookkeeping shared by the trainers: resume checks and the loss log."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from impasto.errors import UserError
+from impasto.training.checkpoint import check_resume_settings, open_loss_log
+
+
+@dataclass(frozen=True)
+class _Cfg:
+    lr: float = 1e-3
+    sizes: tuple[int, ...] = (256, 512)
+    iters: int = 100
+    checkpoint_every: int = 10
+    preview_every: int = 10
+
+
+def test_resume_accepts_a_longer_run_and_lists_for_tuples():
+    stored = {"lr": 1e-3, "sizes": [256, 512], "iters": 50, "checkpoint_every": 5, "preview_every": 5}
+    check_resume_settings("run.pt", _Cfg(), stored)  # only the resumable settings differ
+
+
+def test_resume_names_every_changed_setting_with_both_values():
+    stored = {"lr": 2e-3, "sizes": [128], "iters": 100, "checkpoint_every": 10, "preview_every": 10}
+    with pytest.raises(UserError, match=r"'run\.pt' was trained with other settings: "
+                                        r"lr=0\.002 \(now 0\.001\), sizes=\[128\] \(now \(256, 512\)\)"):
+        check_resume_settings("run.pt", _Cfg(), stored)
+
+
+def test_resume_without_a_stored_configuration_is_refused():
+    with pytest.raises(UserError, match="other settings"):
+        check_resume_settings("run.pt", _Cfg(), None)
+
+
+def test_loss_log_keeps_rows_up_to_the_resumed_iteration(tmp_path):
+    path = tmp_path / "sub" / "run.losses.csv"
+    fh, log = open_loss_log(path, ("iteration", "loss"))
+    log.writerows([[1, 0.5], [2, 0.4], [3, 0.3]])
+    fh.close()
+    fh, log = open_loss_log(path, ("iteration", "loss"), resume_at=2)
+    log.writerow([3, 0.25])
+    fh.close()
+    assert path.read_text().split() == ["iteration,loss", "1,0.5", "2,0.4", "3,0.25"]
