@@ -7,14 +7,10 @@ the package ships it) with ONNX Runtime; ``--smooth exact`` also needs scipy.
 from __future__ import annotations
 
 import argparse
-import sys
-import time
 from pathlib import Path
 
 from impasto.cli.common import CliError, emit_json, positive_int, unit_float
-from impasto.errors import UserError
 from impasto.runtime.images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, fit_max_size, read_image, write_image
-from impasto.utils.progress import Progress
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -99,8 +95,7 @@ def run_photoreal(args: argparse.Namespace) -> int:
 
 def run_stylize_wct(args: argparse.Namespace) -> int:
     """``impasto stylize INPUT... --style-image PAINTING``: arbitrary style with the WCT graph."""
-    from impasto.cli.stylize import STDIO, _expand, _plan
-    from impasto.runtime.images import decode_image, encode_image
+    from impasto.cli.stylize import STDIO, _expand, _plan, run_plan
     from impasto.runtime.photoreal import WCTStylizer
     from impasto.runtime.postprocess import preserve_color
 
@@ -111,40 +106,14 @@ def run_stylize_wct(args: argparse.Namespace) -> int:
     style = read_image(args.style_image, max_pixels=args.max_pixels)
     jobs = _expand(args.inputs)
     plan = _plan(jobs, args.output, Path(args.style_image).stem, args.format)
-    results, failures = [], 0
-    bar = Progress(len(plan), "stylize", enabled=not args.json and len(plan) > 1)
     with WCTStylizer.load(args.model, method="wct", backend=args.backend) as model:
-        for src, dst in plan:
-            try:
-                if src == STDIO:
-                    image = decode_image(sys.stdin.buffer.read(), name="stdin", max_pixels=args.max_pixels)
-                else:
-                    image = read_image(src, max_pixels=args.max_pixels)
-                image = fit_max_size(image, args.max_size)
-                t0 = time.perf_counter()
-                out = model(image, style, alpha=args.strength, smooth="none")
-                if args.preserve_color:
-                    out = preserve_color(out, image)
-                seconds = time.perf_counter() - t0
-                if dst == STDIO:
-                    sys.stdout.buffer.write(encode_image(out, "." + (args.format or "png"), quality=args.quality))
-                    sys.stdout.buffer.flush()
-                else:
-                    write_image(dst, out, quality=args.quality)
-            except UserError as exc:
-                failures += 1
-                sys.stderr.write(f"impasto: error: {exc}\n")
-                results.append({"input": src, "output": None, "error": str(exc)})
-                bar.update(1)
-                continue
-            results.append({"input": src, "output": dst, "width": out.shape[1], "height": out.shape[0],
-                            "seconds": round(seconds, 4)})
-            bar.update(1)
-            if not args.json and dst != STDIO and len(plan) == 1:
-                print(f"wrote {dst} ({out.shape[1]}x{out.shape[0]}) in {seconds:.2f} s with the style of "
-                      f"{Path(args.style_image).name} (WCT) on {model.provider}")
+        def render(image):
+            out = model(image, style, alpha=args.strength, smooth="none")
+            return preserve_color(out, image) if args.preserve_color else out
+
+        results, failures = run_plan(plan, args, render, lambda: f"with the style of "
+                                     f"{Path(args.style_image).name} (WCT) on {model.provider}")
         desc = model.describe()
-    bar.close()
     ok = [r for r in results if r.get("output")]
     if args.json and args.output != STDIO:
         emit_json({**desc, "style_image": args.style_image, "strength": args.strength,

@@ -5,7 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from impasto.cli.common import CliError, add_backend_args, emit_json, positive_int, unit_float
 from impasto.errors import ImpastoError, UserError
@@ -108,6 +112,53 @@ def _plan(jobs: list[tuple[str, Path | None]], output: str | None, style: str,
     return plan
 
 
+def run_plan(plan: list[tuple[str, str]], args: argparse.Namespace, render: Callable[[np.ndarray], np.ndarray],
+             how: Callable[[], str]) -> tuple[list[dict[str, Any]], int]:
+    """Read, render and write every ``(input, output)`` of ``plan``; a bad file does not stop the others.
+
+    Args:
+        plan: from :func:`_plan` (``-`` is stdin / stdout).
+        args: the command's arguments (``max_pixels``, ``max_size``, ``format``, ``quality``, ``json``).
+        render: HxWx3 uint8 RGB in, the stylised image out.
+        how: the end of the one-line report of a single image ("with style ... on ...").
+
+    Returns:
+        ``(results, failures)``: one JSON-ready dict per input, and how many failed (each
+        failure printed as one line on stderr).
+    """
+    results: list[dict[str, Any]] = []
+    failures = 0
+    bar = Progress(len(plan), "stylize", enabled=not args.json and len(plan) > 1)
+    for src, dst in plan:
+        try:
+            if src == STDIO:
+                image = decode_image(sys.stdin.buffer.read(), name="stdin", max_pixels=args.max_pixels)
+            else:
+                image = read_image(src, max_pixels=args.max_pixels)
+            image = fit_max_size(image, args.max_size)
+            t0 = time.perf_counter()
+            out = render(image)
+            seconds = time.perf_counter() - t0
+            if dst == STDIO:
+                sys.stdout.buffer.write(encode_image(out, "." + (args.format or "png"), quality=args.quality))
+                sys.stdout.buffer.flush()
+            else:
+                write_image(dst, out, quality=args.quality)
+        except UserError as exc:
+            failures += 1
+            sys.stderr.write(f"impasto: error: {exc}\n")
+            results.append({"input": src, "output": None, "error": str(exc)})
+            bar.update(1)
+            continue
+        results.append({"input": src, "output": dst, "width": out.shape[1], "height": out.shape[0],
+                        "seconds": round(seconds, 4)})
+        bar.update(1)
+        if not args.json and dst != STDIO and len(plan) == 1:
+            print(f"wrote {dst} ({out.shape[1]}x{out.shape[0]}) in {seconds:.2f} s {how()}")
+    bar.close()
+    return results, failures
+
+
 def run_stylize(args: argparse.Namespace) -> int:
     if getattr(args, "style_image", None) is not None and args.scale is not None:
         raise CliError("--scale: applies to a multiscale model (MT-Net), not to --style-image")
@@ -123,37 +174,10 @@ def run_stylize(args: argparse.Namespace) -> int:
                              style_layer_weights=args.style_layer_weights,
                              content_layer_weights=args.content_layer_weights, scale=args.scale)
     plan = _plan(jobs, args.output, stylizer.name, args.format)
-    results, failures = [], 0
-    bar = Progress(len(plan), "stylize", enabled=not args.json and len(plan) > 1)
     with stylizer:
-        for src, dst in plan:
-            try:
-                if src == STDIO:
-                    image = decode_image(sys.stdin.buffer.read(), name="stdin", max_pixels=args.max_pixels)
-                else:
-                    image = read_image(src, max_pixels=args.max_pixels)
-                image = fit_max_size(image, args.max_size)
-                t0 = time.perf_counter()
-                out = stylizer(image, strength=args.strength, preserve_colors=args.preserve_color)
-                seconds = time.perf_counter() - t0
-                if dst == STDIO:
-                    sys.stdout.buffer.write(encode_image(out, "." + (args.format or "png"), quality=args.quality))
-                    sys.stdout.buffer.flush()
-                else:
-                    write_image(dst, out, quality=args.quality)
-            except UserError as exc:
-                failures += 1
-                sys.stderr.write(f"impasto: error: {exc}\n")
-                results.append({"input": src, "output": None, "error": str(exc)})
-                bar.update(1)
-                continue
-            results.append({"input": src, "output": dst, "width": out.shape[1], "height": out.shape[0],
-                            "seconds": round(seconds, 4)})
-            bar.update(1)
-            if not args.json and dst != STDIO and len(plan) == 1:
-                print(f"wrote {dst} ({out.shape[1]}x{out.shape[0]}) in {seconds:.2f} s "
-                      f"with style {stylizer.name!r} on {stylizer.provider}")
-    bar.close()
+        results, failures = run_plan(
+            plan, args, lambda image: stylizer(image, strength=args.strength, preserve_colors=args.preserve_color),
+            lambda: f"with style {stylizer.name!r} on {stylizer.provider}")
     ok = [r for r in results if r.get("output")]
     if args.json and args.output != STDIO:
         emit_json({**stylizer.describe(), "strength": args.strength, "preserve_color": args.preserve_color,
