@@ -36,7 +36,12 @@ from impasto import __version__
 from impasto.errors import ModelError, UserError
 from impasto.models.style_bank import StyleBankConfig, StyleBankNet
 from impasto.models.vgg import VGG16Features
-from impasto.training.checkpoint import check_resume_settings, load_checkpoint, open_loss_log, save_checkpoint
+from impasto.training.checkpoint import (
+    load_checkpoint,
+    open_loss_log,
+    resume_run,
+    save_checkpoint,
+)
 from impasto.training.data import AugmentedImages, list_images
 from impasto.training.feedforward import (
     FeedForwardConfig,
@@ -184,22 +189,14 @@ def train_bank(cfg: BankTrainConfig, out: str | os.PathLike, *, resume: bool = F
     mcfg = net.config
     n_c, n_s = len(mcfg.content_layers), len(mcfg.style_layers)
     ema = torch.zeros(mcfg.n_styles, n_c + n_s)  # 0 = not seen yet
-    start_it, seconds_before = 0, 0.0
     rng = random.Random(cfg.seed)
     init_card: dict[str, Any] | None = None
-    if resume and out.exists():
-        ckpt = load_checkpoint(out)
-        check_resume_settings(out, cfg, ckpt.get("train_config"))
-        net.load_state_dict(ckpt["state_dict"])
-        opt.load_state_dict(ckpt["optimizer"])
+    ckpt, start_it, seconds_before = resume_run(out, cfg, resume, net, opt)
+    if ckpt is not None:
         ema = ckpt["loss_ema"]
-        start_it = ckpt["iteration"]
-        seconds_before = ckpt["card"].get("seconds", 0.0)
         torch.set_rng_state(ckpt["rng"]["torch"])
         rng.setstate(ckpt["rng"]["python"])
         init_card = ckpt["card"].get("init_from")
-    elif out.exists() and not resume:
-        raise UserError(f"output {str(out)!r} exists: pass --resume to continue it, or choose another path")
     if init is not None and start_it == 0:
         src = load_checkpoint(init)
         if src.get("method") != "bank" or src["model"]["config"] != mcfg.to_dict():

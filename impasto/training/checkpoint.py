@@ -113,3 +113,40 @@ def check_resume_settings(out: str | os.PathLike, cfg: Any, old: dict[str, Any] 
     if mismatched:
         raise UserError(f"--resume: checkpoint {str(out)!r} was trained with other settings: "
                         + ", ".join(f"{k}={old.get(k)!r} (now {now[k]!r})" for k in mismatched))
+
+
+def resume_run(out: Path, cfg: Any, resume: bool, module: torch.nn.Module,
+               opt: torch.optim.Optimizer) -> tuple[dict[str, Any] | None, int, float]:
+    """Start or continue the run stored at ``out``.
+
+    Args:
+        out: the run's checkpoint path.
+        cfg: the run's configuration (checked with :func:`check_resume_settings`).
+        resume: continue ``out`` if it exists.
+        module: receives the checkpoint's ``state_dict``.
+        opt: receives the checkpoint's optimizer state.
+
+    Returns:
+        ``(checkpoint, start_iteration, seconds_before)``; ``(None, 0, 0.0)`` for a new run.
+        The caller restores its own random states and extra state from the checkpoint.
+
+    Raises:
+        UserError: ``out`` exists without ``resume``, or was trained with other settings.
+    """
+    if not out.exists():
+        return None, 0, 0.0
+    if not resume:
+        raise UserError(f"output {str(out)!r} exists: pass --resume to continue it, or choose another path")
+    ckpt = load_checkpoint(out)
+    check_resume_settings(out, cfg, ckpt.get("train_config"))
+    module.load_state_dict(ckpt["state_dict"])
+    opt.load_state_dict(ckpt["optimizer"])
+    return ckpt, ckpt["iteration"], ckpt["card"].get("seconds", 0.0)
+
+
+def training_device(name: str) -> torch.device:
+    """``--device``: the torch device, refused with a message when CUDA is asked for but absent."""
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda: this torch build has no CUDA device; use --device cpu")
+    return device

@@ -35,7 +35,13 @@ from impasto import __version__
 from impasto.errors import UserError
 from impasto.models.photowct import KINDS, LEVELS, Decoder, DecoderConfig, Encoder
 from impasto.runtime.images import read_image, write_image
-from impasto.training.checkpoint import check_resume_settings, load_checkpoint, open_loss_log, save_checkpoint
+from impasto.training.checkpoint import (
+    load_checkpoint,
+    open_loss_log,
+    resume_run,
+    save_checkpoint,
+    training_device,
+)
 from impasto.training.data import AugmentedImages, list_images, to_image, to_tensor
 from impasto.training.feedforward import hardware_summary, side_paths
 from impasto.training.losses import content_loss
@@ -200,25 +206,15 @@ def train_decoder(cfg: DecoderTrainConfig, out: str | os.PathLike, *, resume: bo
     """
     out = Path(out)
     paths = side_paths(out)
-    device = torch.device(cfg.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UserError("--device cuda: this torch build has no CUDA device; use --device cpu")
+    device = training_device(cfg.device)
     files = list_images(cfg.data)
     train_files, held_files = split_holdout(files, cfg.holdout)
     torch.manual_seed(cfg.seed)
     net = Decoder(cfg.decoder_config).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
-    start_it, seconds_before = 0, 0.0
-    if resume and out.exists():
-        ckpt = load_checkpoint(out)
-        check_resume_settings(out, cfg, ckpt.get("train_config"))
-        net.load_state_dict(ckpt["state_dict"])
-        opt.load_state_dict(ckpt["optimizer"])
-        start_it = ckpt["iteration"]
-        seconds_before = ckpt["card"].get("seconds", 0.0)
+    ckpt, start_it, seconds_before = resume_run(out, cfg, resume, net, opt)
+    if ckpt is not None:
         torch.set_rng_state(ckpt["rng"]["torch"])
-    elif out.exists() and not resume:
-        raise UserError(f"output {str(out)!r} exists: pass --resume to continue it, or choose another path")
 
     encoder = Encoder(vgg_weights).to(device)
     data = AugmentedImages(cfg.data, cfg.size, seed=cfg.seed + start_it)

@@ -40,7 +40,11 @@ from impasto.errors import ModelError, UserError
 from impasto.models.multimodal import PRESETS, SCALES, MultimodalConfig, MultimodalNet, half_size
 from impasto.models.vgg import VGG16Features
 from impasto.runtime.images import read_image, write_image
-from impasto.training.checkpoint import check_resume_settings, load_checkpoint, open_loss_log, save_checkpoint
+from impasto.training.checkpoint import (
+    open_loss_log,
+    resume_run,
+    save_checkpoint,
+)
 from impasto.training.data import AugmentedImages, list_images, to_image, to_tensor
 from impasto.training.feedforward import CONTENT_LAYER, STYLE_LAYERS, hardware_summary, plot_losses, side_paths
 from impasto.training.losses import content_loss, gram, style_loss, tv_loss
@@ -228,16 +232,9 @@ def train_multimodal(cfg: MultimodalTrainConfig, out: str | os.PathLike, *, resu
     torch.manual_seed(cfg.seed)
     net = MultimodalNet(cfg.model_config)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
-    start_it, seconds_before = 0, 0.0
-    if resume and out.exists():
-        ckpt = load_checkpoint(out)
-        check_resume_settings(out, cfg, ckpt.get("train_config"))
-        net.load_state_dict(ckpt["state_dict"])
-        opt.load_state_dict(ckpt["optimizer"])
-        start_it, seconds_before = ckpt["iteration"], ckpt["card"].get("seconds", 0.0)
+    ckpt, start_it, seconds_before = resume_run(out, cfg, resume, net, opt)
+    if ckpt is not None:
         torch.set_rng_state(ckpt["rng"]["torch"])
-    elif out.exists():
-        raise UserError(f"output {str(out)!r} exists: pass --resume to continue it, or choose another path")
 
     vgg = VGG16Features(vgg_weights)
     data = AugmentedImages(cfg.data, cfg.size, max_scale=cfg.max_scale, seed=cfg.seed + start_it)

@@ -42,7 +42,12 @@ from impasto import __version__
 from impasto.errors import UserError
 from impasto.models.warpnet import WarpNet, WarpNetConfig, build_warpnet, warp_image
 from impasto.runtime.images import write_image
-from impasto.training.checkpoint import check_resume_settings, load_checkpoint, open_loss_log, save_checkpoint
+from impasto.training.checkpoint import (
+    open_loss_log,
+    resume_run,
+    save_checkpoint,
+    training_device,
+)
 from impasto.training.data import AugmentedImages, list_images, to_image
 from impasto.training.decoder import load_eval_images, split_holdout
 from impasto.training.feedforward import hardware_summary, side_paths
@@ -197,26 +202,16 @@ def train_warpnet(cfg: WarpNetTrainConfig, out: str | os.PathLike, *, resume: bo
     """
     out = Path(out)
     paths = side_paths(out)
-    device = torch.device(cfg.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UserError("--device cuda: this torch build has no CUDA device; use --device cpu")
+    device = training_device(cfg.device)
     files = list_images(cfg.data)
     train_files, held_files = split_holdout(files, cfg.holdout)
     torch.manual_seed(cfg.seed)
     net = build_warpnet(cfg.model_config, vgg_weights).to(device)
     opt = torch.optim.Adam(net.head.parameters(), lr=cfg.lr)
     gen = torch.Generator().manual_seed(cfg.seed)
-    start_it, seconds_before = 0, 0.0
-    if resume and out.exists():
-        ckpt = load_checkpoint(out)
-        check_resume_settings(out, cfg, ckpt.get("train_config"))
-        net.head.load_state_dict(ckpt["state_dict"])
-        opt.load_state_dict(ckpt["optimizer"])
-        start_it = ckpt["iteration"]
-        seconds_before = ckpt["card"].get("seconds", 0.0)
+    ckpt, start_it, seconds_before = resume_run(out, cfg, resume, net.head, opt)
+    if ckpt is not None:
         gen.set_state(ckpt["rng"]["warps"])
-    elif out.exists() and not resume:
-        raise UserError(f"output {str(out)!r} exists: pass --resume to continue it, or choose another path")
 
     sampler = WarpSampler()
     data = AugmentedImages(cfg.data, cfg.size, seed=cfg.seed + start_it)

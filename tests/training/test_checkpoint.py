@@ -45,3 +45,25 @@ def test_loss_log_keeps_rows_up_to_the_resumed_iteration(tmp_path):
     log.writerow([3, 0.25])
     fh.close()
     assert path.read_text().split() == ["iteration,loss", "1,0.5", "2,0.4", "3,0.25"]
+
+
+def test_resume_run_starts_refuses_or_restores(tmp_path):
+    import torch
+
+    from impasto.training.checkpoint import resume_run, save_checkpoint
+
+    out = tmp_path / "run.pt"
+    net = torch.nn.Linear(2, 2)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    assert resume_run(out, _Cfg(), True, net, opt) == (None, 0, 0.0)  # nothing to resume: a new run
+
+    save_checkpoint(out, {"state_dict": {k: torch.full_like(v, 3.0) for k, v in net.state_dict().items()},
+                          "optimizer": opt.state_dict(), "iteration": 40, "card": {"seconds": 12.5},
+                          "train_config": {"lr": 1e-3, "sizes": [256, 512], "iters": 40}})
+    with pytest.raises(UserError, match="exists: pass --resume"):
+        resume_run(out, _Cfg(), False, net, opt)
+    ckpt, start, seconds = resume_run(out, _Cfg(), True, net, opt)
+    assert (start, seconds) == (40, 12.5) and ckpt["iteration"] == 40
+    assert torch.all(net.weight == 3.0)
+    with pytest.raises(UserError, match="other settings: lr="):
+        resume_run(out, _Cfg(lr=5e-4), True, net, opt)
