@@ -31,8 +31,12 @@ def register_train(tsub: argparse._SubParsersAction) -> None:
     b.add_argument("--p-default", type=positive_float, default=0.25,
                    help="probability that a batch uses the default loss weights (all 1)")
     b.add_argument("--style-size", type=positive_int, help="longest side of the style images (default 1.5 x size)")
-    b.add_argument("--widths", default="16,48", help="channels at 1/2 and 1/4 resolution")
+    b.add_argument("--widths", default="24,64", help="channels at 1/2 and 1/4 resolution")
     b.add_argument("--n-residual", type=int, default=3)
+    b.add_argument("--upsample", choices=("bilinear", "nearest"), default="bilinear",
+                   help="resize mode before each upsampling convolution")
+    b.add_argument("--lr-schedule", choices=("cosine", "constant"), default="cosine",
+                   help="cosine: from --lr down to --lr / 20 over --iters")
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--checkpoint-every", type=positive_int, default=200)
     b.add_argument("--preview-every", type=positive_int, default=200)
@@ -62,6 +66,7 @@ def run_bank(args: argparse.Namespace) -> int:
         size=args.size, batch=args.batch, lr=args.lr, content_weight=args.content_weight,
         style_weight=args.style_weight, tv_weight=args.tv_weight, alpha_max=args.alpha_max, p_default=args.p_default,
         style_size=args.style_size, widths=widths, n_residual=args.n_residual, seed=args.seed,
+        upsample=args.upsample, lr_schedule=args.lr_schedule,
         checkpoint_every=args.checkpoint_every, preview_every=args.preview_every)
     command = "impasto " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     summary = train_bank(cfg, args.output, resume=args.resume, progress=True, command=command,

@@ -30,6 +30,8 @@ def register_train(tsub: argparse._SubParsersAction) -> None:
     w.add_argument("--field-weight", type=positive_float, default=1.0, help="weight of the known-field L1 loss")
     w.add_argument("--window-weight", type=positive_float, default=0.1,
                    help="weight of the window-softmax matching loss (-log p over a 9x9 window)")
+    w.add_argument("--smooth-weight", type=float, default=0.2,
+                   help="weight of the field's total variation (0 turns it off)")
     w.add_argument("--holdout", type=int, default=8, help="images of --data never trained on (held-out EPE)")
     w.add_argument("--device", default="cpu", help="cpu or cuda")
     w.add_argument("--seed", type=int, default=0)
@@ -37,6 +39,7 @@ def register_train(tsub: argparse._SubParsersAction) -> None:
     w.add_argument("--preview-every", type=positive_int, default=100)
     w.add_argument("--vgg-weights", help="VGG16 weights (default: $IMPASTO_VGG16_WEIGHTS, then torch.hub)")
     w.add_argument("--resume", action="store_true", help="continue the run stored in --output")
+    w.add_argument("--init", metavar="CKPT", help="start from another warpnet checkpoint's head (same model)")
     w.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     w.set_defaults(func=run_warpnet)
 
@@ -46,11 +49,12 @@ def run_warpnet(args: argparse.Namespace) -> int:
 
     cfg = WarpNetTrainConfig(
         data=args.data, iters=args.iters, size=args.size, steps=args.steps, hidden=args.hidden, batch=args.batch,
-        lr=args.lr, field_weight=args.field_weight, window_weight=args.window_weight, holdout=args.holdout,
+        lr=args.lr, field_weight=args.field_weight, window_weight=args.window_weight,
+        smooth_weight=args.smooth_weight, holdout=args.holdout,
         device=args.device, seed=args.seed, checkpoint_every=args.checkpoint_every, preview_every=args.preview_every)
     command = "impasto " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     summary = train_warpnet(cfg, args.output, resume=args.resume, progress=not args.json, command=command,
-                            vgg_weights=args.vgg_weights)
+                            vgg_weights=args.vgg_weights, init=args.init)
     if args.json:
         emit_json(summary)
     else:

@@ -39,6 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--size", type=positive_int, default=256, help="dst / Gatys: longest side of the result")
     p.add_argument("--iters", type=positive_int, default=150, help="dst / Gatys: optimisation steps")
     p.add_argument("--k", type=positive_int, default=16, help="dst: NBB keypoint pairs")
+    p.add_argument("--no-prune", action="store_true",
+                   help="dst: keep every NBB pair (default: drop crowded, outlying and folding pairs)")
     p.add_argument("--vgg-weights", help="VGG16 weights for dst / Gatys (default: $IMPASTO_VGG16_WEIGHTS)")
     add_backend_args(p)
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout (no progress bar)")
@@ -94,11 +96,12 @@ def run(args: argparse.Namespace) -> int:
     else:
         from impasto.training.dst import DSTConfig, run_dst
 
-        image, info = run_dst(content, guide, DSTConfig(size=args.size, iters=args.iters, k=args.k),
+        image, info = run_dst(content, guide, DSTConfig(size=args.size, iters=args.iters, k=args.k,
+                                                          prune=not args.no_prune),
                               texture=texture, vgg_weights=args.vgg_weights, progress=not args.json)
         summary.update({k: info[k] for k in ("seconds_keypoints", "seconds_optimisation", "point_distance_before",
                                              "point_distance_after", "final_losses", "keypoints_content",
-                                             "keypoints_guide")})
+                                             "keypoints_guide", "pruning")})
     write_image(args.output, image)
     summary.update(size=list(image.shape[:2]), seconds=round(time.perf_counter() - t0, 3))
     if args.json:

@@ -230,7 +230,8 @@ def export_bank(checkpoint_path: str | os.PathLike, output_path: str | os.PathLi
     names = list(ckpt["style_names"])
     styles = [{"name": n, "source": f} for n, f in zip(names, ckpt["style_files"], strict=True)]
     description = (f"style bank of {len(names)} styles ({', '.join(names)}) — conditional-instance-norm network "
-                   f"(widths {list(cfg.widths)}, {cfg.n_residual} residual blocks), adjustable per-layer loss weights")
+                   f"(widths {list(cfg.widths)}, {cfg.n_residual} residual blocks, {cfg.upsample} upsampling), "
+                   "adjustable per-layer loss weights")
     model.producer_name = "impasto"
     model.producer_version = __version__
     model.doc_string = description

@@ -12,9 +12,9 @@ Two ideas in one network:
   linear in ``w`` (mixing interpolates the normalisation parameters) and smooth in ``α``.
 
 The trunk is built for ONNX Runtime on a CPU: the first convolution already has stride 2,
-the residual blocks run at 1/4 resolution, upsampling is nearest-neighbour resize +
-3x3 convolution (no checkerboards), and the only full-resolution convolution is the thin
-last one (``widths[0] -> 3`` channels).
+the residual blocks run at 1/4 resolution, upsampling is a bilinear (or, in the first
+shipped bank, nearest-neighbour) resize + 3x3 convolution (no checkerboards), and the
+only full-resolution convolution is the thin last one (``widths[0] -> 3`` channels).
 
 Convention:
     Image input ``(B, 3, H, W)`` RGB in ``[0, 1]``, any ``H, W`` >= 5 (odd sizes
@@ -38,6 +38,7 @@ from torch.nn import functional as F
 #: content layer, α_s one per style layer.
 CONTENT_LAYERS: tuple[str, ...] = ("relu2_2",)
 STYLE_LAYERS: tuple[str, ...] = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
+UPSAMPLE_MODES: tuple[str, ...] = ("bilinear", "nearest")
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,8 @@ class StyleBankConfig:
         widths: channels at 1/2, 1/4 (the residual blocks) resolution.
         n_residual: residual blocks at 1/4 resolution.
         hidden: width of the α MLP.
+        upsample: ``"bilinear"`` (smooth; the default for new banks) or ``"nearest"``
+            (the first shipped bank; its 2x2 blocks show as stair-stepped diagonals).
         content_layers: VGG16 taps α_c refers to (one weight each).
         style_layers: VGG16 taps α_s refers to (one weight each).
     """
@@ -57,6 +60,7 @@ class StyleBankConfig:
     widths: tuple[int, int] = (24, 64)
     n_residual: int = 3
     hidden: int = 16
+    upsample: str = "nearest"
     content_layers: tuple[str, ...] = CONTENT_LAYERS
     style_layers: tuple[str, ...] = STYLE_LAYERS
 
@@ -65,6 +69,8 @@ class StyleBankConfig:
             raise ValueError(f"StyleBankConfig: expected n_styles, widths, hidden >= 1 and n_residual >= 0, got {self}")
         if len(self.widths) != 2:
             raise ValueError(f"StyleBankConfig: expected 2 widths, got {self.widths}")
+        if self.upsample not in UPSAMPLE_MODES:
+            raise ValueError(f"StyleBankConfig: expected upsample in {UPSAMPLE_MODES}, got {self.upsample!r}")
         object.__setattr__(self, "widths", tuple(self.widths))
         object.__setattr__(self, "content_layers", tuple(self.content_layers))
         object.__setattr__(self, "style_layers", tuple(self.style_layers))
@@ -162,10 +168,15 @@ class StyleBankNet(nn.Module):
         for i in range(0, len(self.res), 2):
             r = F.relu(norm(self.res[i](y)))
             y = y + norm(self.res[i + 1](r))
-        y = F.interpolate(y, size=e1.shape[-2:], mode="nearest")
+        y = self._up(y, e1.shape[-2:])
         y = F.relu(norm(self.up1(y)))
-        y = F.interpolate(y, size=x.shape[-2:], mode="nearest")
+        y = self._up(y, x.shape[-2:])
         return self.out(y)
+
+    def _up(self, y: torch.Tensor, size: torch.Size) -> torch.Tensor:
+        if self.config.upsample == "nearest":
+            return F.interpolate(y, size=size, mode="nearest")
+        return F.interpolate(y, size=size, mode="bilinear", align_corners=False)
 
 
 class ClampedBank(nn.Module):

@@ -11,7 +11,8 @@ with probability ``p_default`` all ones (the default the runtime uses), otherwis
 where ``L_c,l`` is the relative relu-feature error (:func:`impasto.training.losses.content_loss`),
 ``L_s,l`` the relative Gram error at one layer, and each EMA (kept per style and per
 layer, decay ``ema_decay``) normalises its layer's loss so that a unit of ``α`` means
-the same on every layer (Babaeizadeh & Ghiasi 2018).
+the same on every layer (Babaeizadeh & Ghiasi 2018). The learning rate follows
+``lr_schedule``: cosine from ``lr`` to ``lr / 20`` over ``iters`` (the default), or constant.
 
 Convention:
     Images are ``(B, 3, S, S)`` RGB in ``[0, 1]``; style ``s`` is the one-hot vector
@@ -21,6 +22,7 @@ Convention:
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import sys
@@ -34,7 +36,7 @@ from torch.nn import functional as F
 
 from impasto import __version__
 from impasto.errors import ModelError, UserError
-from impasto.models.style_bank import StyleBankConfig, StyleBankNet
+from impasto.models.style_bank import UPSAMPLE_MODES, StyleBankConfig, StyleBankNet
 from impasto.models.vgg import VGG16Features
 from impasto.training.checkpoint import (
     load_checkpoint,
@@ -53,6 +55,9 @@ from impasto.training.feedforward import (
 from impasto.training.losses import content_loss, gram, tv_loss
 from impasto.utils.progress import Progress
 
+LR_SCHEDULES = ("cosine", "constant")
+#: The cosine schedule ends at this fraction of ``lr``.
+LR_FINAL_FRACTION = 0.05
 LOG_COLUMNS = ("iteration", "style", "content", "style_loss", "tv", "total", "seconds")
 
 
@@ -74,9 +79,11 @@ class BankTrainConfig:
     p_default: float = 0.25
     ema_decay: float = 0.98
     style_size: int | None = None  # longest side of each style image; default 1.5 * size
-    widths: tuple[int, int] = (16, 48)
+    widths: tuple[int, int] = (24, 64)
     n_residual: int = 3
     hidden: int = 16
+    upsample: str = "bilinear"
+    lr_schedule: str = "cosine"
     seed: int = 0
     checkpoint_every: int = 200
     preview_every: int = 200
@@ -94,6 +101,10 @@ class BankTrainConfig:
         if not 0.0 <= self.p_default <= 1.0 or self.alpha_max <= 0 or not 0.0 < self.ema_decay < 1.0:
             raise UserError(f"train bank: expected p_default in [0, 1], alpha_max > 0, ema_decay in (0, 1), got "
                             f"{self.p_default}, {self.alpha_max}, {self.ema_decay}")
+        if self.upsample not in UPSAMPLE_MODES:
+            raise UserError(f"--upsample: expected one of {', '.join(UPSAMPLE_MODES)}, got {self.upsample!r}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise UserError(f"--lr-schedule: expected one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}")
         names = self.resolved_style_names
         if len(names) != len(self.styles):
             raise UserError(f"--style-names: expected {len(self.styles)} names, got {len(names)}")
@@ -110,7 +121,14 @@ class BankTrainConfig:
     @property
     def model_config(self) -> StyleBankConfig:
         return StyleBankConfig(n_styles=len(self.styles), widths=self.widths, n_residual=self.n_residual,
-                               hidden=self.hidden)
+                               hidden=self.hidden, upsample=self.upsample)
+
+    def lr_at(self, it: int) -> float:
+        """Learning rate of iteration ``it`` (1-based): constant, or cosine from ``lr`` down to ``lr / 20``."""
+        if self.lr_schedule == "constant":
+            return self.lr
+        t = min(max(it - 1, 0) / max(self.iters - 1, 1), 1.0)
+        return self.lr * (LR_FINAL_FRACTION + (1 - LR_FINAL_FRACTION) * 0.5 * (1 + math.cos(math.pi * t)))
 
 
 def sample_alpha(rng: random.Random, n: int, alpha_max: float, p_default: float) -> list[float]:
@@ -269,6 +287,8 @@ def train_bank(cfg: BankTrainConfig, out: str | os.PathLike, *, resume: bool = F
                 raise RuntimeError(f"training diverged at iteration {it}: loss={loss.item()}")
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            for group in opt.param_groups:
+                group["lr"] = cfg.lr_at(it)
             opt.step()
             vals = {"content": raw[:n_c].sum().item(), "style": raw[n_c:].sum().item(), "tv": lt.item(),
                     "total": loss.item()}

@@ -1,8 +1,10 @@
 """Deformable Style Transfer (Kim, Kolkin, Salavon & Shakhnarovich, ECCV 2020) on the project's Gatys losses.
 
 Keypoint pairs ``(P_c, P_s)`` between the content and the geometry guide come from
-Neural Best Buddies (:mod:`impasto.models.nbb`). The stylised image ``X`` and the
-displacements ``theta`` of the content keypoints are optimised jointly::
+Neural Best Buddies (:mod:`impasto.models.nbb`); crowded, outlying and folding pairs
+are pruned first (:mod:`impasto.models.keypoint_pruning`), as DST cleans its NBB points.
+The stylised image ``X`` and the displacements ``theta`` of the content keypoints are
+optimised jointly::
 
     L = alpha * L_content(X, C) + L_style(X, S) + L_style(W(X, theta), S)
         + beta * L_warp(theta) + gamma * R_TV(f_theta)
@@ -63,6 +65,8 @@ class DSTConfig:
         lr_points: Adam step of the displacements (normalised units).
         regularization: TPS smoothing (0 interpolates the points exactly).
         nbb_size: longest side of the images for the keypoint search.
+        prune: drop crowded, outlying and folding pairs first
+            (:func:`impasto.models.keypoint_pruning.prune_keypoints`).
         seed: keypoint clustering seed.
     """
 
@@ -77,6 +81,7 @@ class DSTConfig:
     lr_points: float = 0.01
     regularization: float = 1e-3
     nbb_size: int = 224
+    prune: bool = True
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -115,17 +120,19 @@ def run_dst(content: np.ndarray, guide: np.ndarray, cfg: DSTConfig, *, texture: 
         guide: ``HxWx3`` uint8 RGB, the geometry guide.
         cfg: the optimisation settings.
         texture: ``HxWx3`` uint8 RGB whose style is used instead of the guide's.
-        keypoints: ``(points_content, points_guide)`` in pixels (NBB convention) to skip the search.
+        keypoints: ``(points_content, points_guide)`` in pixels (NBB convention) to skip the search
+            (pruned too, unless ``cfg.prune`` is off).
         vgg: a :class:`~impasto.models.vgg.VGG16Features` (max pooling) to reuse.
         vgg_weights: weights path when ``vgg`` is None.
         progress: draw a progress bar on stderr.
 
     Returns:
         ``(image, summary)``: ``W(X, theta)`` as uint8 RGB and a JSON-ready dict with the
-        keypoints, the initial and final losses, the mean distance of the warped points to
-        their targets before and after (normalised units), ``seconds`` (keypoints and
-        optimisation separately) and the config.
+        kept keypoints, the pruning report (``None`` when off), the initial and final
+        losses, the mean distance of the warped points to their targets before and after
+        (normalised units), ``seconds`` (keypoints and optimisation separately) and the config.
     """
+    from impasto.models.keypoint_pruning import PruneConfig, prune_keypoints
     from impasto.models.nbb import NBBConfig, best_buddies
     from impasto.models.vgg import VGG16Features
     from impasto.ops import tps_warp
@@ -138,15 +145,23 @@ def run_dst(content: np.ndarray, guide: np.ndarray, cfg: DSTConfig, *, texture: 
     style_src = guide if texture is None else to_rgb8(texture, name="texture")
     vgg = vgg if vgg is not None else VGG16Features(vgg_weights)
     t0 = time.perf_counter()
+    scores = None
     if keypoints is None:
         res = best_buddies(content, guide, NBBConfig(k=cfg.k, size=cfg.nbb_size, seed=cfg.seed), vgg=vgg)
-        keypoints = (res["points_a"], res["points_b"])
-    t_kp = time.perf_counter() - t0
+        keypoints, scores = (res["points_a"], res["points_b"]), res["scores"]
     pc = to_normalised(keypoints[0], content.shape[1], content.shape[0])
     ps = to_normalised(keypoints[1], guide.shape[1], guide.shape[0])
     if pc.shape != ps.shape or pc.shape[1] < 1:
         raise UserError(f"dst: expected matching keypoint lists, got {tuple(pc.shape)} and {tuple(ps.shape)}")
     anchors = torch.tensor(ANCHORS, dtype=torch.float32)[None] * ANCHOR_INSET
+    pruning = None
+    if cfg.prune:
+        pruning = prune_keypoints(pc[0].numpy(), ps[0].numpy(), scores, anchors[0].numpy(),
+                                  PruneConfig(regularization=cfg.regularization))
+        keep = pruning["keep"]
+        keypoints = (np.asarray(keypoints[0])[keep], np.asarray(keypoints[1])[keep])
+        pc, ps = pc[:, keep], ps[:, keep]
+    t_kp = time.perf_counter() - t0
     src = torch.cat([pc, anchors], dim=1)
     n = pc.shape[1]
 
@@ -195,6 +210,7 @@ def run_dst(content: np.ndarray, guide: np.ndarray, cfg: DSTConfig, *, texture: 
     summary = {"keypoints_content": np.asarray(keypoints[0]).round(2).tolist(),
                "keypoints_guide": np.asarray(keypoints[1]).round(2).tolist(),
                "displacements": theta.detach()[0].numpy().round(4).tolist(),
+               "pruning": pruning,
                "initial_losses": initial, "final_losses": final,
                "point_distance_before": round(dist0, 4), "point_distance_after": round(dist1, 4),
                "seconds_keypoints": round(t_kp, 2), "seconds_optimisation": round(time.perf_counter() - t1, 2),

@@ -12,6 +12,9 @@ steps, weighted ``gamma^(K-1-k)``:
   cell rather than a neighbour is maximised: ``-log p(centre)``.
 - ``field``: the known-field loss, the L1 distance between the step's coarse field and the
   true field averaged over each cell, in pool4 cells (1 = 16 working pixels).
+- ``smooth``: total variation of the step's coarse field (mean absolute difference of
+  neighbouring cells, in cells): photos and paintings deform smoothly, and a field that
+  jumps between neighbouring cells tears the warped image apart.
 
 Cells whose true source leaves the photo are left out of both.
 
@@ -43,6 +46,7 @@ from impasto.errors import UserError
 from impasto.models.warpnet import WarpNet, WarpNetConfig, build_warpnet, warp_image
 from impasto.runtime.images import write_image
 from impasto.training.checkpoint import (
+    load_checkpoint,
     open_loss_log,
     resume_run,
     save_checkpoint,
@@ -54,7 +58,7 @@ from impasto.training.feedforward import hardware_summary, side_paths
 from impasto.training.warp_pairs import WarpSampler, field_at
 from impasto.utils.progress import Progress
 
-LOG_COLUMNS = ("iteration", "field", "window", "total", "epe_px", "seconds")
+LOG_COLUMNS = ("iteration", "field", "window", "smooth", "total", "epe_px", "seconds")
 CENTRE_EPS = 1e-8
 
 
@@ -71,6 +75,7 @@ class WarpNetTrainConfig:
     lr: float = 5e-4
     field_weight: float = 1.0
     window_weight: float = 0.1
+    smooth_weight: float = 0.2
     window_radius: int = 4
     temperature: float = 0.05
     gamma: float = 0.8
@@ -85,9 +90,10 @@ class WarpNetTrainConfig:
             raise UserError(f"train warpnet: expected iters >= 1 and batch >= 1, got iters={self.iters}, "
                             f"batch={self.batch}")
         self.model_config  # noqa: B018  (validates size, steps, hidden)
-        if min(self.field_weight, self.window_weight) < 0 or self.field_weight + self.window_weight == 0:
-            raise UserError(f"train warpnet: expected non-negative loss weights, not both 0, got field="
-                            f"{self.field_weight}, window={self.window_weight}")
+        if (min(self.field_weight, self.window_weight, self.smooth_weight) < 0
+                or self.field_weight + self.window_weight == 0):
+            raise UserError(f"train warpnet: expected non-negative loss weights, field and window not both 0, got "
+                            f"field={self.field_weight}, window={self.window_weight}, smooth={self.smooth_weight}")
         if self.window_radius < 1 or not self.temperature > 0 or not 0 < self.gamma <= 1:
             raise UserError(f"train warpnet: expected window radius >= 1, temperature > 0, 0 < gamma <= 1, got "
                             f"{self.window_radius}, {self.temperature}, {self.gamma}")
@@ -111,7 +117,7 @@ def warp_losses(net: WarpNet, content: torch.Tensor, guide: torch.Tensor, true_f
         true_field, valid: ``(B, 2, S, S)`` and ``(B, 1, S, S)`` from :meth:`WarpSampler.pairs`.
 
     Returns:
-        ``{"field", "window", "total"}`` (weighted) and ``"epe_px"`` (final step, no gradient).
+        ``{"field", "window", "smooth", "total"}`` (weighted) and ``"epe_px"`` (final step, no gradient).
     """
     from impasto.ops import local_correlation, window_softmax
 
@@ -125,15 +131,25 @@ def warp_losses(net: WarpNet, content: torch.Tensor, guide: torch.Tensor, true_f
     centre = (2 * cfg.window_radius + 1) ** 2 // 2
     lf = content.new_zeros(())
     lw = content.new_zeros(())
+    ls = content.new_zeros(())
     for i, w in enumerate(fields_k):
         weight = cfg.gamma ** (k - 1 - i)
         lf = lf + weight * ((w - target).abs().sum(1, keepdim=True) * g / 2 * mask).sum() / denom
+        ls = ls + weight * field_tv(w)
         prob = window_softmax(local_correlation(fg, warp_image(fc0, w), cfg.window_radius), cfg.temperature)
         lw = lw + weight * (-torch.log(prob[:, centre:centre + 1] + CENTRE_EPS) * mask).sum() / denom
     with torch.no_grad():
         epe = dense_epe(fields_k[-1], true_field, valid)
-    lf, lw = cfg.field_weight * lf, cfg.window_weight * lw
-    return {"field": lf, "window": lw, "total": lf + lw, "epe_px": epe}
+    lf, lw, ls = cfg.field_weight * lf, cfg.window_weight * lw, cfg.smooth_weight * ls
+    return {"field": lf, "window": lw, "smooth": ls, "total": lf + lw + ls, "epe_px": epe}
+
+
+def field_tv(coarse: torch.Tensor) -> torch.Tensor:
+    """Total variation of a ``(B, 2, g, g)`` normalised field, in cells per cell (mean over both directions)."""
+    g = coarse.shape[-1]
+    dx = (coarse[..., :, 1:] - coarse[..., :, :-1]).abs().mean()
+    dy = (coarse[..., 1:, :] - coarse[..., :-1, :]).abs().mean()
+    return (dx + dy) * g / 2
 
 
 def dense_epe(coarse: torch.Tensor, true_field: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
@@ -185,7 +201,8 @@ def write_preview(net: WarpNet, pairs: tuple[torch.Tensor, ...], path: Path, n: 
 
 
 def train_warpnet(cfg: WarpNetTrainConfig, out: str | os.PathLike, *, resume: bool = False, progress: bool = True,
-                  command: str | None = None, vgg_weights: str | None = None) -> dict[str, Any]:
+                  command: str | None = None, vgg_weights: str | None = None,
+                  init: str | os.PathLike | None = None) -> dict[str, Any]:
     """Train (or resume) the warp network; write the checkpoint, loss log and preview.
 
     Args:
@@ -196,6 +213,8 @@ def train_warpnet(cfg: WarpNetTrainConfig, out: str | os.PathLike, *, resume: bo
         progress: draw a progress bar on stderr.
         command: the command line, recorded in the model card.
         vgg_weights: explicit VGG16 weights path.
+        init: start a new run from another warp-network checkpoint's head (same model
+            configuration; the optimizer starts afresh). Recorded in the model card.
 
     Returns:
         A summary: checkpoint, iterations, seconds, final losses, held-out EPE, paths.
@@ -210,8 +229,18 @@ def train_warpnet(cfg: WarpNetTrainConfig, out: str | os.PathLike, *, resume: bo
     opt = torch.optim.Adam(net.head.parameters(), lr=cfg.lr)
     gen = torch.Generator().manual_seed(cfg.seed)
     ckpt, start_it, seconds_before = resume_run(out, cfg, resume, net.head, opt)
+    init_card = ckpt["card"].get("init_from") if ckpt is not None else None
     if ckpt is not None:
         gen.set_state(ckpt["rng"]["warps"])
+    if init is not None and start_it == 0:
+        src = load_checkpoint(init)
+        if src.get("method") != "warpnet" or src["model"]["config"] != cfg.model_config.to_dict():
+            raise UserError(f"--init: expected a warpnet checkpoint with this model ({cfg.model_config.to_dict()}), "
+                            f"got {src.get('model', {}).get('config')!r}")
+        net.head.load_state_dict(src["state_dict"])
+        init_card = {"checkpoint": Path(init).name, "iterations": src["iteration"],
+                     "seconds": src["card"].get("seconds"), "train_config": src["train_config"],
+                     **({"init_from": src["card"]["init_from"]} if src["card"].get("init_from") else {})}
 
     sampler = WarpSampler()
     data = AugmentedImages(cfg.data, cfg.size, seed=cfg.seed + start_it)
@@ -231,7 +260,7 @@ def train_warpnet(cfg: WarpNetTrainConfig, out: str | os.PathLike, *, resume: bo
                 "holdout": [f.name for f in held_files], **scores, "iterations": it, "batch": cfg.batch,
                 "hardware": hardware_summary(device), "seconds": round(secs, 1), "final_losses": last,
                 "vgg16_weights": Path(net.encoder.weights_path).name, "torch": torch.__version__,
-                "impasto": __version__}
+                "impasto": __version__, **({"init_from": init_card} if init_card else {})}
 
     def checkpoint(it: int, secs: float, last: dict[str, float]) -> dict[str, float]:
         scores = evaluate(net, held)
@@ -261,7 +290,8 @@ def train_warpnet(cfg: WarpNetTrainConfig, out: str | os.PathLike, *, resume: bo
             vals = {k: float(v.detach()) for k, v in losses.items()}
             ema = {k: v if k not in ema else 0.9 * ema[k] + 0.1 * v for k, v in vals.items()}
             secs = seconds_before + time.perf_counter() - t0
-            log.writerow([it, *(f"{vals[k]:.6g}" for k in ("field", "window", "total", "epe_px")), f"{secs:.1f}"])
+            log.writerow([it, *(f"{vals[k]:.6g}" for k in ("field", "window", "smooth", "total", "epe_px")),
+                          f"{secs:.1f}"])
             bar.update(1, field=ema["field"], window=ema["window"], epe=ema["epe_px"])
             if it % cfg.checkpoint_every == 0 or it == cfg.iters:
                 log_f.flush()

@@ -23,9 +23,9 @@ from impasto.training.checkpoint import save_checkpoint
 NAMES = ["alpha", "beta", "gamma"]
 
 
-def _make_bank_checkpoint(path: Path) -> StyleBankNet:
+def _make_bank_checkpoint(path: Path, upsample: str = "bilinear") -> StyleBankNet:
     torch.manual_seed(7)
-    net = StyleBankNet(StyleBankConfig(n_styles=3, widths=(4, 8), n_residual=1, hidden=4))
+    net = StyleBankNet(StyleBankConfig(n_styles=3, widths=(4, 8), n_residual=1, hidden=4, upsample=upsample))
     with torch.no_grad():
         net.cond.A.normal_(0.0, 0.3)
         net.cond.b.add_(torch.randn_like(net.cond.b) * 0.3)
@@ -37,10 +37,10 @@ def _make_bank_checkpoint(path: Path) -> StyleBankNet:
     return net.eval()
 
 
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory):
+@pytest.fixture(scope="module", params=["bilinear", "nearest"])
+def exported(tmp_path_factory, request):
     d = tmp_path_factory.mktemp("bank")
-    net = _make_bank_checkpoint(d / "bank.pt")
+    net = _make_bank_checkpoint(d / "bank.pt", request.param)
     report = export_bank(d / "bank.pt", d / "bank.onnx", parity_sizes=((64, 64), (37, 53)))
     return d, net, report
 

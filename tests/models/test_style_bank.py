@@ -66,3 +66,17 @@ def test_config_rejects_bad_shapes():
     with pytest.raises(ValueError, match="n_styles"):
         StyleBankConfig(n_styles=0)
     assert StyleBankConfig(n_styles=2).n_alpha == 5
+
+
+def test_upsample_mode_changes_only_the_resize():
+    torch.manual_seed(0)
+    near = StyleBankNet(StyleBankConfig(n_styles=2, widths=(4, 8), n_residual=1, upsample="nearest")).eval()
+    bil = StyleBankNet(StyleBankConfig(n_styles=2, widths=(4, 8), n_residual=1, upsample="bilinear")).eval()
+    bil.load_state_dict(near.state_dict())  # same parameters: the mode is not a weight
+    x = torch.rand(1, 3, 21, 30)
+    args = (torch.tensor([1.0, 0.0]), _ones(1), _ones(4))
+    a, b = near(x, *args), bil(x, *args)
+    assert a.shape == b.shape == x.shape and (a - b).abs().max() > 1e-4
+    with pytest.raises(ValueError, match="expected upsample in"):
+        StyleBankConfig(n_styles=2, upsample="bicubic")
+    assert StyleBankConfig(n_styles=2).upsample == "nearest"  # the first shipped bank's checkpoints load unchanged

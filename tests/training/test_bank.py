@@ -75,3 +75,17 @@ def test_config_validates_names_and_ranges(tmp_path):
     with pytest.raises(UserError, match="p_default in"):
         BankTrainConfig(styles=("a.jpg",), data=str(tmp_path), p_default=1.5)
     assert BankTrainConfig(styles=("x/starry.jpg",), data="d").resolved_style_names == ("starry",)
+
+
+def test_cosine_schedule_runs_from_lr_to_a_twentieth():
+    cfg = BankTrainConfig(styles=("a.jpg",), data="d", iters=101, lr=1e-3)
+    lrs = [cfg.lr_at(i) for i in range(1, 102)]
+    assert lrs[0] == pytest.approx(1e-3) and lrs[-1] == pytest.approx(5e-5) and lrs[50] == pytest.approx(5.25e-4)
+    assert all(a >= b for a, b in zip(lrs, lrs[1:]))
+    flat = BankTrainConfig(styles=("a.jpg",), data="d", iters=101, lr=1e-3, lr_schedule="constant")
+    assert {flat.lr_at(i) for i in (1, 50, 101)} == {1e-3}
+    with pytest.raises(UserError, match="--lr-schedule: expected one of cosine, constant"):
+        BankTrainConfig(styles=("a.jpg",), data="d", lr_schedule="step")
+    with pytest.raises(UserError, match="--upsample"):
+        BankTrainConfig(styles=("a.jpg",), data="d", upsample="area")
+    assert BankTrainConfig(styles=("a.jpg",), data="d").model_config.upsample == "bilinear"

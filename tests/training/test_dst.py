@@ -44,3 +44,18 @@ def test_bad_config_is_a_user_error():
         DSTConfig(k=2)
     with pytest.raises(UserError, match="warp_weight"):
         DSTConfig(warp_weight=-1.0)
+
+
+def test_pruning_drops_a_crowded_pair_and_reports_it(photo, vgg_weights):
+    from impasto.models.vgg import VGG16Features
+
+    content = cv2.resize(photo, (64, 48), interpolation=cv2.INTER_AREA)
+    pc = np.array([[16.0, 12.0], [48.0, 12.0], [16.0, 36.0], [48.0, 36.0], [16.5, 12.5]])
+    pg = pc + np.array([[6.0, 3.0], [-5.0, 4.0], [4.0, -4.0], [-6.0, -3.0], [30.0, 20.0]])
+    vgg = VGG16Features(vgg_weights)
+    _, s = run_dst(content, content, DSTConfig(size=32, iters=2, k=4), keypoints=(pc, pg), vgg=vgg, progress=False)
+    assert s["pruning"]["dropped"] == [{"index": 4, "reason": "crowded"}]
+    assert len(s["keypoints_content"]) == len(s["displacements"]) == 4
+    _, raw = run_dst(content, content, DSTConfig(size=32, iters=2, k=4, prune=False), keypoints=(pc, pg), vgg=vgg,
+                     progress=False)
+    assert raw["pruning"] is None and len(raw["keypoints_content"]) == 5

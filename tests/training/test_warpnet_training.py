@@ -13,7 +13,7 @@ from impasto.errors import UserError
 from impasto.models.warpnet import WarpNet, WarpNetConfig, warp_image
 from impasto.runtime.images import write_image
 from impasto.training.warp_pairs import WarpSampler, field_at
-from impasto.training.warpnet import WarpNetTrainConfig, dense_epe, train_warpnet, warp_losses
+from impasto.training.warpnet import WarpNetTrainConfig, dense_epe, field_tv, train_warpnet, warp_losses
 
 
 class Unshuffle(nn.Module):
@@ -62,7 +62,18 @@ def test_training_loss_decreases_on_a_tiny_run():
         opt.step()
         totals.append(float(losses["total"].detach()))
     assert totals[-1] < 0.8 * totals[0], totals
-    assert set(losses) == {"field", "window", "total", "epe_px"}
+    assert set(losses) == {"field", "window", "smooth", "total", "epe_px"}
+    parts = losses["field"] + losses["window"] + losses["smooth"]
+    assert float(losses["total"].detach()) == pytest.approx(float(parts.detach()))
+
+
+def test_field_tv_is_zero_for_a_constant_field_and_counts_cells():
+    assert float(field_tv(torch.full((2, 2, 8, 8), 0.3))) == 0.0
+    ramp = torch.zeros(1, 2, 8, 8)
+    ramp[:, 0] = torch.arange(8.0) * (2 / 8)  # x shifts one more cell per column
+    assert float(field_tv(ramp)) == pytest.approx(0.5)  # 1 cell/cell in x on one of the two components, 0 in y
+    steep = ramp * 3
+    assert float(field_tv(steep)) == pytest.approx(1.5)
 
 
 def test_config_rejects_bad_values():
@@ -70,6 +81,8 @@ def test_config_rejects_bad_values():
         WarpNetTrainConfig(data="x", size=100)
     with pytest.raises(UserError, match="loss weights"):
         WarpNetTrainConfig(data="x", field_weight=0.0, window_weight=0.0)
+    with pytest.raises(UserError, match="smooth=-1"):
+        WarpNetTrainConfig(data="x", smooth_weight=-1.0)
 
 
 def test_train_writes_a_checkpoint_and_resumes(tmp_path, photo, vgg_weights):
@@ -97,4 +110,12 @@ def test_train_writes_a_checkpoint_and_resumes(tmp_path, photo, vgg_weights):
         train_warpnet(WarpNetTrainConfig(**{**cfg.__dict__, "iters": 4, "lr": 1e-2}), out, resume=True,
                       progress=False, vgg_weights=vgg_weights)
     lines = (tmp_path / "wn.losses.csv").read_text().splitlines()
-    assert lines[0].startswith("iteration,field,window") and len(lines) == 4
+    assert lines[0].startswith("iteration,field,window,smooth") and len(lines) == 4
+    # --init: a new run starting from this head, recorded in the card; another model is refused
+    s2 = train_warpnet(WarpNetTrainConfig(**{**cfg.__dict__, "iters": 1}), tmp_path / "wn2.pt", progress=False,
+                       vgg_weights=vgg_weights, init=out)
+    card = load_checkpoint(s2["checkpoint"])["card"]
+    assert card["init_from"]["checkpoint"] == "wn.pt" and card["init_from"]["iterations"] == 3
+    with pytest.raises(UserError, match="--init: expected a warpnet checkpoint with this model"):
+        train_warpnet(WarpNetTrainConfig(**{**cfg.__dict__, "hidden": 16}), tmp_path / "wn3.pt", progress=False,
+                      vgg_weights=vgg_weights, init=out)
