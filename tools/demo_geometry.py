@@ -73,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=5, help="timed network runs (after one warm-up)")
     p.add_argument("--dst-size", type=int, default=192, help="longest side of DST's and Gatys's result")
     p.add_argument("--dst-iters", type=int, default=120)
+    p.add_argument("--dst-no-prune", action="store_true", help="keep every NBB pair (default: prune them)")
     p.add_argument("--gatys-iters", type=int, default=80)
     p.add_argument("--threads", type=int, default=1, help="torch and ONNX Runtime threads")
     args = p.parse_args(argv)
@@ -109,14 +110,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"network: {net_seconds:.3f} s median of {args.repeats} ({small.shape[1]}x{small.shape[0]}, {provider})")
 
     vgg = VGG16Features()
-    cfg = DSTConfig(size=args.dst_size, iters=args.dst_iters)
+    cfg = DSTConfig(size=args.dst_size, iters=args.dst_iters, prune=not args.dst_no_prune)
     dst_image, dst = run_dst(content, guide, cfg, vgg=vgg, progress=True)
     dst_warp = apply_displacements(fit_max_size(content, args.dst_size), dst)
     write_image(out / "dst.png", dst_image)
     write_image(out / "keypoints.png", draw_matches(content, guide, np.array(dst["keypoints_content"]),
                                                     np.array(dst["keypoints_guide"])))
     print(f"dst: {dst['seconds']:.1f} s (keypoints {dst['seconds_keypoints']} s, optimisation "
-          f"{dst['seconds_optimisation']} s), points {dst['point_distance_before']} -> {dst['point_distance_after']}")
+          f"{dst['seconds_optimisation']} s), points {dst['point_distance_before']} -> {dst['point_distance_after']}"
+          + (f", {len(dst['pruning']['dropped'])} pairs pruned" if dst["pruning"] else ", no pruning"))
 
     t = time.perf_counter()
     gvgg = VGG16Features(pool="avg")
@@ -136,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
                     "content_size": list(small.shape[:2]), "provider": provider, "model": args.model},
         "dst": {k: dst[k] for k in ("seconds", "seconds_keypoints", "seconds_optimisation", "size",
                                     "point_distance_before", "point_distance_after", "initial_losses",
-                                    "final_losses", "config")},
+                                    "final_losses", "pruning", "config")},
         "gatys_texture": {"seconds": round(gatys_seconds, 2), "iters": args.gatys_iters, "size": args.dst_size},
         "speedup_dst_over_network": round(dst["seconds"] / net_seconds, 1),
         "machine": f"{platform.machine()} x{os.cpu_count()} CPUs, {args.threads} thread(s), "

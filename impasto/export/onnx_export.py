@@ -138,8 +138,10 @@ def _load_network(checkpoint_path: str | os.PathLike) -> tuple[dict[str, Any], t
         raise ModelError(_one_line(exc)) from None
     method = ckpt.get("method")
     if method != "feedforward":
-        raise ModelError(f"checkpoint {name!r}: expected method 'feedforward' (only feed-forward networks export), "
-                         f"got {method!r}")
+        hint = {"warpnet": "; export it with 'impasto export warpnet CKPT -o warpnet.onnx'",
+                "decoder": "; decoders export with 'impasto export photowct|wct DECODER.pt ... -o OUT.onnx'"}
+        raise ModelError(f"checkpoint {name!r}: expected method 'feedforward' (only feed-forward networks export "
+                         f"here), got {method!r}{hint.get(method, '')}")
     try:
         net = build_model(ckpt)
     except ModelError as exc:

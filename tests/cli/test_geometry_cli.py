@@ -135,5 +135,11 @@ def test_warp_network_with_a_texture_and_dst(files, tmp_path, capsys, vgg_weight
     assert main(["warp", str(files["a"]), "--geometry", str(files["b"]), "--method", "dst", "--size", "48",
                  "--iters", "3", "--k", "4", "--vgg-weights", vgg_weights, "-o", str(out), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
-    assert summary["method"] == "dst" and len(summary["keypoints_content"]) == 4
+    kept = 4 - len(summary["pruning"]["dropped"])
+    assert summary["method"] == "dst" and len(summary["keypoints_content"]) == kept >= 3
     assert read_image(out).shape == (48, 48, 3)
+    assert main(["warp", str(files["a"]), "--geometry", str(files["b"]), "--method", "dst", "--size", "48",
+                 "--iters", "1", "--k", "4", "--no-prune", "--vgg-weights", vgg_weights, "-o", str(out),
+                 "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["pruning"] is None and len(summary["keypoints_content"]) == 4
