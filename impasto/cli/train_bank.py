@@ -31,7 +31,7 @@ def register_train(tsub: argparse._SubParsersAction) -> None:
     b.add_argument("--p-default", type=positive_float, default=0.25,
                    help="probability that a batch uses the default loss weights (all 1)")
     b.add_argument("--style-size", type=positive_int, help="longest side of the style images (default 1.5 x size)")
-    b.add_argument("--widths", default="24,64", help="channels at 1/2 and 1/4 resolution")
+    b.add_argument("--widths", default="16,48", help="channels at 1/2 and 1/4 resolution")
     b.add_argument("--n-residual", type=int, default=3)
     b.add_argument("--upsample", choices=("bilinear", "nearest"), default="bilinear",
                    help="resize mode before each upsampling convolution")

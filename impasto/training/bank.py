@@ -79,7 +79,7 @@ class BankTrainConfig:
     p_default: float = 0.25
     ema_decay: float = 0.98
     style_size: int | None = None  # longest side of each style image; default 1.5 * size
-    widths: tuple[int, int] = (24, 64)
+    widths: tuple[int, int] = (16, 48)
     n_residual: int = 3
     hidden: int = 16
     upsample: str = "bilinear"
