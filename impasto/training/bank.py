@@ -39,7 +39,7 @@ from impasto.errors import ModelError, UserError
 from impasto.models.style_bank import UPSAMPLE_MODES, StyleBankConfig, StyleBankNet
 from impasto.models.vgg import VGG16Features
 from impasto.training.checkpoint import (
-    load_checkpoint,
+    init_from_checkpoint,
     open_loss_log,
     resume_run,
     save_checkpoint,
@@ -216,15 +216,7 @@ def train_bank(cfg: BankTrainConfig, out: str | os.PathLike, *, resume: bool = F
         rng.setstate(ckpt["rng"]["python"])
         init_card = ckpt["card"].get("init_from")
     if init is not None and start_it == 0:
-        src = load_checkpoint(init)
-        if src.get("method") != "bank" or src["model"]["config"] != mcfg.to_dict():
-            raise UserError(f"--init: expected a bank checkpoint with this architecture ({mcfg.to_dict()}), got "
-                            f"{src.get('model', {}).get('config')!r}")
-        net.load_state_dict(src["state_dict"])
-        init_card = {"checkpoint": Path(init).name, "iterations": src["iteration"],
-                     "train_config": src["train_config"], "seconds": src["card"].get("seconds"),
-                     "command": src["card"].get("command"),
-                     **({"init_from": src["card"]["init_from"]} if src["card"].get("init_from") else {})}
+        init_card = init_from_checkpoint(init, "bank", mcfg.to_dict(), net)
 
     vgg = VGG16Features(vgg_weights).to(device)
     data = AugmentedImages(cfg.data, cfg.size, seed=cfg.seed + start_it)

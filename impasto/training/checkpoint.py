@@ -115,6 +115,31 @@ def check_resume_settings(out: str | os.PathLike, cfg: Any, old: dict[str, Any] 
                         + ", ".join(f"{k}={old.get(k)!r} (now {now[k]!r})" for k in mismatched))
 
 
+def init_from_checkpoint(path: str | os.PathLike, method: str, config: dict[str, Any], module: torch.nn.Module,
+                         what: str = "architecture") -> dict[str, Any]:
+    """Load another run's weights into ``module`` for ``--init``; return the model card's ``init_from``.
+
+    Args:
+        path: the checkpoint to start from.
+        method: the ``method`` it must have (``"bank"``, ``"warpnet"``, ...).
+        config: the model configuration it must have (``config.to_dict()`` of the new run).
+        module: receives the checkpoint's ``state_dict``.
+        what: how the message names ``config`` ("architecture", "model").
+
+    Raises:
+        UserError: another method or another model configuration.
+    """
+    src = load_checkpoint(path)
+    if src.get("method") != method or src["model"]["config"] != config:
+        raise UserError(f"--init: expected a {method} checkpoint with this {what} ({config}), got "
+                        f"{src.get('model', {}).get('config')!r}")
+    module.load_state_dict(src["state_dict"])
+    card = src["card"]
+    return {"checkpoint": Path(path).name, "iterations": src["iteration"], "train_config": src["train_config"],
+            "seconds": card.get("seconds"), "command": card.get("command"),
+            **({"init_from": card["init_from"]} if card.get("init_from") else {})}
+
+
 def resume_run(out: Path, cfg: Any, resume: bool, module: torch.nn.Module,
                opt: torch.optim.Optimizer) -> tuple[dict[str, Any] | None, int, float]:
     """Start or continue the run stored at ``out``.

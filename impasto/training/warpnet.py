@@ -46,7 +46,7 @@ from impasto.errors import UserError
 from impasto.models.warpnet import WarpNet, WarpNetConfig, build_warpnet, warp_image
 from impasto.runtime.images import write_image
 from impasto.training.checkpoint import (
-    load_checkpoint,
+    init_from_checkpoint,
     open_loss_log,
     resume_run,
     save_checkpoint,
@@ -233,14 +233,7 @@ def train_warpnet(cfg: WarpNetTrainConfig, out: str | os.PathLike, *, resume: bo
     if ckpt is not None:
         gen.set_state(ckpt["rng"]["warps"])
     if init is not None and start_it == 0:
-        src = load_checkpoint(init)
-        if src.get("method") != "warpnet" or src["model"]["config"] != cfg.model_config.to_dict():
-            raise UserError(f"--init: expected a warpnet checkpoint with this model ({cfg.model_config.to_dict()}), "
-                            f"got {src.get('model', {}).get('config')!r}")
-        net.head.load_state_dict(src["state_dict"])
-        init_card = {"checkpoint": Path(init).name, "iterations": src["iteration"],
-                     "seconds": src["card"].get("seconds"), "train_config": src["train_config"],
-                     **({"init_from": src["card"]["init_from"]} if src["card"].get("init_from") else {})}
+        init_card = init_from_checkpoint(init, "warpnet", cfg.model_config.to_dict(), net.head, what="model")
 
     sampler = WarpSampler()
     data = AugmentedImages(cfg.data, cfg.size, seed=cfg.seed + start_it)

@@ -67,3 +67,23 @@ def test_resume_run_starts_refuses_or_restores(tmp_path):
     assert torch.all(net.weight == 3.0)
     with pytest.raises(UserError, match="other settings: lr="):
         resume_run(out, _Cfg(lr=5e-4), True, net, opt)
+
+
+def test_init_from_checkpoint_loads_weights_and_refuses_another_model(tmp_path):
+    import torch
+
+    from impasto.training.checkpoint import init_from_checkpoint, save_checkpoint
+
+    src = torch.nn.Linear(3, 2)
+    card = {"seconds": 1.5, "command": "impasto train bank", "init_from": {"x": 1}}
+    save_checkpoint(tmp_path / "a.pt", {"method": "bank", "model": {"config": {"n": 2}}, "state_dict": src.state_dict(),
+                                        "iteration": 7, "train_config": {"lr": 1e-3}, "card": card})
+    dst = torch.nn.Linear(3, 2)
+    card = init_from_checkpoint(tmp_path / "a.pt", "bank", {"n": 2}, dst)
+    assert torch.equal(dst.weight, src.weight)
+    assert card == {"checkpoint": "a.pt", "iterations": 7, "train_config": {"lr": 1e-3}, "seconds": 1.5,
+                    "command": "impasto train bank", "init_from": {"x": 1}}
+    with pytest.raises(UserError, match=r"--init: expected a warpnet checkpoint with this model \(\{'n': 2\}\)"):
+        init_from_checkpoint(tmp_path / "a.pt", "warpnet", {"n": 2}, dst, what="model")
+    with pytest.raises(UserError, match=r"with this architecture \(\{'n': 3\}\), got \{'n': 2\}"):
+        init_from_checkpoint(tmp_path / "a.pt", "bank", {"n": 3}, dst)
