@@ -41,7 +41,7 @@ def vgg_weights() -> str:
 @pytest.fixture
 def photo() -> np.ndarray:
     """The shipped sample photo as HxWx3 uint8 RGB."""
-    from impasto.runtime.images import read_image
+    from impasto.runtime.io.images import read_image
 
     return read_image(ROOT / "assets" / "chelsea.jpg")
 

@@ -83,7 +83,7 @@ def peer_runner(path: Path, image: np.ndarray):
 def gram_distances(models: dict[str, Stylizer], photo: np.ndarray, painting: Path, size: int) -> dict[str, float]:
     """VGG16 Gram distance of each model's rendering (and of the photo itself) to the painting."""
     from impasto.models.vgg import VGG16Features
-    from impasto.runtime.images import fit_max_size
+    from impasto.runtime.io.images import fit_max_size
     from impasto.training.metrics import style_distance
 
     vgg = VGG16Features()

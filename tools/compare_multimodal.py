@@ -81,8 +81,8 @@ def run_networks(content: np.ndarray, multimodal: str, baseline: str) -> dict[st
     import torch
     from torch.nn import functional as F
 
+    from impasto.models.imaging import to_image, to_tensor
     from impasto.training.checkpoint import build_model, load_checkpoint
-    from impasto.training.data import to_image, to_tensor
     from impasto.training.multimodal import build_multimodal
 
     x = to_tensor(content)[None]
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from impasto.models.vgg import VGG16Features
-    from impasto.runtime.images import read_image, write_image
+    from impasto.runtime.io.images import read_image, write_image
     from impasto.training.metrics import content_distance, style_distance
 
     torch.set_num_threads(args.threads)

@@ -5,10 +5,10 @@ Content ``clock.png``, geometry guide ``dali_melting_clock.png`` (under ``--data
 default ``$IMPASTO_SHARED/data/geometry``). In one process, on the same images:
 
 1. **network**: the exported Learning-to-Warp graph (``--model``, from ``impasto export
-   warpnet``) through the torch-free runtime (:class:`impasto.runtime.warp.Warper`):
+   warpnet``) through the torch-free runtime (:class:`impasto.runtime.pipelines.warp.Warper`):
    one warm-up run, then the median of ``--repeats`` timed runs. The content is shrunk
    to ``--max-size`` first.
-2. **DST**: :func:`impasto.training.dst.run_dst` — NBB keypoints plus ``--dst-iters`` Adam
+2. **DST**: :func:`impasto.optim.dst.run_dst` — NBB keypoints plus ``--dst-iters`` Adam
    steps at ``--dst-size`` (its own style: the guide's), timed as keypoints and optimisation.
 3. **texture**: the network's warped content rendered with the guide's texture by Gatys
    (``--gatys-iters`` L-BFGS evaluations at ``--dst-size``), timed.
@@ -81,12 +81,12 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    from impasto.models.nbb import draw_matches
     from impasto.models.vgg import VGG16Features
-    from impasto.runtime.images import fit_max_size, read_image, write_image
-    from impasto.runtime.warp import Warper
-    from impasto.training.dst import DSTConfig, apply_displacements, run_dst
-    from impasto.training.gatys import GatysConfig, run_gatys
+    from impasto.optim.dst import DSTConfig, apply_displacements, run_dst
+    from impasto.optim.gatys import GatysConfig, run_gatys
+    from impasto.optim.nbb import draw_matches
+    from impasto.runtime.io.images import fit_max_size, read_image, write_image
+    from impasto.runtime.pipelines.warp import Warper
 
     data, out = Path(args.data), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -46,7 +46,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from impasto.runtime.images import read_image, write_image  # noqa: E402
+from impasto.runtime.io.images import read_image, write_image  # noqa: E402
 
 
 def shared_dir() -> Path:
@@ -128,8 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from impasto.models.vgg import VGG16Features
-    from impasto.runtime.photoreal import WCTStylizer
-    from impasto.runtime.smoothing import matting_smooth
+    from impasto.runtime.pipelines.photoreal import WCTStylizer
+    from impasto.runtime.pipelines.smoothing import matting_smooth
     from impasto.training.metrics import style_distance
 
     ids = sorted(int(f.stem[2:]) for f in (args.data / "content").glob("in*.jpg"))

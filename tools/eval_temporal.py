@@ -6,7 +6,7 @@ weight and reports, per weight:
 
 * warping error: mean ``|O_t - warp(O_{t-1})|`` in 8-bit levels over pixels whose flow
   passes the forward-backward check, flow computed on the *content* frames
-  (:func:`impasto.runtime.temporal.warping_error`). The metric uses Farneback flow at
+  (:func:`impasto.runtime.stream.temporal.warping_error`). The metric uses Farneback flow at
   full resolution by default, the stabiliser DIS at <= 640 px, so the score does not
   merely reward agreeing with the stabiliser's own flow;
 * deviation: mean ``|O_t - S_t|`` from the per-frame stylisation ``S_t``, i.e. how much
@@ -39,8 +39,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from impasto.runtime import Stylizer, read_image  # noqa: E402
-from impasto.runtime.images import IMAGE_SUFFIXES, fit_max_size  # noqa: E402
-from impasto.runtime.temporal import (  # noqa: E402
+from impasto.runtime.io.images import IMAGE_SUFFIXES, fit_max_size  # noqa: E402
+from impasto.runtime.stream.temporal import (  # noqa: E402
     FLOW_METHODS,
     StabilizerConfig,
     TemporalStabilizer,

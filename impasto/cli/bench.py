@@ -10,7 +10,7 @@ from impasto.cli.common import emit_json, positive_int
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from impasto.runtime.selection import BACKENDS
+    from impasto.runtime.backends.selection import BACKENDS
 
     p = sub.add_parser("bench", help="latency and throughput of a style model per backend and size (batch 1)")
     p.add_argument("model", nargs="?", metavar="MODEL", help="an .onnx model or .engine (default: --style)")
@@ -31,9 +31,9 @@ def run(args: argparse.Namespace) -> int:
 
     from impasto import __version__
     from impasto.cli.common import CliError
+    from impasto.runtime.backends.selection import BACKENDS
     from impasto.runtime.bench import markdown_table, parse_sizes, run_bench
-    from impasto.runtime.images import read_image
-    from impasto.runtime.selection import BACKENDS
+    from impasto.runtime.io.images import read_image
 
     if args.model and args.style:
         raise CliError("give a MODEL path or --style, not both")

@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 from impasto.cli.common import emit_json, positive_float
-from impasto.runtime.engine_profile import DEFAULT_SHAPES, SHAPES_HELP
+from impasto.runtime.tensorrt.profile import DEFAULT_SHAPES, SHAPES_HELP
 
 
 def register(sub: argparse._SubParsersAction) -> None:

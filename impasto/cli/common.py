@@ -49,7 +49,7 @@ def positive_float(text: str) -> float:
 
 def add_backend_args(p: argparse.ArgumentParser) -> None:
     """``--backend`` and ``--fp16``, shared by every command that runs a model."""
-    from impasto.runtime.selection import BACKENDS
+    from impasto.runtime.backends.selection import BACKENDS
 
     p.add_argument("--backend", default="auto", choices=BACKENDS,
                    help="inference backend (default auto: the fastest that opens here; fallbacks are reported)")

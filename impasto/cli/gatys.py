@@ -45,8 +45,8 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from impasto.errors import UserError
-    from impasto.runtime.images import IMAGE_SUFFIXES, read_image, write_image
-    from impasto.training.gatys import GatysConfig, run_gatys, scale_sizes
+    from impasto.optim.gatys import GatysConfig, run_gatys, scale_sizes
+    from impasto.runtime.io.images import IMAGE_SUFFIXES, read_image, write_image
 
     suffix = Path(args.output).suffix.lower()
     if suffix not in IMAGE_SUFFIXES:  # fail before minutes of optimisation, not after

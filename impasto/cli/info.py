@@ -27,8 +27,8 @@ def _version(dist: str) -> str | None:
 def collect() -> dict:
     import onnxruntime as ort
 
-    from impasto.runtime.registry import builtin_paths, default_style
-    from impasto.runtime.selection import backend_status
+    from impasto.runtime.backends.selection import backend_status
+    from impasto.runtime.builtins import builtin_paths, default_style
     from impasto.utils.weights import ENV_VAR, find_vgg16_weights
 
     path, source = find_vgg16_weights()

@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from impasto.errors import UserError
-    from impasto.runtime.images import atomic_write_bytes, read_image, write_image
+    from impasto.runtime.io.images import atomic_write_bytes, read_image, write_image
 
     out = Path(args.output)
     if out.suffix.lower() != ".json":
@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--size: expected at least 64 pixels, got {args.size}")
     image_a, image_b = read_image(args.image_a), read_image(args.image_b)
 
-    from impasto.models.nbb import NBBConfig, best_buddies, draw_matches  # torch: only now
+    from impasto.optim.nbb import NBBConfig, best_buddies, draw_matches  # torch: only now
 
     cfg = NBBConfig(k=args.k, size=args.size, activation_threshold=args.activation)
     import time

@@ -10,12 +10,12 @@ import argparse
 from pathlib import Path
 
 from impasto.cli.common import CliError, emit_json, positive_int, unit_float
-from impasto.runtime.images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, fit_max_size, read_image, write_image
+from impasto.runtime.io.images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, fit_max_size, read_image, write_image
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from impasto.runtime.photoreal import SMOOTH_MODES
-    from impasto.runtime.selection import BACKENDS
+    from impasto.runtime.backends.selection import BACKENDS
+    from impasto.runtime.pipelines.photoreal import SMOOTH_MODES
 
     p = sub.add_parser("photoreal", help="photorealistic style transfer (PhotoWCT) from a style photo")
     p.add_argument("content", metavar="CONTENT", help="the photo to restyle")
@@ -58,7 +58,7 @@ def _fit_mask(mask, image_before, image_after):
 
 
 def run_photoreal(args: argparse.Namespace) -> int:
-    from impasto.runtime.photoreal import WCTStylizer
+    from impasto.runtime.pipelines.photoreal import WCTStylizer
 
     if (args.content_mask is None) != (args.style_mask is None):
         raise CliError("--content-mask and --style-mask go together: give both or neither")
@@ -68,7 +68,7 @@ def run_photoreal(args: argparse.Namespace) -> int:
     cmask = read_image(args.content_mask, max_pixels=args.max_pixels) if args.content_mask else None
     smask = read_image(args.style_mask, max_pixels=args.max_pixels) if args.style_mask else None
     if cmask is not None:  # before --max-size, so the message names the sizes the user gave
-        from impasto.runtime.masks import check_mask_size
+        from impasto.runtime.io.masks import check_mask_size
 
         check_mask_size(cmask, content, "content mask")
     fitted = fit_max_size(content, args.max_size)
@@ -96,8 +96,8 @@ def run_photoreal(args: argparse.Namespace) -> int:
 def run_stylize_wct(args: argparse.Namespace) -> int:
     """``impasto stylize INPUT... --style-image PAINTING``: arbitrary style with the WCT graph."""
     from impasto.cli.stylize import STDIO, _expand, _plan, run_plan
-    from impasto.runtime.photoreal import WCTStylizer
-    from impasto.runtime.postprocess import preserve_color
+    from impasto.runtime.pipelines.photoreal import WCTStylizer
+    from impasto.runtime.pipelines.postprocess import preserve_color
 
     if args.style:
         raise CliError("--style-image takes the style from a painting; --style names a built-in model: choose one")

@@ -22,8 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_sheet(args: argparse.Namespace) -> int:
-    from impasto.runtime.images import IMAGE_SUFFIXES, read_image, write_image
-    from impasto.runtime.sheet import builtin_sheet
+    from impasto.runtime.io.images import IMAGE_SUFFIXES, read_image, write_image
+    from impasto.runtime.pipelines.sheet import builtin_sheet
 
     out = Path(args.output)
     if out.suffix.lower() not in IMAGE_SUFFIXES:

@@ -13,7 +13,7 @@ import numpy as np
 
 from impasto.cli.common import CliError, add_backend_args, emit_json, positive_int, unit_float
 from impasto.errors import ImpastoError, UserError
-from impasto.runtime.images import (
+from impasto.runtime.io.images import (
     DEFAULT_MAX_PIXELS,
     IMAGE_SUFFIXES,
     decode_image,
@@ -166,7 +166,7 @@ def run_stylize(args: argparse.Namespace) -> int:
         from impasto.cli.photoreal import run_stylize_wct
 
         return run_stylize_wct(args)
-    from impasto.runtime.stylizer import Stylizer
+    from impasto.runtime.pipelines.stylizer import Stylizer
 
     jobs = _expand(args.inputs)
     stylizer = Stylizer.load(args.model or args.style, backend=args.backend, fp16=args.fp16,
@@ -189,7 +189,7 @@ def run_stylize(args: argparse.Namespace) -> int:
 
 
 def run_styles(args: argparse.Namespace) -> int:
-    from impasto.runtime.registry import builtin_styles, default_style
+    from impasto.runtime.builtins import builtin_styles, default_style
 
     try:
         default = default_style()

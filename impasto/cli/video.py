@@ -36,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def default_output(src: str, style: str) -> str:
-    from impasto.runtime.video_io import VIDEO_SUFFIXES
+    from impasto.runtime.io.video import VIDEO_SUFFIXES
 
     p = Path(src)
     suffix = p.suffix if p.suffix.lower() in VIDEO_SUFFIXES else ".mp4"
@@ -44,9 +44,9 @@ def default_output(src: str, style: str) -> str:
 
 
 def run_video(args: argparse.Namespace) -> int:
-    from impasto.runtime.stylizer import Stylizer
-    from impasto.runtime.video import VideoOptions, check_output_path, stylize_video
-    from impasto.runtime.video_io import probe_video
+    from impasto.runtime.io.video import probe_video
+    from impasto.runtime.pipelines.stylizer import Stylizer
+    from impasto.runtime.stream.video import VideoOptions, check_output_path, stylize_video
 
     probe_video(args.input)  # fail on a bad input before loading a model
     if args.output:

@@ -50,7 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _check(args: argparse.Namespace) -> None:
     from pathlib import Path
 
-    from impasto.runtime.images import IMAGE_SUFFIXES
+    from impasto.runtime.io.images import IMAGE_SUFFIXES
 
     suffix = Path(args.output).suffix.lower()
     if suffix not in IMAGE_SUFFIXES:
@@ -68,7 +68,7 @@ def _check(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from impasto.runtime.images import fit_max_size, read_image, write_image
+    from impasto.runtime.io.images import fit_max_size, read_image, write_image
 
     _check(args)
     t0 = time.perf_counter()
@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     summary: dict[str, Any] = {"method": args.method, "content": args.content, "geometry": args.geometry,
                                "texture": args.texture, "style": args.style, "output": args.output}
     if args.method == "network":
-        from impasto.runtime.warp import Warper
+        from impasto.runtime.pipelines.warp import Warper
 
         with Warper.load(args.model, backend=args.backend) as warper:
             res = warper.run(content, guide)
@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
             image = _gatys(image, texture, args)
         summary["texture_seconds"] = round(time.perf_counter() - t1, 3)
     else:
-        from impasto.training.dst import DSTConfig, run_dst
+        from impasto.optim.dst import DSTConfig, run_dst
 
         image, info = run_dst(content, guide, DSTConfig(size=args.size, iters=args.iters, k=args.k,
                                                           prune=not args.no_prune),
@@ -112,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _gatys(image: Any, texture: Any, args: argparse.Namespace) -> Any:
-    from impasto.training.gatys import GatysConfig, run_gatys
+    from impasto.optim.gatys import GatysConfig, run_gatys
 
     cfg = GatysConfig(scales=(min(args.size, max(image.shape[:2])),), iters=args.iters)
     out, _ = run_gatys(image, texture, cfg, progress=not args.json, vgg_weights=args.vgg_weights)

@@ -1,6 +1,6 @@
 """``impasto webcam``: live stylisation of a camera, or of a video file read as if it were one (torch-free).
 
-A thin shell over :class:`impasto.runtime.live.StreamPipeline`: capture, inference and
+A thin shell over :class:`impasto.runtime.stream.live.StreamPipeline`: capture, inference and
 display run in separate threads; for a live camera the newest frame wins (late frames
 are dropped and counted, latency never grows).
 """
@@ -25,7 +25,7 @@ def frame_size(text: str) -> tuple[int, int]:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from impasto.runtime.live import KEYS
+    from impasto.runtime.stream.live import KEYS
 
     keys = ", ".join(f"{k}: {v}" for k, v in KEYS.items())
     p = sub.add_parser("webcam", help="live stylisation of a camera (or a video file read like one)",
@@ -52,7 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def open_source(camera: str, size: tuple[int, int] | None):
     """A camera index or device path -> ``CameraSource``; a file -> ``VideoReader``."""
-    from impasto.runtime.video_io import CameraSource, VideoReader
+    from impasto.runtime.io.video import CameraSource, VideoReader
 
     if camera.isdigit():
         return CameraSource(int(camera), size=size)
@@ -62,10 +62,10 @@ def open_source(camera: str, size: tuple[int, int] | None):
 
 
 def run_webcam(args: argparse.Namespace) -> int:
-    from impasto.runtime.live import StreamConfig, StreamPipeline, handle_key
-    from impasto.runtime.registry import builtin_styles
-    from impasto.runtime.stylizer import Stylizer
-    from impasto.runtime.video_io import PreviewWindow
+    from impasto.runtime.builtins import builtin_styles
+    from impasto.runtime.io.video import PreviewWindow
+    from impasto.runtime.pipelines.stylizer import Stylizer
+    from impasto.runtime.stream.live import StreamConfig, StreamPipeline, handle_key
 
     config = StreamConfig(strength=args.strength, preserve_colors=args.preserve_color, stabilize=args.stabilize,
                           size=args.size, max_frames=args.frames, realtime=args.realtime)

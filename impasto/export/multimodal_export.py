@@ -28,7 +28,7 @@ Convention:
     scale for a 1024 px input (the paper's setting). ``metadata_props``: those of
     :mod:`impasto.export.onnx_export` (``impasto.method`` = ``multimodal``) plus
     ``impasto.kind`` = ``multiscale`` and ``impasto.multiscale``, the JSON the runtime
-    reads (:mod:`impasto.runtime.multiscale`): ``{"outputs": [{"name", "scale",
+    reads (:mod:`impasto.runtime.pipelines.multiscale`): ``{"outputs": [{"name", "scale",
     "downsample"}], "default": name, "min_side": int, "trained_side": int}``.
 """
 

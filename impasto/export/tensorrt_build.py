@@ -9,13 +9,13 @@ its node), check the requested profile against the network's input, set one expl
 optimisation profile, the precision flags (an fp16/int8 request on a GPU without fast
 fp16/int8 is an error, never a silent fp32 build) and the workspace limit, attach the
 persistent timing cache, build, and write ``NAME.engine`` then ``NAME.json`` atomically
-(see :mod:`impasto.runtime.engine_sidecar`). The timing cache is saved (atomically)
+(see :mod:`impasto.runtime.tensorrt.sidecar`). The timing cache is saved (atomically)
 after every successful build.
 
 Convention:
     The model has one input (``image``, float32 NCHW RGB in ``[0, 1]`` for impasto
     models) whose profile comes from ``shapes`` (see
-    :mod:`impasto.runtime.engine_profile`). Precision ``fp16``/``int8`` lets TensorRT
+    :mod:`impasto.runtime.tensorrt.profile`). Precision ``fp16``/``int8`` lets TensorRT
     use those kernels where it finds them faster; it keeps I/O in the ONNX model's
     dtypes. ``int8`` calibrates on ``calib_dir`` at the profile's ``opt`` shape (see
     :mod:`impasto.export.tensorrt_calibration`).
@@ -43,9 +43,15 @@ from typing import Any
 
 from impasto import __version__
 from impasto.errors import BackendUnavailableError, CudaError, EngineBuildError, ModelError, UserError
-from impasto.runtime.engine_profile import DEFAULT_SHAPES, EngineProfile, Shape, check_profile_fits_input, parse_shapes
-from impasto.runtime.engine_sidecar import PRECISIONS, EngineSidecar, sha256_bytes, sidecar_path, write_engine_pair
-from impasto.runtime.images import atomic_write_bytes
+from impasto.runtime.io.images import atomic_write_bytes
+from impasto.runtime.tensorrt.profile import (
+    DEFAULT_SHAPES,
+    EngineProfile,
+    Shape,
+    check_profile_fits_input,
+    parse_shapes,
+)
+from impasto.runtime.tensorrt.sidecar import PRECISIONS, EngineSidecar, sha256_bytes, sidecar_path, write_engine_pair
 
 log = logging.getLogger("impasto.export")
 
@@ -165,11 +171,11 @@ def build_engine(onnx_path: str | os.PathLike, engine_path: str | os.PathLike, *
     """
     config = make_build_config(onnx_path, engine_path, precision=precision, calib_dir=calib_dir, shapes=shapes,
                                timing_cache=timing_cache, workspace_gb=workspace_gb)
-    from impasto.runtime.registry import read_metadata
+    from impasto.runtime.builtins import read_metadata
 
     metadata = {k: v for k, v in read_metadata(config.onnx_path).items() if k.startswith("impasto.")}
     trt = _import_tensorrt()
-    from impasto.runtime import cuda_mem
+    from impasto.runtime.tensorrt import cuda_mem
 
     try:
         cuda_mem.set_device(device_id)
@@ -181,7 +187,7 @@ def build_engine(onnx_path: str | os.PathLike, engine_path: str | os.PathLike, *
 
 
 def _import_tensorrt() -> ModuleType:
-    from impasto.runtime.tensorrt_import import import_tensorrt
+    from impasto.runtime.tensorrt.loader import import_tensorrt
 
     return import_tensorrt(purpose="impasto build-engine", max_major=10)
 

@@ -1,8 +1,8 @@
 """INT8 calibration for ``impasto build-engine --int8 --calib DIR`` (no torch).
 
-The images are read with impasto's own reader (:func:`impasto.runtime.images.read_image`:
+The images are read with impasto's own reader (:func:`impasto.runtime.io.images.read_image`:
 EXIF orientation, grayscale/RGBA/16-bit conversion, decompression-bomb limit) and
-preprocessed exactly as :class:`~impasto.runtime.stylizer.Stylizer` feeds a model of a
+preprocessed exactly as :class:`~impasto.runtime.pipelines.stylizer.Stylizer` feeds a model of a
 fixed size: area-resized to the profile's ``opt`` height x width, then float32 NCHW RGB
 scaled by the model's ``impasto.input`` range (``[0, 1]`` for impasto models).
 
@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from impasto.errors import ModelError, UserError
-from impasto.runtime.images import IMAGE_SUFFIXES, atomic_write_bytes, read_image
+from impasto.runtime.io.images import IMAGE_SUFFIXES, atomic_write_bytes, read_image
 
 log = logging.getLogger("impasto.export")
 

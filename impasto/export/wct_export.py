@@ -11,7 +11,7 @@ content label that the style lacks — before anything is written (atomically).
 Everything runs inside the graph: the encoder, the mask-restricted WCT with its
 Newton–Schulz matrix square roots, the decoders and, for ``photowct``, the
 guided-filter smoothing. Only the exact matting-affinity smoothing (a sparse solve)
-stays outside (:mod:`impasto.runtime.photoreal`).
+stays outside (:mod:`impasto.runtime.pipelines.photoreal`).
 
 Convention:
     Inputs (float32): ``content`` ``[1, 3, height, width]`` and ``style``

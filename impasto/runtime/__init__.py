@@ -8,13 +8,13 @@ Example:
     ...     write_image("out.jpg", stylize(read_image("photo.jpg"), strength=0.8))
 """
 
-from impasto.runtime.backend import Backend, TensorSpec
-from impasto.runtime.images import decode_image, read_image, write_image
-from impasto.runtime.ort_backend import OrtBackend
-from impasto.runtime.photoreal import WCTStylizer
-from impasto.runtime.registry import ModelCard, builtin_cards, builtin_paths
-from impasto.runtime.selection import BACKENDS, Selection, open_backend
-from impasto.runtime.stylizer import Stylizer
+from impasto.runtime.backends.base import Backend, TensorSpec
+from impasto.runtime.backends.ort import OrtBackend
+from impasto.runtime.backends.selection import BACKENDS, Selection, open_backend
+from impasto.runtime.builtins import ModelCard, builtin_cards, builtin_paths
+from impasto.runtime.io.images import decode_image, read_image, write_image
+from impasto.runtime.pipelines.photoreal import WCTStylizer
+from impasto.runtime.pipelines.stylizer import Stylizer
 
 __all__ = ["BACKENDS", "Backend", "ModelCard", "OrtBackend", "Selection", "Stylizer", "TensorSpec", "WCTStylizer",
            "builtin_cards", "builtin_paths", "decode_image", "open_backend", "read_image", "write_image"]

@@ -103,14 +103,14 @@ def run_bench(model: str | None, backends: Sequence[str], sizes: Sequence[tuple[
 
     Returns:
         ``(rows, selections)``: one :class:`BenchRow` per backend and size, and each
-        backend's :class:`~impasto.runtime.selection.Selection` as a dict.
+        backend's :class:`~impasto.runtime.backends.selection.Selection` as a dict.
 
     Raises:
         UserError: ``runs`` < 1 or ``warmup`` < 0.
     """
     import cv2
 
-    from impasto.runtime.stylizer import Stylizer
+    from impasto.runtime.pipelines.stylizer import Stylizer
 
     if runs < 1 or warmup < 0:
         raise UserError(f"bench: expected runs >= 1 and warmup >= 0, got runs={runs}, warmup={warmup}")

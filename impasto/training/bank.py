@@ -8,7 +8,7 @@ with probability ``p_default`` all ones (the default the runtime uses), otherwis
     content_weight * Σ_l α_c,l * L_c,l / EMA(L_c,l)
   + style_weight   * Σ_l α_s,l * L_s,l / EMA(L_s,l)  +  tv_weight * TV
 
-where ``L_c,l`` is the relative relu-feature error (:func:`impasto.training.losses.content_loss`),
+where ``L_c,l`` is the relative relu-feature error (:func:`impasto.models.losses.content_loss`),
 ``L_s,l`` the relative Gram error at one layer, and each EMA (kept per style and per
 layer, decay ``ema_decay``) normalises its layer's loss so that a unit of ``α`` means
 the same on every layer (Babaeizadeh & Ghiasi 2018). The learning rate follows
@@ -36,6 +36,7 @@ from torch.nn import functional as F
 
 from impasto import __version__
 from impasto.errors import ModelError, UserError
+from impasto.models.losses import content_loss, gram, tv_loss
 from impasto.models.style_bank import UPSAMPLE_MODES, StyleBankConfig, StyleBankNet
 from impasto.models.vgg import VGG16Features
 from impasto.training.checkpoint import (
@@ -52,7 +53,6 @@ from impasto.training.feedforward import (
     hardware_summary,
     side_paths,
 )
-from impasto.training.losses import content_loss, gram, tv_loss
 from impasto.utils.progress import Progress
 
 LR_SCHEDULES = ("cosine", "constant")
@@ -151,8 +151,8 @@ def write_bank_preview(net: StyleBankNet, batch: torch.Tensor, path: Path) -> No
     """A grid: content crops in the first row, then one row per style (default α)."""
     import numpy as np
 
-    from impasto.runtime.images import write_image
-    from impasto.training.data import to_image
+    from impasto.models.imaging import to_image
+    from impasto.runtime.io.images import write_image
 
     cfg = net.config
     was_training = net.training

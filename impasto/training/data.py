@@ -13,7 +13,8 @@ import numpy as np
 import torch
 
 from impasto.errors import UserError
-from impasto.runtime.images import IMAGE_SUFFIXES, read_image
+from impasto.models.imaging import to_tensor
+from impasto.runtime.io.images import IMAGE_SUFFIXES, read_image
 
 
 def list_images(folder: str | Path) -> list[Path]:
@@ -25,18 +26,6 @@ def list_images(folder: str | Path) -> list[Path]:
     if not files:
         raise UserError(f"--data: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) under {str(root)!r}")
     return files
-
-
-def to_tensor(image: np.ndarray) -> torch.Tensor:
-    """``HxWx3`` uint8 RGB -> ``(3, H, W)`` float32 in ``[0, 1]``."""
-    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div_(255.0)
-
-
-def to_image(t: torch.Tensor) -> np.ndarray:
-    """``(3, H, W)`` or ``(1, 3, H, W)`` float in ``[0, 1]`` -> ``HxWx3`` uint8 RGB."""
-    if t.ndim == 4:
-        t = t[0]
-    return (t.detach().float().clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy())
 
 
 class AugmentedImages:

@@ -1,7 +1,7 @@
 """Train a WCT / PhotoWCT decoder: invert the VGG16 encoder at one level.
 
 Loss = ``pixel_weight * MSE(D(E(x)), x) + feature_weight * relMSE(E(D(E(x))), E(x))`` at the
-decoder's level (the relative feature error of :func:`impasto.training.losses.content_loss`,
+decoder's level (the relative feature error of :func:`impasto.models.losses.content_loss`,
 so it does not depend on the weight file's activation scale), Adam, random crops with
 scale and flip augmentation (:class:`impasto.training.data.AugmentedImages`).
 
@@ -33,8 +33,10 @@ from torch.nn import functional as F
 
 from impasto import __version__
 from impasto.errors import UserError
+from impasto.models.imaging import to_image, to_tensor
+from impasto.models.losses import content_loss
 from impasto.models.photowct import KINDS, LEVELS, Decoder, DecoderConfig, Encoder
-from impasto.runtime.images import read_image, write_image
+from impasto.runtime.io.images import read_image, write_image
 from impasto.training.checkpoint import (
     load_checkpoint,
     open_loss_log,
@@ -42,9 +44,8 @@ from impasto.training.checkpoint import (
     save_checkpoint,
     training_device,
 )
-from impasto.training.data import AugmentedImages, list_images, to_image, to_tensor
+from impasto.training.data import AugmentedImages, list_images
 from impasto.training.feedforward import hardware_summary, side_paths
-from impasto.training.losses import content_loss
 from impasto.utils.progress import Progress
 
 LOG_COLUMNS = ("iteration", "pixel", "feature", "total", "seconds")

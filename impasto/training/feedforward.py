@@ -1,7 +1,7 @@
 """Train a feed-forward style network (Johnson et al. 2016 perceptual losses).
 
 Loss = content_weight * relMSE(relu2_2) + style_weight * sum_l relMSE(Gram_l) + tv_weight * TV,
-(relative errors: see :mod:`impasto.training.losses`)
+(relative errors: see :mod:`impasto.models.losses`)
 with style layers relu1_2, relu2_2, relu3_3, relu4_3 of VGG16 and Adam.
 """
 
@@ -20,9 +20,11 @@ import torch
 
 from impasto import __version__
 from impasto.errors import UserError
+from impasto.models.imaging import to_image, to_tensor
+from impasto.models.losses import content_loss, gram, style_loss, tv_loss
 from impasto.models.transformer import PRESETS, TransformerConfig, TransformerNet
 from impasto.models.vgg import VGG16Features
-from impasto.runtime.images import read_image, write_image
+from impasto.runtime.io.images import read_image, write_image
 from impasto.training.checkpoint import (
     load_checkpoint,
     open_loss_log,
@@ -30,8 +32,7 @@ from impasto.training.checkpoint import (
     save_checkpoint,
     training_device,
 )
-from impasto.training.data import AugmentedImages, list_images, to_image, to_tensor
-from impasto.training.losses import content_loss, gram, style_loss, tv_loss
+from impasto.training.data import AugmentedImages, list_images
 from impasto.utils.progress import Progress
 
 CONTENT_LAYER = "relu2_2"

@@ -1,6 +1,6 @@
 """Image-level quality measures on VGG16 features: how far an image is from a style and a content.
 
-Both measures are the feed-forward training losses (:mod:`impasto.training.losses`)
+Both measures are the feed-forward training losses (:mod:`impasto.models.losses`)
 evaluated on whole images, so they are scale-free and comparable across models:
 
 - :func:`style_distance`: sum over relu1_2, relu2_2, relu3_3, relu4_3 of the relative
@@ -25,7 +25,7 @@ from impasto.training.feedforward import CONTENT_LAYER, STYLE_LAYERS
 
 
 def _tensor(image: np.ndarray, device: Any) -> Any:
-    from impasto.training.data import to_tensor
+    from impasto.models.imaging import to_tensor
 
     return to_tensor(image)[None].to(device)
 
@@ -43,7 +43,7 @@ def style_distance(image: np.ndarray, style: np.ndarray, vgg: Any) -> float:
     """Relative Gram distance of ``image`` to ``style`` (see the module docstring)."""
     import torch
 
-    from impasto.training.losses import gram, style_loss
+    from impasto.models.losses import gram, style_loss
 
     dev = next(vgg.buffers()).device
     style = _resize_longest(style, max(image.shape[:2]))
@@ -56,7 +56,7 @@ def content_distance(image: np.ndarray, content: np.ndarray, vgg: Any) -> float:
     """Relative relu2_2 feature error of ``image`` against ``content`` (same size)."""
     import torch
 
-    from impasto.training.losses import content_loss
+    from impasto.models.losses import content_loss
 
     if image.shape != content.shape:
         raise ValueError(f"content_distance: expected equal shapes, got {image.shape} and {content.shape}")

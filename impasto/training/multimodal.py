@@ -6,7 +6,7 @@ Loss (Wang et al. 2017): ``L = sum_k lambda_k * L_k`` over the three outputs ``y
     ``L_k = content_weight * relMSE(relu2_2(y_k), relu2_2(x_k))
            + style_weight * sum_l relMSE(Gram_l(y_k), Gram_l(S_k)) + tv_weight * TV(y_k)``
 
-(the feed-forward trainer's losses, :mod:`impasto.training.losses`), where ``x_k`` is the
+(the feed-forward trainer's losses, :mod:`impasto.models.losses`), where ``x_k`` is the
 content photo at that output's size (the network's own reduced input) and ``S_k`` the
 style image resized so its longest side is ``style_scale`` times the output's side.
 Because ``L_k`` depends only on the subnets up to ``k``, back-propagating ``L`` trains
@@ -37,17 +37,18 @@ import torch
 
 from impasto import __version__
 from impasto.errors import ModelError, UserError
+from impasto.models.imaging import to_image, to_tensor
+from impasto.models.losses import content_loss, gram, style_loss, tv_loss
 from impasto.models.multimodal import PRESETS, SCALES, MultimodalConfig, MultimodalNet, half_size
 from impasto.models.vgg import VGG16Features
-from impasto.runtime.images import read_image, write_image
+from impasto.runtime.io.images import read_image, write_image
 from impasto.training.checkpoint import (
     open_loss_log,
     resume_run,
     save_checkpoint,
 )
-from impasto.training.data import AugmentedImages, list_images, to_image, to_tensor
+from impasto.training.data import AugmentedImages, list_images
 from impasto.training.feedforward import CONTENT_LAYER, STYLE_LAYERS, hardware_summary, plot_losses, side_paths
-from impasto.training.losses import content_loss, gram, style_loss, tv_loss
 from impasto.utils.progress import Progress
 
 METHOD = "multimodal"

@@ -43,8 +43,9 @@ from torch.nn import functional as F
 
 from impasto import __version__
 from impasto.errors import UserError
+from impasto.models.imaging import to_image
 from impasto.models.warpnet import WarpNet, WarpNetConfig, build_warpnet, warp_image
-from impasto.runtime.images import write_image
+from impasto.runtime.io.images import write_image
 from impasto.training.checkpoint import (
     init_from_checkpoint,
     open_loss_log,
@@ -52,7 +53,7 @@ from impasto.training.checkpoint import (
     save_checkpoint,
     training_device,
 )
-from impasto.training.data import AugmentedImages, list_images, to_image
+from impasto.training.data import AugmentedImages, list_images
 from impasto.training.decoder import load_eval_images, split_holdout
 from impasto.training.feedforward import hardware_summary, side_paths
 from impasto.training.warp_pairs import WarpSampler, field_at

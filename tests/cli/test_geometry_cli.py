@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from impasto.cli.main import main
-from impasto.runtime.images import read_image, write_image
+from impasto.runtime.io.images import read_image, write_image
 
 ROOT = Path(__file__).resolve().parents[2]
 

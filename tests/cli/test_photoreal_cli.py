@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from impasto.cli.main import main
-from impasto.runtime.images import read_image, write_image
+from impasto.runtime.io.images import read_image, write_image
 
 ROOT = Path(__file__).resolve().parents[2]
 CHELSEA = ROOT / "assets" / "chelsea.jpg"
@@ -128,7 +128,7 @@ def test_stylize_style_image_errors(wct_graph, photowct_graph, files, tmp_path, 
 
 def test_stylize_style_image_without_a_wct_graph(files, tmp_path, capsys, monkeypatch):
     """No wct graph ships (the 20 MB budget): the one-line error says how to build one."""
-    from impasto.runtime import photoreal
+    from impasto.runtime.pipelines import photoreal
 
     monkeypatch.setattr(photoreal, "PHOTOREAL_DIR", tmp_path)
     assert main(["stylize", str(files["content"]), "--style-image", str(files["style"]), "-o",

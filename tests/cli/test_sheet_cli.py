@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from impasto.cli.main import main
-from impasto.runtime.images import read_image
-from impasto.runtime.registry import builtin_styles
-from impasto.runtime.sheet import GAP, LABEL_HEIGHT, contact_sheet
+from impasto.runtime.builtins import builtin_styles
+from impasto.runtime.io.images import read_image
+from impasto.runtime.pipelines.sheet import GAP, LABEL_HEIGHT, contact_sheet
 
 ROOT = Path(__file__).resolve().parents[2]
 CHELSEA = ROOT / "assets" / "chelsea.jpg"

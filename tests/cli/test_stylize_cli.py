@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from impasto.cli.main import main
-from impasto.runtime.images import decode_image, read_image, write_image
+from impasto.runtime.io.images import decode_image, read_image, write_image
 
 ROOT = Path(__file__).resolve().parents[2]
 CHELSEA = ROOT / "assets" / "chelsea.jpg"
@@ -132,7 +132,7 @@ def test_train_extra_missing_is_a_clear_error(tmp_path):
 
 
 def test_styles_lists_name_first(capsys):
-    from impasto.runtime.registry import builtin_styles, default_style
+    from impasto.runtime.builtins import builtin_styles, default_style
 
     assert main(["styles"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()

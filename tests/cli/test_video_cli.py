@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from impasto.cli.main import main
-from impasto.runtime.video_io import VideoReader, write_video
+from impasto.runtime.io.video import VideoReader, write_video
 
 WITH_AUDIO = Path(__file__).resolve().parents[1] / "data" / "tone_32x24_10fps.mp4"
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from impasto.cli.main import main
-from impasto.runtime.video_io import write_video
+from impasto.runtime.io.video import write_video
 
 
 @pytest.fixture

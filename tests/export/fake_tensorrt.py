@@ -231,8 +231,8 @@ class FakeStream:
 
 def install(monkeypatch: Any, device_name: str = "Fake GPU", compute_capability: str = "8.9",
             **options: Any) -> types.SimpleNamespace:
-    """Put a fake ``tensorrt`` in ``sys.modules`` and fake CUDA calls in :mod:`impasto.runtime.cuda_mem`."""
-    from impasto.runtime import cuda_mem
+    """Put a fake ``tensorrt`` in ``sys.modules`` and fake CUDA calls in :mod:`impasto.runtime.tensorrt.cuda_mem`."""
+    from impasto.runtime.tensorrt import cuda_mem
 
     record = types.SimpleNamespace()
     monkeypatch.setitem(sys.modules, "tensorrt", make_module(record, **options))

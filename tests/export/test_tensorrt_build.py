@@ -29,8 +29,8 @@ from onnx import TensorProto, helper
 from impasto.errors import BackendUnavailableError, EngineBuildError, ModelError, UserError
 from impasto.export import tensorrt_calibration as calib
 from impasto.export.tensorrt_build import DEFAULT_TIMING_CACHE, build_engine, make_build_config
-from impasto.runtime.engine_sidecar import check_engine_sha, read_sidecar, sidecar_path
-from impasto.runtime.images import read_image, write_image
+from impasto.runtime.io.images import read_image, write_image
+from impasto.runtime.tensorrt.sidecar import check_engine_sha, read_sidecar, sidecar_path
 
 
 def _load_fake_tensorrt():
@@ -329,7 +329,7 @@ def test_fake_trt_tensorrt_11_is_refused_for_building(model, tmp_path, monkeypat
 
 def _real_trt_and_gpu():
     trt = pytest.importorskip("tensorrt")
-    from impasto.runtime import cuda_mem
+    from impasto.runtime.tensorrt import cuda_mem
 
     try:
         cuda_mem.device_info(0)

@@ -14,8 +14,8 @@ def vgg_feats(vgg_weights, shared):
     """relu1_1 … relu4_1 features of a DPST content photo and its style photo (long side 320)."""
     import cv2
 
-    from impasto.runtime.images import read_image
-    from impasto.training.data import to_tensor
+    from impasto.models.imaging import to_tensor
+    from impasto.runtime.io.images import read_image
 
     enc = Encoder(vgg_weights)
     out = []

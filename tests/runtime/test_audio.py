@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from impasto.runtime import audio
-from impasto.runtime.audio import carry_audio, find_ffmpeg, has_audio
-from impasto.runtime.video_io import write_video
+from impasto.runtime.io import audio
+from impasto.runtime.io.audio import carry_audio, find_ffmpeg, has_audio
+from impasto.runtime.io.video import write_video
 
 WITH_AUDIO = Path(__file__).resolve().parents[1] / "data" / "tone_32x24_10fps.mp4"
 

@@ -8,8 +8,8 @@ import pytest
 from onnx import TensorProto, helper
 
 from impasto.errors import BackendUnavailableError, InputMismatchError, ModelError
-from impasto.runtime.backend import TensorSpec
-from impasto.runtime.ort_backend import OrtBackend
+from impasto.runtime.backends.base import TensorSpec
+from impasto.runtime.backends.ort import OrtBackend
 
 
 def _add_model(path, fixed_hw: bool = False) -> None:

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from impasto.runtime import Stylizer, read_image
-from impasto.runtime.registry import DEFAULT_STYLE, MODELS_DIR, builtin_cards, builtin_styles
+from impasto.runtime.builtins import DEFAULT_STYLE, MODELS_DIR, builtin_cards, builtin_styles
 
 ROOT = Path(__file__).resolve().parents[2]
 MAX_PACKAGE_BYTES = 20 * 1024 * 1024
@@ -73,7 +73,7 @@ def judge(vgg_weights):
 
 @pytest.fixture(scope="module")
 def astronaut() -> np.ndarray:
-    from impasto.runtime.images import fit_max_size
+    from impasto.runtime.io.images import fit_max_size
 
     return fit_max_size(read_image(ROOT / "assets" / "astronaut.jpg"), 384)
 
@@ -131,8 +131,8 @@ def test_one_style_layer_weight_moves_its_own_layer(layer, bank, astronaut, shar
     """Raising α_s of one layer (others 1) lowers that layer's Gram error."""
     import torch
 
-    from impasto.training.data import to_tensor
-    from impasto.training.losses import gram, style_loss
+    from impasto.models.imaging import to_tensor
+    from impasto.models.losses import gram, style_loss
     from impasto.training.metrics import _resize_longest
 
     layers = bank.bank.style_layers

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from impasto.runtime.channel import FrameChannel
+from impasto.runtime.stream.channel import FrameChannel
 
 
 def test_drop_stale_keeps_the_newest_and_counts_the_rest():

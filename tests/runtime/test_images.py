@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from impasto.errors import ImageError
-from impasto.runtime import images
-from impasto.runtime.images import (
+from impasto.runtime.io import images
+from impasto.runtime.io.images import (
     atomic_write_bytes,
     decode_image,
     encode_image,

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from impasto.errors import StreamError, UserError
-from impasto.runtime.live import StreamConfig, StreamPipeline, handle_key
-from impasto.runtime.video_io import VideoReader, write_video
+from impasto.runtime.io.video import VideoReader, write_video
+from impasto.runtime.stream.live import StreamConfig, StreamPipeline, handle_key
 
 
 def pattern(n: int, w: int = 32, h: int = 24) -> list[np.ndarray]:
@@ -183,7 +183,7 @@ def test_keys_quit_change_strength_and_switch_styles():
 
 def test_switching_between_a_banks_styles_changes_its_input_without_a_reload():
     from impasto.runtime import Stylizer
-    from impasto.runtime.registry import builtin_styles
+    from impasto.runtime.builtins import builtin_styles
 
     bank_styles = [name for name, style in builtin_styles().items() if style.bank]
     assert len(bank_styles) >= 2

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from impasto.errors import ModelError, UserError
-from impasto.runtime.multiscale import METADATA_KEY, MultiscaleLayout, input_size, select_output
-from impasto.runtime.stylizer import Stylizer
+from impasto.runtime.pipelines.multiscale import METADATA_KEY, MultiscaleLayout, input_size, select_output
+from impasto.runtime.pipelines.stylizer import Stylizer
 
 LAYOUT = {"outputs": [{"name": "a", "scale": 256, "downsample": 4}, {"name": "b", "scale": 512, "downsample": 2},
                       {"name": "c", "scale": 1024, "downsample": 1}], "default": "c", "min_side": 17,

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 from impasto.errors import ImageError, ModelError, UserError
-from impasto.runtime import photoreal
-from impasto.runtime.images import decode_image, encode_image
-from impasto.runtime.masks import decode_mask, label_maps, label_masks, match_style
-from impasto.runtime.photoreal import WCTStylizer, resolve_graph
-from impasto.runtime.smoothing import matting_smooth
+from impasto.runtime.io.images import decode_image, encode_image
+from impasto.runtime.io.masks import decode_mask, label_maps, label_masks, match_style
+from impasto.runtime.pipelines import photoreal
+from impasto.runtime.pipelines.photoreal import WCTStylizer, resolve_graph
+from impasto.runtime.pipelines.smoothing import matting_smooth
 
 ROOT = Path(__file__).resolve().parents[2]
 PALETTE = np.array([[0, 0, 255], [0, 255, 0], [0, 0, 0], [255, 255, 255], [255, 0, 0]], np.uint8)
@@ -169,8 +169,8 @@ def test_missing_graph_messages(tmp_path, monkeypatch):
 
 def test_runtime_modules_do_not_import_torch(photowct_graph, tmp_path):
     code = ("import sys, numpy as np\n"
-            "from impasto.runtime.photoreal import WCTStylizer\n"
-            "import impasto.runtime.smoothing, impasto.runtime.masks, impasto.cli.photoreal\n"
+            "from impasto.runtime.pipelines.photoreal import WCTStylizer\n"
+            "import impasto.runtime.pipelines.smoothing, impasto.runtime.io.masks, impasto.cli.photoreal\n"
             f"m = WCTStylizer.load({str(photowct_graph.path)!r})\n"
             "out = m(np.full((32, 40, 3), 120, np.uint8), np.full((64, 64, 3), 30, np.uint8), smooth='exact')\n"
             "assert out.shape == (32, 40, 3)\n"

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from impasto.runtime.images import read_image
-from impasto.runtime.photoreal import PHOTOREAL_DIR, WCTStylizer, builtin_graph
+from impasto.runtime.io.images import read_image
+from impasto.runtime.pipelines.photoreal import PHOTOREAL_DIR, WCTStylizer, builtin_graph
 
 ROOT = Path(__file__).resolve().parents[2]
-MODELS = ROOT / "impasto" / "runtime" / "models"
+MODELS = ROOT / "impasto" / "runtime" / "data"
 
 pytestmark = pytest.mark.skipif(builtin_graph("photowct") is None, reason="no built-in photowct graph is shipped")
 

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 
 from impasto.errors import BackendUnavailableError, UserError
-from impasto.runtime import ort_backend, selection
-from impasto.runtime.ort_backend import CPU, CUDA, TENSORRT, OrtBackend, provider_list
-from impasto.runtime.selection import BACKENDS, Selection, make_backend, open_backend
-from impasto.runtime.stylizer import Stylizer
+from impasto.runtime.backends import ort as ort_backend
+from impasto.runtime.backends import selection
+from impasto.runtime.backends.ort import CPU, CUDA, TENSORRT, OrtBackend, provider_list
+from impasto.runtime.backends.selection import BACKENDS, Selection, make_backend, open_backend
+from impasto.runtime.pipelines.stylizer import Stylizer
 
 
 def test_backend_names():

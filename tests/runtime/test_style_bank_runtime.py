@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from impasto.errors import ModelError, UserError
-from impasto.runtime.style_bank import (
+from impasto.runtime.pipelines.bank import (
     BankLayout,
     describe_style,
     is_style_mix,

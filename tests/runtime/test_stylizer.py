@@ -12,7 +12,7 @@ from onnx import TensorProto, helper
 
 from impasto.errors import BackendUnavailableError, ImageError, InputMismatchError, ModelError, UserError
 from impasto.runtime import Stylizer
-from impasto.runtime.postprocess import blend, preserve_color
+from impasto.runtime.pipelines.postprocess import blend, preserve_color
 
 
 @pytest.fixture
@@ -151,7 +151,7 @@ def test_blend_and_preserve_color_helpers(photo):
 
 def test_images_outside_an_engine_profile_are_scaled_into_it(stylizer, photo, caplog):
     """An engine's optimisation profile bounds the sizes it runs; the Stylizer fits images into it."""
-    from impasto.runtime.engine_profile import EngineProfile
+    from impasto.runtime.tensorrt.profile import EngineProfile
 
     stylizer.backend.profiles = {"image": EngineProfile("image", (1, 3, 16, 16), (1, 3, 64, 64), (1, 3, 100, 160))}
     assert stylizer.model_size(80, 120) == (80, 120)  # inside: untouched

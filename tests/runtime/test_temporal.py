@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from impasto.errors import UserError
-from impasto.runtime.temporal import (
+from impasto.runtime.stream.temporal import (
     FlowEstimator,
     StabilizerConfig,
     TemporalStabilizer,

@@ -25,15 +25,16 @@ from impasto.errors import (
     ModelError,
     UserError,
 )
-from impasto.runtime import cuda_mem
-from impasto.runtime.backend import TensorSpec
-from impasto.runtime.engine_profile import (
+from impasto.runtime.backends.base import TensorSpec
+from impasto.runtime.tensorrt import cuda_mem
+from impasto.runtime.tensorrt.backend import CAPTURE, EAGER, REPLAY, CudaGraphPolicy, TensorRTBackend
+from impasto.runtime.tensorrt.profile import (
     EngineProfile,
     check_profile_fits_input,
     check_within_profile,
     parse_shapes,
 )
-from impasto.runtime.engine_sidecar import (
+from impasto.runtime.tensorrt.sidecar import (
     EngineSidecar,
     check_compatible,
     check_engine_sha,
@@ -42,7 +43,6 @@ from impasto.runtime.engine_sidecar import (
     sidecar_path,
     write_engine_pair,
 )
-from impasto.runtime.tensorrt_backend import CAPTURE, EAGER, REPLAY, CudaGraphPolicy, TensorRTBackend
 
 ROOT = Path(__file__).resolve().parents[2]
 PROFILE = EngineProfile("image", (1, 3, 64, 64), (1, 3, 512, 512), (1, 3, 1080, 1920))
@@ -155,7 +155,7 @@ def test_sidecar_round_trip_and_metadata(tmp_path):
 
 
 def test_engine_is_written_before_its_sidecar(tmp_path, monkeypatch):
-    from impasto.runtime import engine_sidecar
+    from impasto.runtime.tensorrt import sidecar as engine_sidecar
 
     order = []
     real = engine_sidecar.atomic_write_bytes
@@ -173,7 +173,7 @@ def test_write_engine_pair_refuses_a_sidecar_for_other_bytes(tmp_path):
 
 
 def test_a_half_replaced_pair_is_detected(tmp_path, monkeypatch):
-    from impasto.runtime import engine_sidecar
+    from impasto.runtime.tensorrt import sidecar as engine_sidecar
 
     engine = tmp_path / "style.engine"
     write_engine_pair(engine, b"first build", _sidecar(b"first build"))
@@ -382,11 +382,11 @@ def test_open_without_a_gpu_is_backend_unavailable(tmp_path, monkeypatch):
 
 
 def test_importing_the_runtime_loads_neither_tensorrt_nor_cuda():
-    code = ("import sys, impasto.runtime, impasto.runtime.tensorrt_backend, impasto.export.tensorrt_build, "
+    code = ("import sys, impasto.runtime, impasto.runtime.tensorrt.backend, impasto.export.tensorrt_build, "
             "impasto.cli.main\n"
             "impasto.cli.main.build_parser()\n"
             "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorrt', 'cuda', 'torch', 'pycuda')"
-            " or m == 'impasto.runtime.cuda_mem')\n"
+            " or m == 'impasto.runtime.tensorrt.cuda_mem')\n"
             "assert not bad, bad\nprint('ok')")
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from impasto.errors import VideoError
-from impasto.runtime.video import VideoOptions, stylize_video
-from impasto.runtime.video_io import VideoReader, write_video
+from impasto.runtime.io.video import VideoReader, write_video
+from impasto.runtime.stream.video import VideoOptions, stylize_video
 
 
 class InvertStylizer:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from impasto.errors import StreamError, VideoError
-from impasto.runtime.video_io import (
+from impasto.runtime.io.video import (
     CameraSource,
     PreviewWindow,
     VideoReader,

@@ -7,8 +7,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-MODULES = ["impasto.runtime.video_io", "impasto.runtime.video", "impasto.runtime.live", "impasto.runtime.temporal",
-           "impasto.runtime.audio", "impasto.runtime.channel", "impasto.cli.video", "impasto.cli.webcam"]
+MODULES = ["impasto.runtime.io.video", "impasto.runtime.stream.video", "impasto.runtime.stream.live",
+           "impasto.runtime.stream.temporal", "impasto.runtime.io.audio", "impasto.runtime.stream.channel",
+           "impasto.cli.video", "impasto.cli.webcam"]
 
 
 def test_video_modules_import_without_torch():
@@ -21,7 +22,7 @@ def test_video_modules_import_without_torch():
 
 def test_video_cli_runs_end_to_end_without_torch(tiny_model, tmp_path):
     code = ("import sys, numpy as np\n"
-            "from impasto.runtime.video_io import write_video\n"
+            "from impasto.runtime.io.video import write_video\n"
             "from impasto.cli.main import main\n"
             f"write_video({str(tmp_path / 'in.avi')!r}, [np.full((24, 32, 3), 9 * i, np.uint8) for i in range(6)], 6)\n"
             f"assert main(['video', {str(tmp_path / 'in.avi')!r}, '-o', {str(tmp_path / 'out.mp4')!r}, "

@@ -63,7 +63,7 @@ def shift_graph(tmp_path_factory) -> Path:
 
 
 def test_warper_runs_and_reports(shift_graph):
-    from impasto.runtime.warp import Warper
+    from impasto.runtime.pipelines.warp import Warper
 
     content = np.zeros((40, 64, 3), np.uint8)
     content[:, 40:44] = 255  # a vertical bar at x = 40..43
@@ -79,7 +79,7 @@ def test_warper_runs_and_reports(shift_graph):
 
 
 def test_warper_refusals(tmp_path, shift_graph):
-    from impasto.runtime.warp import Warper
+    from impasto.runtime.pipelines.warp import Warper
 
     with pytest.raises(ModelError, match="no such file"):
         Warper.load(tmp_path / "missing.onnx")
@@ -92,7 +92,7 @@ def test_warper_refusals(tmp_path, shift_graph):
 
 def test_runtime_warp_does_not_import_torch(shift_graph):
     code = ("import sys, numpy as np\n"
-            "from impasto.runtime.warp import Warper\n"
+            "from impasto.runtime.pipelines.warp import Warper\n"
             f"w = Warper.load({str(shift_graph)!r})\n"
             "assert w(np.zeros((32, 32, 3), np.uint8), np.zeros((32, 32, 3), np.uint8)).shape == (32, 32, 3)\n"
             "assert 'torch' not in sys.modules\nprint('ok')")

@@ -12,7 +12,7 @@ torch = pytest.importorskip("torch")
 
 from impasto.errors import ModelError, UserError  # noqa: E402
 from impasto.models.multimodal import MultimodalNet, half_size  # noqa: E402
-from impasto.runtime.images import write_image  # noqa: E402
+from impasto.runtime.io.images import write_image  # noqa: E402
 from impasto.training.checkpoint import load_checkpoint  # noqa: E402
 from impasto.training.multimodal import (  # noqa: E402
     MultimodalTrainConfig,

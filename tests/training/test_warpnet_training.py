@@ -11,7 +11,7 @@ from torch.nn import functional as F
 
 from impasto.errors import UserError
 from impasto.models.warpnet import WarpNet, WarpNetConfig, warp_image
-from impasto.runtime.images import write_image
+from impasto.runtime.io.images import write_image
 from impasto.training.warp_pairs import WarpSampler, field_at
 from impasto.training.warpnet import WarpNetTrainConfig, dense_epe, field_tv, train_warpnet, warp_losses
 

@@ -18,7 +18,7 @@ with no style pixels is transferred with the whole style image's statistics (ins
 graph, :mod:`impasto.models.wct`).
 
 Convention:
-    Masks are read like images (``HxWx3`` uint8 RGB; see :mod:`impasto.runtime.images`)
+    Masks are read like images (``HxWx3`` uint8 RGB; see :mod:`impasto.runtime.io.images`)
     and must have exactly the size of the image they label. One-hot masks are float32
     ``(1, L, H, W)`` as the exported graphs take them.
 """

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from impasto.errors import UserError
-from impasto.training.dst import DSTConfig, apply_displacements, displacement_field, run_dst, to_normalised
+from impasto.optim.dst import DSTConfig, apply_displacements, displacement_field, run_dst, to_normalised
 
 
 def test_loss_decreases_and_points_move_to_targets(photo, vgg_weights):

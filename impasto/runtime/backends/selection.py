@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from impasto.errors import BackendUnavailableError, UserError
-from impasto.runtime.backend import Backend
+from impasto.runtime.backends.base import Backend
 
 log = logging.getLogger("impasto.runtime")
 
@@ -70,13 +70,13 @@ def make_backend(path: str | os.PathLike, backend: str = "ort-cpu", *, threads: 
                             f"with `impasto build-engine`), got {str(path)!r}")
         if fp16:
             raise UserError("fp16: an engine's precision is fixed when it is built (impasto build-engine --fp16)")
-        from impasto.runtime.tensorrt_backend import TensorRTBackend
+        from impasto.runtime.tensorrt.backend import TensorRTBackend
 
         return TensorRTBackend(path, device_id=device_id)
     if engine:
         raise UserError(f"backend {backend}: expected an .onnx model, got the TensorRT engine {str(path)!r} "
                         "(use --backend tensorrt or auto)")
-    from impasto.runtime.ort_backend import OrtBackend, provider_list
+    from impasto.runtime.backends.ort import OrtBackend, provider_list
 
     try:
         providers = provider_list(backend, fp16=fp16, device_id=device_id)
@@ -139,7 +139,7 @@ def _missing_provider(backend: str) -> str | None:
         import importlib.util
 
         return None if importlib.util.find_spec("tensorrt") else "the tensorrt package"
-    from impasto.runtime.ort_backend import PROVIDER_OF, available_providers
+    from impasto.runtime.backends.ort import PROVIDER_OF, available_providers
 
     provider = PROVIDER_OF[backend]
     return None if provider in available_providers() else f"ONNX Runtime's {provider}"

@@ -1,6 +1,6 @@
 """Prune keypoint pairs before a thin-plate-spline warp: crowded pairs, outliers, folds.
 
-Neural Best Buddies (:mod:`impasto.models.nbb`) returns pairs that match in appearance,
+Neural Best Buddies (:mod:`impasto.optim.nbb`) returns pairs that match in appearance,
 not necessarily in geometry: two content points a few pixels apart whose guide points
 lie far apart, a pair on the wrong object, or two pairs that cross. Fed to a TPS, each
 of these tears or folds the image. Four passes, in this order, remove them:

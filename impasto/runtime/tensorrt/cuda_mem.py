@@ -1,6 +1,6 @@
 """A small layer over cuda-python's CUDA runtime bindings: memory, one stream, CUDA graphs.
 
-Only :mod:`impasto.runtime.tensorrt_backend` and the engine builder use it, and only when
+Only :mod:`impasto.runtime.tensorrt.backend` and the engine builder use it, and only when
 they run: nothing imports this module at ``import impasto.runtime`` time, and this module
 imports ``cuda-python`` only on first use (:func:`cudart`). No pycuda, no torch.
 

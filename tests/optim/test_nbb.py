@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from impasto.errors import UserError
-from impasto.models.nbb import NBBConfig, best_buddies, draw_matches, kmeans
+from impasto.optim.nbb import NBBConfig, best_buddies, draw_matches, kmeans
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,8 @@
 """Deformable Style Transfer (Kim, Kolkin, Salavon & Shakhnarovich, ECCV 2020) on the project's Gatys losses.
 
 Keypoint pairs ``(P_c, P_s)`` between the content and the geometry guide come from
-Neural Best Buddies (:mod:`impasto.models.nbb`); crowded, outlying and folding pairs
-are pruned first (:mod:`impasto.models.keypoint_pruning`), as DST cleans its NBB points.
+Neural Best Buddies (:mod:`impasto.optim.nbb`); crowded, outlying and folding pairs
+are pruned first (:mod:`impasto.optim.keypoint_pruning`), as DST cleans its NBB points.
 The stylised image ``X`` and the displacements ``theta`` of the content keypoints are
 optimised jointly::
 
@@ -13,10 +13,10 @@ optimised jointly::
   content at ``P_c`` moves to ``P_c + theta``. Eight border anchors (corners and edge
   midpoints) are added with zero displacement so the frame stays put.
 - ``L_warp = mean_k |P_c,k + theta_k - P_s,k|^2`` pulls the warped points to the guide's.
-- ``R_TV`` is the total variation (:func:`impasto.training.losses.tv_loss`) of the dense
+- ``R_TV`` is the total variation (:func:`impasto.models.losses.tv_loss`) of the dense
   displacement field ``f_theta`` (``tps_grid`` minus the identity) on a 64x64 grid.
 - ``L_content`` and ``L_style`` are the project's scale-free relative losses
-  (:func:`impasto.training.losses.content_loss` on ``relu4_2``, :func:`style_loss` on
+  (:func:`impasto.models.losses.content_loss` on ``relu4_2``, :func:`style_loss` on
   the Gram matrices of ``relu1_1 … relu5_1``), weighted ``style_weight`` each.
 
 The result is ``W(X, theta)``. The style statistics come from ``texture`` when given,
@@ -40,7 +40,8 @@ import numpy as np
 import torch
 
 from impasto.errors import UserError
-from impasto.training.gatys import CONTENT_LAYERS, STYLE_LAYERS, _resize
+from impasto.models.imaging import resize_longest
+from impasto.optim.gatys import CONTENT_LAYERS, STYLE_LAYERS
 
 #: Resolution of the dense displacement field that R_TV sees.
 TV_GRID = 64
@@ -66,7 +67,7 @@ class DSTConfig:
         regularization: TPS smoothing (0 interpolates the points exactly).
         nbb_size: longest side of the images for the keypoint search.
         prune: drop crowded, outlying and folding pairs first
-            (:func:`impasto.models.keypoint_pruning.prune_keypoints`).
+            (:func:`impasto.optim.keypoint_pruning.prune_keypoints`).
         seed: keypoint clustering seed.
     """
 
@@ -132,13 +133,13 @@ def run_dst(content: np.ndarray, guide: np.ndarray, cfg: DSTConfig, *, texture: 
         losses, the mean distance of the warped points to their targets before and after
         (normalised units), ``seconds`` (keypoints and optimisation separately) and the config.
     """
-    from impasto.models.keypoint_pruning import PruneConfig, prune_keypoints
-    from impasto.models.nbb import NBBConfig, best_buddies
+    from impasto.models.imaging import to_image, to_tensor
+    from impasto.models.losses import content_loss, gram, style_loss, tv_loss
     from impasto.models.vgg import VGG16Features
     from impasto.ops import tps_warp
-    from impasto.runtime.images import to_rgb8
-    from impasto.training.data import to_image, to_tensor
-    from impasto.training.losses import content_loss, gram, style_loss, tv_loss
+    from impasto.optim.keypoint_pruning import PruneConfig, prune_keypoints
+    from impasto.optim.nbb import NBBConfig, best_buddies
+    from impasto.runtime.io.images import to_rgb8
     from impasto.utils.progress import Progress
 
     content, guide = to_rgb8(content, name="content"), to_rgb8(guide, name="geometry guide")
@@ -165,8 +166,8 @@ def run_dst(content: np.ndarray, guide: np.ndarray, cfg: DSTConfig, *, texture: 
     src = torch.cat([pc, anchors], dim=1)
     n = pc.shape[1]
 
-    c_t = to_tensor(_resize(content, cfg.size))[None]
-    s_t = to_tensor(_resize(style_src, cfg.size))[None]
+    c_t = to_tensor(resize_longest(content, cfg.size))[None]
+    s_t = to_tensor(resize_longest(style_src, cfg.size))[None]
     taps = list(dict.fromkeys(CONTENT_LAYERS + STYLE_LAYERS))
     with torch.no_grad():
         target_c = vgg(c_t, CONTENT_LAYERS)
@@ -228,8 +229,8 @@ def apply_displacements(image: np.ndarray, summary: dict[str, Any]) -> np.ndarra
         image: ``HxWx3`` uint8 RGB, the content at any size (keypoints are rescaled to it).
         summary: the summary returned by :func:`run_dst`.
     """
+    from impasto.models.imaging import to_image, to_tensor
     from impasto.ops import tps_warp
-    from impasto.training.data import to_image, to_tensor
 
     w0, h0 = summary["content_size"]
     pc = to_normalised(np.array(summary["keypoints_content"]), w0, h0)

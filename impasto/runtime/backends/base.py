@@ -11,8 +11,8 @@ Lifecycle, as in Polygraphy's runners::
 
 or ``with OrtBackend(path) as backend: ...`` (open/close).
 
-The concrete backends live in their own modules (:mod:`impasto.runtime.ort_backend`,
-:mod:`impasto.runtime.tensorrt_backend`); :mod:`impasto.runtime.selection` picks one by
+The concrete backends live in their own modules (:mod:`impasto.runtime.backends.ort`,
+:mod:`impasto.runtime.tensorrt.backend`); :mod:`impasto.runtime.backends.selection` picks one by
 name (``auto`` included) and reports every fallback.
 
 Convention:

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from impasto.errors import UserError
-from impasto.runtime.images import fit_max_size, to_rgb8
-from impasto.runtime.registry import BuiltinStyle, builtin_styles
+from impasto.runtime.builtins import BuiltinStyle, builtin_styles
+from impasto.runtime.io.images import fit_max_size, to_rgb8
 
 #: Height of the label strip under each tile, in pixels.
 LABEL_HEIGHT = 26
@@ -31,7 +31,7 @@ def stylize_builtins(photo: np.ndarray, styles: Iterable[BuiltinStyle] | None = 
     Returns:
         ``[(style name, HxWx3 uint8)]`` in the styles' order.
     """
-    from impasto.runtime.stylizer import Stylizer
+    from impasto.runtime.pipelines.stylizer import Stylizer
 
     chosen = list(builtin_styles().values() if styles is None else styles)
     by_file: dict[Path, list[BuiltinStyle]] = {}

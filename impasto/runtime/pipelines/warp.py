@@ -1,7 +1,7 @@
 """Run an exported Learning-to-Warp graph with ONNX Runtime (torch-free).
 
 Example:
-    >>> from impasto.runtime.warp import Warper
+    >>> from impasto.runtime.pipelines.warp import Warper
     >>> with Warper.load("warpnet.onnx") as warper:
     ...     res = warper.run(content, guide)          # HxWx3 uint8 RGB each
     >>> res["warped"], res["field"]                   # HxWx3 uint8, HxWx2 float32
@@ -14,7 +14,7 @@ antialiased bilinear resize for the features) and comes out warped at that size.
 
 Convention:
     Images are ``HxWx3`` uint8 RGB (other layouts are converted as in
-    :mod:`impasto.runtime.images`). The field is ``HxWx2`` float32 at the content's size:
+    :mod:`impasto.runtime.io.images`). The field is ``HxWx2`` float32 at the content's size:
     (x, y) offsets in normalised coordinates (``align_corners=False``; one pixel is
     ``2 / W`` in x); the warped image at pixel p shows the content at ``p + field(p)``.
 """
@@ -30,10 +30,10 @@ from typing import Any
 import numpy as np
 
 from impasto.errors import BackendRuntimeError, ImageError, ModelError
-from impasto.runtime.backend import Backend
-from impasto.runtime.images import to_rgb8
-from impasto.runtime.photoreal import _to_nchw, _to_rgb8
-from impasto.runtime.selection import Selection, open_backend
+from impasto.runtime.backends.base import Backend
+from impasto.runtime.backends.selection import Selection, open_backend
+from impasto.runtime.io.images import to_rgb8
+from impasto.runtime.pipelines.photoreal import _to_nchw, _to_rgb8
 
 _REQUIRED_INPUTS = ("content", "guide")
 _REQUIRED_OUTPUTS = ("field", "warped")

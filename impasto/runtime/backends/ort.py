@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from impasto.errors import BackendUnavailableError, ModelError
-from impasto.runtime.backend import Backend, TensorSpec
+from impasto.runtime.backends.base import Backend, TensorSpec
 
 log = logging.getLogger("impasto.runtime")
 

@@ -3,7 +3,7 @@
 Needs the ``[trt]`` extra (TensorRT 10 and cuda-python) and an NVIDIA GPU; both are
 imported when the backend opens, never at ``import impasto.runtime`` time.
 
-Lifecycle (see :class:`~impasto.runtime.backend.Backend`)::
+Lifecycle (see :class:`~impasto.runtime.backends.base.Backend`)::
 
     with TensorRTBackend("engines/starry_night.engine") as trt_backend:
         out = trt_backend.run({"image": x})["stylized"]
@@ -45,16 +45,16 @@ from impasto.errors import (
     InputMismatchError,
     ModelError,
 )
-from impasto.runtime.backend import Backend, TensorSpec
-from impasto.runtime.engine_profile import EngineProfile, check_within_profile, format_shape
-from impasto.runtime.engine_sidecar import (
+from impasto.runtime.backends.base import Backend, TensorSpec
+from impasto.runtime.tensorrt.loader import import_tensorrt
+from impasto.runtime.tensorrt.profile import EngineProfile, check_within_profile, format_shape
+from impasto.runtime.tensorrt.sidecar import (
     EngineSidecar,
     check_compatible,
     check_engine_sha,
     read_sidecar,
     sidecar_summary,
 )
-from impasto.runtime.tensorrt_import import import_tensorrt
 
 log = logging.getLogger("impasto.runtime")
 
@@ -123,7 +123,7 @@ class TensorRTBackend(Backend):
         cuda_graphs: replay a CUDA graph when the input shape repeats (see the module's Convention).
 
     Attributes:
-        sidecar: the parsed :class:`~impasto.runtime.engine_sidecar.EngineSidecar` (after open).
+        sidecar: the parsed :class:`~impasto.runtime.tensorrt.sidecar.EngineSidecar` (after open).
         profiles: ``{input name: EngineProfile}`` read from the engine (after open).
         counts: ``{"eager", "capture", "replay"}`` runs so far.
     """
@@ -159,7 +159,7 @@ class TensorRTBackend(Backend):
 
     def _open(self) -> None:
         trt = import_tensorrt(purpose="the tensorrt backend")
-        from impasto.runtime import cuda_mem
+        from impasto.runtime.tensorrt import cuda_mem
 
         self._trt, self._cuda = trt, cuda_mem
         try:

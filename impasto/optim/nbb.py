@@ -37,7 +37,7 @@ import torch
 from torch.nn import functional as F
 
 from impasto.errors import UserError
-from impasto.training.gatys import _resize
+from impasto.models.imaging import resize_longest
 
 LEVELS: tuple[str, ...] = ("relu5_1", "relu4_1", "relu3_1", "relu2_1", "relu1_1")
 STRIDES: dict[str, int] = {"relu5_1": 16, "relu4_1": 8, "relu3_1": 4, "relu2_1": 2, "relu1_1": 1}
@@ -136,14 +136,14 @@ def best_buddies(image_a: np.ndarray, image_b: np.ndarray, cfg: NBBConfig, *, vg
     Raises:
         UserError: bad images, or no best buddies at the deepest level.
     """
+    from impasto.models.imaging import to_tensor
     from impasto.models.vgg import VGG16Features
-    from impasto.runtime.images import to_rgb8
-    from impasto.training.data import to_tensor
+    from impasto.runtime.io.images import to_rgb8
 
     image_a, image_b = to_rgb8(image_a, name="image A"), to_rgb8(image_b, name="image B")
     if vgg is None:
         vgg = VGG16Features(vgg_weights)
-    work = [_resize(im, cfg.size) for im in (image_a, image_b)]
+    work = [resize_longest(im, cfg.size) for im in (image_a, image_b)]
     with torch.no_grad():
         feats = [vgg(to_tensor(w)[None], list(cfg.levels)) for w in work]
         counts: dict[str, int] = {}

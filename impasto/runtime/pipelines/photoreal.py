@@ -1,7 +1,7 @@
 """Photorealistic (PhotoWCT) and arbitrary artistic (WCT) style transfer with exported graphs (torch-free).
 
 Example:
-    >>> from impasto.runtime.photoreal import WCTStylizer
+    >>> from impasto.runtime.pipelines.photoreal import WCTStylizer
     >>> with WCTStylizer.load(method="photowct") as photo:          # or model="photowct.onnx"
     ...     out = photo(content, style, content_mask=cm, style_mask=sm, smooth="fast")
     >>> with WCTStylizer.load(method="wct") as paint:
@@ -11,15 +11,15 @@ The graph (``impasto export photowct|wct``, :mod:`impasto.export.wct_export`) do
 of the stylisation — encoder, mask-restricted WCT, decoders and, for photowct, the
 guided-filter smoothing (``smooth="fast"``). ``smooth="exact"`` runs FastPhotoStyle's
 matting-affinity solve on the graph's unsmoothed output on the CPU
-(:mod:`impasto.runtime.smoothing`, needs scipy); ``smooth="none"`` returns it as is.
+(:mod:`impasto.runtime.pipelines.smoothing`, needs scipy); ``smooth="none"`` returns it as is.
 
-Built-in graphs, where the package ships them, live in ``impasto/runtime/models/photoreal/``
+Built-in graphs, where the package ships them, live in ``impasto/runtime/data/photoreal/``
 (``photowct.onnx``, ``wct.onnx``); otherwise pass the path of one you exported.
 
 Convention:
     Images and masks are ``HxWx3`` uint8 RGB (other layouts are converted as in
-    :mod:`impasto.runtime.images`); the result has the content's size. Masks are
-    colour-coded (:mod:`impasto.runtime.masks`), each the size of its own image, and come
+    :mod:`impasto.runtime.io.images`); the result has the content's size. Masks are
+    colour-coded (:mod:`impasto.runtime.io.masks`), each the size of its own image, and come
     in pairs. The style image is downscaled (never upscaled) so its longest side is at most
     ``max(content's longest side, 512)``; its shorter side must then still be at least the
     graph's ``min_style_side`` (64 px).
@@ -36,13 +36,13 @@ from typing import Any
 import numpy as np
 
 from impasto.errors import BackendRuntimeError, ImageError, ModelError, UserError
-from impasto.runtime.backend import Backend
-from impasto.runtime.images import to_rgb8
-from impasto.runtime.masks import check_mask_size, label_maps, one_hot
-from impasto.runtime.selection import Selection, open_backend
+from impasto.runtime.backends.base import Backend
+from impasto.runtime.backends.selection import Selection, open_backend
+from impasto.runtime.io.images import to_rgb8
+from impasto.runtime.io.masks import check_mask_size, label_maps, one_hot
 
 #: Folder of the built-in graphs.
-PHOTOREAL_DIR = Path(__file__).resolve().parent / "models" / "photoreal"
+PHOTOREAL_DIR = Path(__file__).resolve().parents[1] / "data" / "photoreal"
 METHODS: tuple[str, ...] = ("photowct", "wct")
 SMOOTH_MODES: tuple[str, ...] = ("fast", "exact", "none")
 #: The style is never downscaled below this longest side.
@@ -156,7 +156,7 @@ class WCTStylizer:
             smooth: ``fast`` (guided filter, in the graph), ``exact`` (matting solve, CPU) or
                 ``none``; wct graphs take ``none`` only (``fast`` is accepted and means none).
             exact_max_pixels: size limit of the exact solve (default
-                :data:`impasto.runtime.smoothing.DEFAULT_MAX_PIXELS`).
+                :data:`impasto.runtime.pipelines.smoothing.DEFAULT_MAX_PIXELS`).
 
         Returns:
             ``{"image": HxWx3 uint8, "unsmoothed": the graph's unsmoothed output (photowct) or None,
@@ -184,7 +184,7 @@ class WCTStylizer:
         if min(h, w) < self.min_side:
             raise ImageError(f"content image {w}x{h}: too small, expected at least {self.min_side} px on each side")
         if smooth == "exact":  # refuse before the graph runs, not after
-            from impasto.runtime.smoothing import DEFAULT_MAX_PIXELS, check_size
+            from impasto.runtime.pipelines.smoothing import DEFAULT_MAX_PIXELS, check_size
 
             exact_max_pixels = exact_max_pixels or DEFAULT_MAX_PIXELS
             check_size(h, w, exact_max_pixels)
@@ -216,7 +216,7 @@ class WCTStylizer:
         name = "stylized" if smooth == "fast" or self.method == "wct" else "unsmoothed"
         image = _to_rgb8(out[name])
         if smooth == "exact":
-            from impasto.runtime.smoothing import matting_smooth
+            from impasto.runtime.pipelines.smoothing import matting_smooth
 
             image = matting_smooth(image, content, max_pixels=exact_max_pixels)
         t3 = time.perf_counter()

@@ -10,10 +10,10 @@ Example:
 
 
 Convention:
-    Images are ``HxWx3`` uint8 RGB (see :mod:`impasto.runtime.images` for the other
+    Images are ``HxWx3`` uint8 RGB (see :mod:`impasto.runtime.io.images` for the other
     layouts and dtypes that are converted). Models take ``image``: float32 NCHW RGB in
     ``[0, 1]`` and return float32 NCHW RGB in ``[0, 1]`` of the same size. A style bank
-    (:mod:`impasto.runtime.style_bank`) also takes ``style_weights``,
+    (:mod:`impasto.runtime.pipelines.bank`) also takes ``style_weights``,
     ``content_layer_weights`` and ``style_layer_weights``: the stylizer keeps a current
     selection (:meth:`Stylizer.set_style`, :meth:`Stylizer.set_layer_weights`) and any call
     may override it.
@@ -29,13 +29,11 @@ from pathlib import Path
 import numpy as np
 
 from impasto.errors import InputMismatchError, ModelError, UserError
-from impasto.runtime.backend import Backend
-from impasto.runtime.images import to_rgb8
-from impasto.runtime.multiscale import MultiscaleLayout, input_size, select_output
-from impasto.runtime.postprocess import blend, preserve_color
-from impasto.runtime.registry import ModelCard, resolve_model
-from impasto.runtime.selection import BACKENDS, Selection, make_backend, open_backend
-from impasto.runtime.style_bank import (
+from impasto.runtime.backends.base import Backend
+from impasto.runtime.backends.selection import BACKENDS, Selection, make_backend, open_backend
+from impasto.runtime.builtins import ModelCard, resolve_model
+from impasto.runtime.io.images import to_rgb8
+from impasto.runtime.pipelines.bank import (
     BANK_INPUTS,
     BankLayout,
     StyleSelection,
@@ -44,6 +42,8 @@ from impasto.runtime.style_bank import (
     layer_vector,
     style_vector,
 )
+from impasto.runtime.pipelines.multiscale import MultiscaleLayout, input_size, select_output
+from impasto.runtime.pipelines.postprocess import blend, preserve_color
 
 log = logging.getLogger("impasto.runtime")
 
@@ -92,7 +92,7 @@ class Stylizer:
         Args:
             model: built-in name (see ``impasto styles``), a mix of a bank's styles
                 (``"starry_night:0.6,la_muse:0.4"``) or a path.
-            backend: one of :data:`~impasto.runtime.selection.BACKENDS`; ``"auto"`` (default)
+            backend: one of :data:`~impasto.runtime.backends.selection.BACKENDS`; ``"auto"`` (default)
                 takes the fastest that opens here and records every fallback in
                 :attr:`selection`.
             threads: intra-op threads, 0 for ONNX Runtime's default.
@@ -102,7 +102,7 @@ class Stylizer:
             style_layer_weights: α_s, one per style layer (bank only; default all 1).
             content_layer_weights: α_c, one per content layer (bank only; default all 1).
             scale: a multiscale model's output by nominal scale (MT-Net: 256, 512 or 1024;
-                default its finest); see :mod:`impasto.runtime.multiscale`.
+                default its finest); see :mod:`impasto.runtime.pipelines.multiscale`.
 
         Raises:
             ModelError: unknown name, missing or unloadable file, wrong graph signature.

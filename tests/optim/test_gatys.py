@@ -12,8 +12,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from impasto.errors import UserError  # noqa: E402
-from impasto.runtime.images import read_image  # noqa: E402
-from impasto.training.gatys import GatysConfig, _chroma, run_gatys, scale_sizes  # noqa: E402
+from impasto.optim.gatys import GatysConfig, _chroma, run_gatys, scale_sizes  # noqa: E402
+from impasto.runtime.io.images import read_image  # noqa: E402
 
 SHARED = Path(os.environ.get("IMPASTO_SHARED", Path(__file__).resolve().parents[2].parent / "shared"))
 CONTENT = SHARED / "data" / "content" / "bsds_19021.jpg"

@@ -4,7 +4,7 @@ The capture thread reads a :class:`FrameSource` (a camera, or a video file read 
 were one), the inference thread stylises (and optionally stabilises) each frame, and the
 thread that calls :meth:`StreamPipeline.run` (the display, a file writer, a test) gets
 the results through a callback. Threads hand frames over through bounded
-:class:`~impasto.runtime.channel.FrameChannel`\\ s:
+:class:`~impasto.runtime.stream.channel.FrameChannel`\\ s:
 
 * live sources (cameras, ``realtime=True`` files): one-slot channels in which the newest
   frame replaces a stale one, so latency never grows; the replaced frames are counted
@@ -13,7 +13,7 @@ the results through a callback. Threads hand frames over through bounded
 
 Example:
     >>> from impasto.runtime import Stylizer
-    >>> from impasto.runtime.video_io import VideoReader
+    >>> from impasto.runtime.io.video import VideoReader
     >>> pipeline = StreamPipeline(VideoReader("clip.mp4"), Stylizer.load(), StreamConfig(max_frames=100))
     >>> summary = pipeline.run(on_frame=lambda f: print(f.index, f.latency_ms))
     >>> summary.to_dict()["reason"]               # e.g. "frame limit reached (100 frames)"
@@ -40,9 +40,9 @@ from typing import Protocol
 import numpy as np
 
 from impasto.errors import UserError
-from impasto.runtime.channel import FrameChannel
-from impasto.runtime.temporal import StabilizerConfig, TemporalStabilizer
-from impasto.runtime.video_io import resize_frame
+from impasto.runtime.io.video import resize_frame
+from impasto.runtime.stream.channel import FrameChannel
+from impasto.runtime.stream.temporal import StabilizerConfig, TemporalStabilizer
 
 log = logging.getLogger("impasto.runtime")
 
@@ -50,7 +50,7 @@ _JOIN_TIMEOUT_S = 15.0
 
 
 class FrameSource(Protocol):
-    """Where frames come from (:class:`~impasto.runtime.video_io.VideoReader`, ``CameraSource``, a fake)."""
+    """Where frames come from (:class:`~impasto.runtime.io.video.VideoReader`, ``CameraSource``, a fake)."""
 
     name: str
     fps: float  # nominal frame rate, 0.0 if unknown
@@ -63,7 +63,7 @@ class FrameSource(Protocol):
 
 
 class StylizerLike(Protocol):
-    """What the pipeline needs from a :class:`~impasto.runtime.stylizer.Stylizer`."""
+    """What the pipeline needs from a :class:`~impasto.runtime.pipelines.stylizer.Stylizer`."""
 
     name: str
     provider: str
@@ -81,7 +81,7 @@ class StreamConfig:
         strength: initial style strength in ``[0, 1]`` (changed live by :meth:`StreamPipeline.adjust_strength`).
         preserve_colors: keep the content's colours.
         stabilize: temporal stabilisation weight in ``[0, 1]`` (0 = off), see
-            :class:`~impasto.runtime.temporal.TemporalStabilizer`.
+            :class:`~impasto.runtime.stream.temporal.TemporalStabilizer`.
         size: resize captured frames to ``(width, height)`` before stylising (None: as captured).
         max_frames: stop after this many captured frames (None: until the source ends).
         drop_frames: newest-frame-wins channels; None decides from the source (live sources

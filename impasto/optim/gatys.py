@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from impasto.errors import UserError
+from impasto.models.imaging import resize_longest
 
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 CONTENT_LAYERS = ("relu4_2",)  # the paper's conv4_2 (VGG19) mapped to VGG16
@@ -91,15 +92,6 @@ class GatysConfig:
             raise UserError(f"scales: expected increasing sizes >= 16 px, got {list(self.scales)}")
 
 
-def _resize(img: np.ndarray, longest: int) -> np.ndarray:
-    import cv2
-
-    h, w = img.shape[:2]
-    s = longest / max(h, w)
-    size = (max(1, round(w * s)), max(1, round(h * s)))
-    return cv2.resize(img, size, interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC)
-
-
 def _luma(rgb: np.ndarray) -> np.ndarray:
     """``HxWx3`` float RGB in [0, 1] -> ``HxW`` luminance."""
     return rgb @ _Y
@@ -119,7 +111,7 @@ def _from_ycbcr(y: np.ndarray, cb: np.ndarray, cr: np.ndarray) -> np.ndarray:
 
 def _prepare(img: np.ndarray, longest: int, gray: bool, match: np.ndarray | None = None) -> np.ndarray:
     """Resize to ``longest``; with ``gray`` return luminance (optionally mean/std-matched to ``match``)."""
-    x = _resize(img, longest).astype(np.float32) / 255.0
+    x = resize_longest(img, longest).astype(np.float32) / 255.0
     if not gray:
         return x
     y = _luma(x)
@@ -153,9 +145,9 @@ def run_gatys(content: np.ndarray, style: np.ndarray, cfg: GatysConfig, *, vgg: 
     import torch
     from torch.nn import functional as F
 
+    from impasto.models.losses import gatys_style_layer_loss, gram, tv_loss
     from impasto.models.vgg import VGG16Features
-    from impasto.runtime.images import to_rgb8
-    from impasto.training.losses import gatys_style_layer_loss, gram, tv_loss
+    from impasto.runtime.io.images import to_rgb8
     from impasto.utils.progress import Progress
 
     content, style = to_rgb8(content, name="content"), to_rgb8(style, name="style")

@@ -1,21 +1,21 @@
 """Stylise a video file into a new one: same frame count, frame rate and size, audio carried over.
 
 Decoding, stylisation and encoding run in separate threads (a
-:class:`~impasto.runtime.live.StreamPipeline` that never drops frames). The result is
+:class:`~impasto.runtime.stream.live.StreamPipeline` that never drops frames). The result is
 written to a temporary file beside the output and renamed into place only when
 complete, so a failure or Ctrl-C never leaves a half-written video. Audio is muxed back
-with ffmpeg when one is found (see :mod:`impasto.runtime.audio`).
+with ffmpeg when one is found (see :mod:`impasto.runtime.io.audio`).
 
 Example:
     >>> from impasto.runtime import Stylizer
-    >>> from impasto.runtime.video import VideoOptions, stylize_video
+    >>> from impasto.runtime.stream.video import VideoOptions, stylize_video
     >>> with Stylizer.load("starry_night") as s:
     ...     report = stylize_video("in.mp4", "out.mp4", s, VideoOptions(strength=0.8, stabilize=0.6))
     >>> report.frames, report.audio
 
 Convention:
     Frames are ``HxWx3`` uint8 RGB inside impasto (BGR stays in
-    :mod:`impasto.runtime.video_io`). Sizes are ``(width, height)``. Output sizes are even
+    :mod:`impasto.runtime.io.video`). Sizes are ``(width, height)``. Output sizes are even
     (4:2:0 codecs need it): an odd input dimension loses its last pixel row or column,
     and the report says so.
 """
@@ -32,10 +32,10 @@ from pathlib import Path
 import numpy as np
 
 from impasto.errors import UserError, VideoError
-from impasto.runtime.audio import carry_audio, find_ffmpeg
-from impasto.runtime.images import publish
-from impasto.runtime.live import StreamConfig, StreamPipeline, StylisedFrame, StylizerLike
-from impasto.runtime.video_io import VIDEO_SUFFIXES, VideoInfo, VideoReader, VideoWriter, even_size, resize_frame
+from impasto.runtime.io.audio import carry_audio, find_ffmpeg
+from impasto.runtime.io.images import publish
+from impasto.runtime.io.video import VIDEO_SUFFIXES, VideoInfo, VideoReader, VideoWriter, even_size, resize_frame
+from impasto.runtime.stream.live import StreamConfig, StreamPipeline, StylisedFrame, StylizerLike
 
 #: Frame rate written when the input's container does not give one.
 FALLBACK_FPS = 25.0
@@ -160,7 +160,7 @@ def stylize_video(src: str | os.PathLike, dst: str | os.PathLike, stylizer: Styl
         src: input video.
         dst: output video; the extension picks the codec (``.mp4``, ``.mov``, ``.m4v``,
             ``.mkv``: MPEG-4 Part 2; ``.avi``: Motion JPEG).
-        stylizer: a loaded :class:`~impasto.runtime.stylizer.Stylizer` (not closed here).
+        stylizer: a loaded :class:`~impasto.runtime.pipelines.stylizer.Stylizer` (not closed here).
         options: see :class:`VideoOptions`.
         on_frame: called as ``on_frame(frames_done, frames_expected)`` after each frame
             (``frames_expected`` is the header's estimate, 0 if unknown), e.g. a progress bar.

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from impasto.errors import UserError
-from impasto.models.keypoint_pruning import PruneConfig, affine_residuals, folded_fraction, prune_keypoints
+from impasto.optim.keypoint_pruning import PruneConfig, affine_residuals, folded_fraction, prune_keypoints
 
 ANCHORS = np.array([[-1, -1], [0, -1], [1, -1], [-1, 0], [1, 0], [-1, 1], [0, 1], [1, 1]]) * 0.98
 

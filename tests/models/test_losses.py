@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from impasto.training.losses import content_loss, gatys_style_layer_loss, gram, style_loss, tv_loss
+from impasto.models.losses import content_loss, gatys_style_layer_loss, gram, style_loss, tv_loss
 
 
 def test_gram_matches_definition():

@@ -37,8 +37,8 @@ from pathlib import Path
 from typing import Any
 
 from impasto.errors import EngineMismatchError, ModelError
-from impasto.runtime.engine_profile import EngineProfile
-from impasto.runtime.images import atomic_write_bytes
+from impasto.runtime.io.images import atomic_write_bytes
+from impasto.runtime.tensorrt.profile import EngineProfile
 
 FORMAT = "impasto-engine"
 FORMAT_VERSION = 1

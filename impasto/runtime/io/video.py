@@ -1,7 +1,7 @@
 """Video files, cameras and the preview window: the only place impasto talks to OpenCV's video I/O.
 
 Example:
-    >>> from impasto.runtime.video_io import VideoReader, VideoWriter
+    >>> from impasto.runtime.io.video import VideoReader, VideoWriter
     >>> with VideoReader("in.mp4") as reader, VideoWriter("out.mp4", reader.info.size, reader.info.fps) as writer:
     ...     for frame in reader:
     ...         writer.write(frame)
@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from impasto.errors import StreamError, VideoError
-from impasto.runtime.images import sniff_format
+from impasto.runtime.io.images import sniff_format
 
 #: Output extension -> FourCC the bundled OpenCV/FFmpeg build can write and read back.
 VIDEO_SUFFIXES: dict[str, str] = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".mkv": "mp4v", ".avi": "MJPG"}
@@ -315,7 +315,7 @@ class VideoWriter:
 def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: float) -> int:
     """Write RGB frames (all of one even size) to ``path``; returns how many were written.
 
-    Not atomic: for finished outputs use :func:`impasto.runtime.video.stylize_video`,
+    Not atomic: for finished outputs use :func:`impasto.runtime.stream.video.stylize_video`,
     which writes through a temporary file.
     """
     writer = None

@@ -1,6 +1,6 @@
 """Built-in style models shipped as package data (torch-free).
 
-Each ``impasto/runtime/models/NAME.onnx`` is a built-in model file. A single-style file
+Each ``impasto/runtime/data/NAME.onnx`` is a built-in model file. A single-style file
 is one built-in style called ``NAME``; a style bank (``impasto.method`` ``"bank"``)
 contributes every style it holds under the style's own name (``starry_night``,
 ``la_muse``, ...), and its file stem names the bank itself. Model cards live in the ONNX
@@ -14,9 +14,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from impasto.errors import ModelError
-from impasto.runtime.style_bank import BankLayout, is_bank, is_style_mix, parse_style
+from impasto.runtime.pipelines.bank import BankLayout, is_bank, is_style_mix, parse_style
 
-MODELS_DIR = Path(__file__).resolve().parent / "models"
+MODELS_DIR = Path(__file__).resolve().parent / "data"
 #: The style used when none is named.
 DEFAULT_STYLE = "starry_night"
 #: File suffixes taken as model paths: ONNX graphs and TensorRT engines.
@@ -115,7 +115,7 @@ def resolve_model(model: str | Path | None) -> tuple[Path, str]:
     """Map ``None`` (default style), a built-in style, a mix of a bank's styles
     (``"starry_night:0.6,la_muse:0.4"``), a built-in file stem or a model path to ``(path, name)``.
 
-    For a bank's style or mix, ``name`` is the text itself: :class:`~impasto.runtime.stylizer.Stylizer`
+    For a bank's style or mix, ``name`` is the text itself: :class:`~impasto.runtime.pipelines.stylizer.Stylizer`
     turns it into the bank's style weights.
 
     Raises:

@@ -1,0 +1,1 @@
+"""Inference backends: one interface with a lifecycle, ONNX Runtime, selection (torch-free)."""

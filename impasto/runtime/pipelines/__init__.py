@@ -1,0 +1,1 @@
+"""Front-ends that run one method's graph: stylizer, bank, photoreal/WCT, warp, multiscale (torch-free)."""

@@ -1,0 +1,1 @@
+"""Frame streams: the live pipeline, temporal stabilisation, video transcoding (torch-free)."""

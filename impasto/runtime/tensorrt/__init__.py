@@ -1,0 +1,1 @@
+"""Native TensorRT: optimisation profiles, engine sidecars, CUDA memory, the backend (torch-free)."""
