@@ -50,8 +50,8 @@ def photo() -> np.ndarray:
 def tiny_checkpoint(tmp_path_factory) -> Path:
     """A small TransformerNet checkpoint with perturbed weights, in impasto's format."""
     torch = pytest.importorskip("torch")
+    from impasto.models.checkpoint import save_checkpoint
     from impasto.models.transformer import TransformerConfig, TransformerNet
-    from impasto.training.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
     cfg = TransformerConfig(width=8, n_residual=1)
@@ -89,8 +89,8 @@ def save_random_decoder(path: Path, level: str, kind: str, seed: int = 0) -> Pat
     """A decoder checkpoint in ``impasto train decoder``'s format with random weights (centred output)."""
     import torch
 
+    from impasto.models.checkpoint import save_checkpoint
     from impasto.models.photowct import Decoder, DecoderConfig
-    from impasto.training.checkpoint import save_checkpoint
 
     torch.manual_seed(seed)
     net = Decoder(DecoderConfig(level, kind))

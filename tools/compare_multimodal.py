@@ -81,13 +81,13 @@ def run_networks(content: np.ndarray, multimodal: str, baseline: str) -> dict[st
     import torch
     from torch.nn import functional as F
 
+    from impasto.models.checkpoint import load_checkpoint
     from impasto.models.imaging import to_image, to_tensor
-    from impasto.training.checkpoint import build_model, load_checkpoint
-    from impasto.training.multimodal import build_multimodal
+    from impasto.models.registry import build_from_checkpoint
 
     x = to_tensor(content)[None]
-    base = build_model(load_checkpoint(baseline))
-    mt = build_multimodal(load_checkpoint(multimodal))
+    base = build_from_checkpoint(load_checkpoint(baseline), method="feedforward")
+    mt = build_from_checkpoint(load_checkpoint(multimodal), method="multimodal")
     with torch.no_grad():
         y_base = base.stylize(x)
         # the baseline at the scale it was trained at (a quarter), bicubically enlarged to full size

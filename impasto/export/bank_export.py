@@ -65,13 +65,13 @@ PARITY_DRAWS = 3
 
 
 def _load_bank(checkpoint_path: str | os.PathLike) -> tuple[dict[str, Any], torch.nn.Module]:
-    from impasto.training.bank import build_bank
-    from impasto.training.checkpoint import load_checkpoint
+    from impasto.models.checkpoint import load_checkpoint
+    from impasto.models.registry import build_from_checkpoint
 
     name = str(checkpoint_path)
     try:
         ckpt = load_checkpoint(checkpoint_path)
-        net = build_bank(ckpt)
+        net = build_from_checkpoint(ckpt, method="bank")
     except ModelError as exc:
         raise ModelError(f"checkpoint {name!r}: {_one_line(exc)}") from None
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
@@ -82,7 +82,7 @@ def _load_bank(checkpoint_path: str | os.PathLike) -> tuple[dict[str, Any], torc
 
 def is_bank_checkpoint(path: str | os.PathLike) -> bool:
     """Whether ``path`` is a readable checkpoint of ``impasto train bank`` (False for anything else)."""
-    from impasto.training.checkpoint import load_checkpoint
+    from impasto.models.checkpoint import load_checkpoint
 
     try:
         return load_checkpoint(path).get("method") == "bank"

@@ -115,12 +115,12 @@ def load_multimodal(checkpoint_path: str | os.PathLike) -> tuple[dict[str, Any],
     Raises:
         ModelError: missing, unreadable, not ``multimodal``, or weights that do not fit.
     """
-    from impasto.training.checkpoint import load_checkpoint
-    from impasto.training.multimodal import build_multimodal
+    from impasto.models.checkpoint import load_checkpoint
+    from impasto.models.registry import build_from_checkpoint
 
     try:
         ckpt = load_checkpoint(checkpoint_path)
-        return ckpt, build_multimodal(ckpt).float().cpu()
+        return ckpt, build_from_checkpoint(ckpt, method="multimodal")
     except ModelError as exc:
         raise ModelError(f"{_one_line(exc)} ({str(checkpoint_path)!r})") from None
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
@@ -304,7 +304,7 @@ def export_multimodal(checkpoint_path: str | os.PathLike, output_path: str | os.
 
 def is_multimodal_checkpoint(path: str | os.PathLike) -> bool:
     """Whether ``path`` is a readable checkpoint of ``impasto train multimodal`` (False for anything else)."""
-    from impasto.training.checkpoint import load_checkpoint
+    from impasto.models.checkpoint import load_checkpoint
 
     try:
         return load_checkpoint(path).get("method") == "multimodal"

@@ -129,7 +129,8 @@ def _load_network(checkpoint_path: str | os.PathLike) -> tuple[dict[str, Any], t
         ModelError: missing file, not a checkpoint, not feed-forward, or weights that do
             not fit the stored architecture; always a one-line message.
     """
-    from impasto.training.checkpoint import build_model, load_checkpoint
+    from impasto.models.checkpoint import load_checkpoint
+    from impasto.models.registry import build_from_checkpoint
 
     name = str(checkpoint_path)
     try:
@@ -143,7 +144,7 @@ def _load_network(checkpoint_path: str | os.PathLike) -> tuple[dict[str, Any], t
         raise ModelError(f"checkpoint {name!r}: expected method 'feedforward' (only feed-forward networks export "
                          f"here), got {method!r}{hint.get(method, '')}")
     try:
-        net = build_model(ckpt)
+        net = build_from_checkpoint(ckpt, method="feedforward")
     except ModelError as exc:
         raise ModelError(f"checkpoint {name!r}: {_one_line(exc)}") from None
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:

@@ -269,14 +269,14 @@ def export_warpnet(checkpoint_path: str | os.PathLike, output_path: str | os.Pat
         UserError: bad arguments.
         ExportError: the exporter, the checker, the I/O check or the parity check failed.
     """
-    from impasto.models.warpnet import warpnet_from_checkpoint
-    from impasto.training.checkpoint import load_checkpoint
+    from impasto.models.checkpoint import load_checkpoint
+    from impasto.models.registry import build_from_checkpoint
 
     _check_args(output_path, opset, atol, parity_sizes)
     name = str(checkpoint_path)
     try:
         ckpt = load_checkpoint(checkpoint_path)
-        net = warpnet_from_checkpoint(ckpt, vgg_weights)
+        net = build_from_checkpoint(ckpt, method="warpnet", vgg_weights=vgg_weights)
     except ModelError as exc:
         raise ModelError(f"checkpoint {name!r}: {_one_line(exc)}") from None
     sources = [{"file": Path(checkpoint_path).name, "sha256": sha256_file(checkpoint_path)},

@@ -157,8 +157,8 @@ def load_decoders(paths: Sequence[str | os.PathLike], kind: str) -> tuple[dict[s
     Raises:
         ModelError: a missing or foreign checkpoint, the wrong kind, or a level given twice.
     """
-    from impasto.models.photowct import decoder_from_checkpoint
-    from impasto.training.checkpoint import load_checkpoint
+    from impasto.models.checkpoint import load_checkpoint
+    from impasto.models.registry import build_from_checkpoint
 
     if not paths:
         raise UserError("export: expected decoder checkpoints (one per level, from 'impasto train decoder'), got none")
@@ -168,7 +168,7 @@ def load_decoders(paths: Sequence[str | os.PathLike], kind: str) -> tuple[dict[s
         name = str(p)
         try:
             ckpt = load_checkpoint(p)
-            net = decoder_from_checkpoint(ckpt)
+            net = build_from_checkpoint(ckpt, method="decoder")
         except ModelError as exc:
             raise ModelError(f"decoder {name!r}: {_one_line(exc)}") from None
         level, got = net.config.level, net.config.kind

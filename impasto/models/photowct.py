@@ -274,22 +274,3 @@ class StylePipeline(nn.Module):
     def describe(self) -> dict:
         return {"kind": self.kind, "levels": list(self.levels), "eps": self.eps, "ns_iters": self.ns_iters,
                 "min_pixels": self.min_pixels, "smooth_radius": self.smooth_radius, "smooth_eps": self.smooth_eps}
-
-
-def decoder_from_checkpoint(ckpt: dict) -> Decoder:
-    """The decoder stored in an ``impasto train decoder`` checkpoint, in eval mode.
-
-    Raises:
-        ModelError: not a decoder checkpoint, or weights that do not fit.
-    """
-    from impasto.errors import ModelError
-
-    if ckpt.get("method") != "decoder" or (ckpt.get("model") or {}).get("arch") != "Decoder":
-        raise ModelError(f"checkpoint: expected method 'decoder' (written by 'impasto train decoder'), "
-                         f"got {ckpt.get('method')!r}")
-    try:
-        net = Decoder(DecoderConfig(**ckpt["model"]["config"]))
-        net.load_state_dict(ckpt["state_dict"])
-    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-        raise ModelError(f"checkpoint: cannot build the decoder ({type(exc).__name__}: {str(exc)[:200]})") from None
-    return net.eval()

@@ -236,21 +236,3 @@ class WarpNet(nn.Module):
 def build_warpnet(config: WarpNetConfig, vgg_weights: str | os.PathLike | None = None) -> WarpNet:
     """A :class:`WarpNet` with the VGG16 pool4 encoder."""
     return WarpNet(config, Pool4Encoder(vgg_weights))
-
-
-def warpnet_from_checkpoint(ckpt: dict, vgg_weights: str | os.PathLike | None = None) -> WarpNet:
-    """Rebuild a trained network from a ``method: "warpnet"`` checkpoint (``f``'s weights + config).
-
-    Raises:
-        ModelError: not a warpnet checkpoint, or weights that do not fit the config.
-    """
-    from impasto.errors import ModelError
-
-    if ckpt.get("method") != "warpnet":
-        raise ModelError(f"checkpoint: expected method 'warpnet', got {ckpt.get('method')!r}")
-    net = build_warpnet(WarpNetConfig(**ckpt["model"]["config"]), vgg_weights)
-    try:
-        net.head.load_state_dict(ckpt["state_dict"])
-    except RuntimeError as exc:
-        raise ModelError(f"checkpoint: warp head weights do not fit its config ({str(exc)[:200]})") from None
-    return net.eval()

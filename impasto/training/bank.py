@@ -35,16 +35,12 @@ import torch
 from torch.nn import functional as F
 
 from impasto import __version__
-from impasto.errors import ModelError, UserError
+from impasto.errors import UserError
+from impasto.models.checkpoint import save_checkpoint
 from impasto.models.losses import content_loss, gram, tv_loss
 from impasto.models.style_bank import UPSAMPLE_MODES, StyleBankConfig, StyleBankNet
 from impasto.models.vgg import VGG16Features
-from impasto.training.checkpoint import (
-    init_from_checkpoint,
-    open_loss_log,
-    resume_run,
-    save_checkpoint,
-)
+from impasto.training.checkpoint import init_from_checkpoint, open_loss_log, resume_run
 from impasto.training.data import AugmentedImages, list_images
 from impasto.training.feedforward import (
     FeedForwardConfig,
@@ -138,15 +134,6 @@ def sample_alpha(rng: random.Random, n: int, alpha_max: float, p_default: float)
     return [rng.uniform(0.0, alpha_max) for _ in range(n)]
 
 
-def build_bank(ckpt: dict[str, Any]) -> StyleBankNet:
-    """The checkpoint's bank network with its weights, in eval mode."""
-    if ckpt.get("method") != "bank" or ckpt["model"]["arch"] != "StyleBankNet":
-        raise ModelError(f"checkpoint: expected a style bank (method 'bank'), got method {ckpt.get('method')!r}")
-    net = StyleBankNet(StyleBankConfig(**ckpt["model"]["config"]))
-    net.load_state_dict(ckpt["state_dict"])
-    return net.eval()
-
-
 def write_bank_preview(net: StyleBankNet, batch: torch.Tensor, path: Path) -> None:
     """A grid: content crops in the first row, then one row per style (default α)."""
     import numpy as np
@@ -233,7 +220,7 @@ def train_bank(cfg: BankTrainConfig, out: str | os.PathLike, *, resume: bool = F
                                                                                   strict=True)),
                 "data": f"{Path(cfg.data).name}/ ({len(data)} images), random {cfg.size}px crops, scale 1-1.5x, flips",
                 "iterations": it, "batch": cfg.batch, "hardware": hardware_summary(device), "seconds": round(secs, 1),
-                "final_losses": last, "torch": torch.__version__, "impasto": __version__,
+                "final_losses": last, "torch": str(torch.__version__), "impasto": __version__,
                 **({"init_from": init_card} if init_card else {})}
 
     def checkpoint(it: int, secs: float, last: dict[str, float]) -> None:

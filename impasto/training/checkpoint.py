@@ -1,65 +1,20 @@
-"""Checkpoints that embed their configuration, written atomically.
+"""Training-run bookkeeping around checkpoints: loss logs, resume checks, ``--init``, ``--resume``, ``--device``.
 
-A checkpoint is a ``dict`` saved with ``torch.save``::
-
-    {"format": "impasto.checkpoint/1", "method": "feedforward",
-     "model": {"arch": "TransformerNet", "config": {...}},
-     "state_dict": ..., "optimizer": ..., "iteration": int,
-     "train_config": {...}, "card": {...}}
+Reading and writing checkpoint files is :mod:`impasto.models.checkpoint`'s; rebuilding a network from one
+is :func:`impasto.models.registry.build_from_checkpoint`'s.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import io
 import os
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from impasto.errors import ModelError, UserError
-from impasto.runtime.io.images import atomic_write_bytes
-
-FORMAT = "impasto.checkpoint/1"
-
-
-def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> None:
-    """Serialise to memory, then write atomically (no half-written checkpoint)."""
-    buf = io.BytesIO()
-    torch.save({"format": FORMAT, **payload}, buf)
-    atomic_write_bytes(path, buf.getvalue())
-
-
-def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """Load and check an impasto checkpoint.
-
-    Raises:
-        ModelError: missing file, not a checkpoint, or an unknown format.
-    """
-    p = Path(path)
-    if not p.is_file():
-        raise ModelError(f"checkpoint: expected a file, got {str(p)!r} (no such file)")
-    try:
-        ckpt = torch.load(p, map_location="cpu", weights_only=False)
-    except Exception as exc:
-        raise ModelError(f"checkpoint {str(p)!r}: cannot read ({type(exc).__name__}: {exc})") from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        got = ckpt.get("format") if isinstance(ckpt, dict) else type(ckpt).__name__
-        raise ModelError(f"checkpoint {str(p)!r}: expected format {FORMAT!r}, got {got!r}")
-    return ckpt
-
-
-def build_model(ckpt: dict[str, Any]) -> torch.nn.Module:
-    """Instantiate the checkpoint's network with its weights, in eval mode."""
-    from impasto.models.transformer import TransformerConfig, TransformerNet
-
-    arch = ckpt["model"]["arch"]
-    if arch != "TransformerNet":
-        raise ModelError(f"checkpoint: unknown architecture {arch!r}")
-    net = TransformerNet(TransformerConfig(**ckpt["model"]["config"]))
-    net.load_state_dict(ckpt["state_dict"])
-    return net.eval()
+from impasto.errors import UserError
+from impasto.models.checkpoint import load_checkpoint
 
 
 def open_loss_log(path: str | os.PathLike, columns: tuple[str, ...], *, resume_at: int | None = None):

@@ -33,17 +33,12 @@ from torch.nn import functional as F
 
 from impasto import __version__
 from impasto.errors import UserError
+from impasto.models.checkpoint import load_checkpoint, save_checkpoint
 from impasto.models.imaging import to_image, to_tensor
 from impasto.models.losses import content_loss
 from impasto.models.photowct import KINDS, LEVELS, Decoder, DecoderConfig, Encoder
 from impasto.runtime.io.images import read_image, write_image
-from impasto.training.checkpoint import (
-    load_checkpoint,
-    open_loss_log,
-    resume_run,
-    save_checkpoint,
-    training_device,
-)
+from impasto.training.checkpoint import open_loss_log, resume_run, training_device
 from impasto.training.data import AugmentedImages, list_images
 from impasto.training.feedforward import hardware_summary, side_paths
 from impasto.utils.progress import Progress
@@ -235,7 +230,7 @@ def train_decoder(cfg: DecoderTrainConfig, out: str | os.PathLike, *, resume: bo
                 "holdout": [f.name for f in held_files], "heldout_psnr_db": score,
                 "iterations": it, "batch": cfg.batch, "hardware": hardware_summary(device),
                 "seconds": round(secs, 1), "final_losses": last, "vgg16_weights": Path(encoder.weights_path).name,
-                "torch": torch.__version__, "impasto": __version__}
+                "torch": str(torch.__version__), "impasto": __version__}
 
     def checkpoint(it: int, secs: float, last: dict[str, float]) -> float | None:
         score = heldout_psnr(encoder, net, held)

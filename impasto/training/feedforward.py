@@ -20,18 +20,13 @@ import torch
 
 from impasto import __version__
 from impasto.errors import UserError
+from impasto.models.checkpoint import load_checkpoint, save_checkpoint
 from impasto.models.imaging import to_image, to_tensor
 from impasto.models.losses import content_loss, gram, style_loss, tv_loss
 from impasto.models.transformer import PRESETS, TransformerConfig, TransformerNet
 from impasto.models.vgg import VGG16Features
 from impasto.runtime.io.images import read_image, write_image
-from impasto.training.checkpoint import (
-    load_checkpoint,
-    open_loss_log,
-    resume_run,
-    save_checkpoint,
-    training_device,
-)
+from impasto.training.checkpoint import open_loss_log, resume_run, training_device
 from impasto.training.data import AugmentedImages, list_images
 from impasto.utils.progress import Progress
 
@@ -209,7 +204,7 @@ def train_feedforward(cfg: FeedForwardConfig, out: str | os.PathLike, *, resume:
                 "style_name": cfg.resolved_style_name,
                 "data": f"{Path(cfg.data).name}/ ({len(data)} images), random {cfg.size}px crops, scale 1-1.5x, flips",
                 "iterations": it, "batch": cfg.batch, "hardware": hardware_summary(device), "seconds": round(secs, 1),
-                "final_losses": last, "torch": torch.__version__, "impasto": __version__}
+                "final_losses": last, "torch": str(torch.__version__), "impasto": __version__}
 
     def checkpoint(it: int, secs: float, last: dict[str, float]) -> None:
         save_checkpoint(out, {"method": "feedforward",

@@ -36,17 +36,14 @@ from typing import Any
 import torch
 
 from impasto import __version__
-from impasto.errors import ModelError, UserError
+from impasto.errors import UserError
+from impasto.models.checkpoint import save_checkpoint
 from impasto.models.imaging import to_image, to_tensor
 from impasto.models.losses import content_loss, gram, style_loss, tv_loss
 from impasto.models.multimodal import PRESETS, SCALES, MultimodalConfig, MultimodalNet, half_size
 from impasto.models.vgg import VGG16Features
 from impasto.runtime.io.images import read_image, write_image
-from impasto.training.checkpoint import (
-    open_loss_log,
-    resume_run,
-    save_checkpoint,
-)
+from impasto.training.checkpoint import open_loss_log, resume_run
 from impasto.training.data import AugmentedImages, list_images
 from impasto.training.feedforward import CONTENT_LAYER, STYLE_LAYERS, hardware_summary, plot_losses, side_paths
 from impasto.utils.progress import Progress
@@ -112,21 +109,6 @@ class MultimodalTrainConfig:
     @property
     def resolved_style_name(self) -> str:
         return self.style_name or Path(self.style).stem
-
-
-def build_multimodal(ckpt: dict[str, Any]) -> MultimodalNet:
-    """The checkpoint's MT-Net with its weights, in eval mode.
-
-    Raises:
-        ModelError: not an MT-Net checkpoint, or weights that do not fit its configuration.
-    """
-    model = ckpt.get("model") or {}
-    if ckpt.get("method") != METHOD or model.get("arch") != ARCH:
-        raise ModelError(f"checkpoint: expected method {METHOD!r} with arch {ARCH!r}, "
-                         f"got {ckpt.get('method')!r} with {model.get('arch')!r}")
-    net = MultimodalNet(MultimodalConfig(**model["config"]))
-    net.load_state_dict(ckpt["state_dict"])
-    return net.eval()
 
 
 def style_targets(vgg: VGG16Features, style_path: str, sides: tuple[int, ...],
@@ -252,7 +234,8 @@ def train_multimodal(cfg: MultimodalTrainConfig, out: str | os.PathLike, *, resu
                 "data": f"{Path(cfg.data).name}/ ({len(data)} images), random {cfg.size}px crops, "
                         f"scale 1-{cfg.max_scale}x, flips; VGG losses on {cfg.loss_crop or 'whole'}px windows",
                 "iterations": it, "batch": cfg.batch, "hardware": hardware_summary(torch.device("cpu")),
-                "seconds": round(secs, 1), "final_losses": last, "torch": torch.__version__, "impasto": __version__}
+                "seconds": round(secs, 1), "final_losses": last, "torch": str(torch.__version__),
+                "impasto": __version__}
 
     def checkpoint(it: int, secs: float, last: dict[str, float]) -> None:
         save_checkpoint(out, {"method": METHOD, "model": {"arch": ARCH, "config": cfg.model_config.to_dict()},

@@ -43,16 +43,11 @@ from torch.nn import functional as F
 
 from impasto import __version__
 from impasto.errors import UserError
+from impasto.models.checkpoint import save_checkpoint
 from impasto.models.imaging import to_image
 from impasto.models.warpnet import WarpNet, WarpNetConfig, build_warpnet, warp_image
 from impasto.runtime.io.images import write_image
-from impasto.training.checkpoint import (
-    init_from_checkpoint,
-    open_loss_log,
-    resume_run,
-    save_checkpoint,
-    training_device,
-)
+from impasto.training.checkpoint import init_from_checkpoint, open_loss_log, resume_run, training_device
 from impasto.training.data import AugmentedImages, list_images
 from impasto.training.decoder import load_eval_images, split_holdout
 from impasto.training.feedforward import hardware_summary, side_paths
@@ -253,7 +248,7 @@ def train_warpnet(cfg: WarpNetTrainConfig, out: str | os.PathLike, *, resume: bo
                          f"random {cfg.size}px crops, scale 1-1.5x, flips, random TPS + affine warps"),
                 "holdout": [f.name for f in held_files], **scores, "iterations": it, "batch": cfg.batch,
                 "hardware": hardware_summary(device), "seconds": round(secs, 1), "final_losses": last,
-                "vgg16_weights": Path(net.encoder.weights_path).name, "torch": torch.__version__,
+                "vgg16_weights": Path(net.encoder.weights_path).name, "torch": str(torch.__version__),
                 "impasto": __version__, **({"init_from": init_card} if init_card else {})}
 
     def checkpoint(it: int, secs: float, last: dict[str, float]) -> dict[str, float]:

@@ -17,8 +17,8 @@ import torch
 from impasto.cli.main import main
 from impasto.errors import ExportError, ModelError
 from impasto.export.bank_export import INPUT_NAMES, export_bank, parity_conditions
+from impasto.models.checkpoint import save_checkpoint
 from impasto.models.style_bank import ClampedBank, StyleBankConfig, StyleBankNet
-from impasto.training.checkpoint import save_checkpoint
 
 NAMES = ["alpha", "beta", "gamma"]
 
@@ -106,7 +106,7 @@ def test_parity_failure_writes_nothing(exported, tmp_path):
 
 
 def test_a_feedforward_checkpoint_is_not_a_bank(tiny_checkpoint, tmp_path):
-    with pytest.raises(ModelError, match="expected a style bank"):
+    with pytest.raises(ModelError, match="expected method .bank., got .feedforward."):
         export_bank(tiny_checkpoint, tmp_path / "x.onnx")
 
 

@@ -15,6 +15,7 @@ ort = pytest.importorskip("onnxruntime")
 from impasto.errors import ExportError, ModelError, UserError  # noqa: E402
 from impasto.export import multimodal_export  # noqa: E402
 from impasto.export.multimodal_export import export_multimodal, is_multimodal_checkpoint  # noqa: E402
+from impasto.models.checkpoint import save_checkpoint  # noqa: E402
 from impasto.models.multimodal import (  # noqa: E402
     OUTPUT_NAMES,
     ClampedMultimodal,
@@ -22,7 +23,6 @@ from impasto.models.multimodal import (  # noqa: E402
     MultimodalNet,
     level_sizes,
 )
-from impasto.training.checkpoint import save_checkpoint  # noqa: E402
 
 TINY = MultimodalConfig(style_width=4, enhance_width=4, refine_width=4, style_residual=1, enhance_residual=1,
                         refine_residual=1)

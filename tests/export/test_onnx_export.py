@@ -26,8 +26,9 @@ from impasto.cli.main import main
 from impasto.errors import ExportError, ModelError, UserError
 from impasto.export import onnx_export
 from impasto.export.onnx_export import export_onnx
+from impasto.models.checkpoint import load_checkpoint, save_checkpoint
+from impasto.models.registry import build_from_checkpoint
 from impasto.models.transformer import ClampedOutput, TransformerConfig, TransformerNet
-from impasto.training.checkpoint import build_model, load_checkpoint, save_checkpoint
 
 SIZES = ((128, 128), (201, 317), (384, 256))
 META_KEYS = ("impasto.version", "impasto.method", "impasto.style_name", "impasto.input", "impasto.output",
@@ -56,7 +57,7 @@ def _make_checkpoint(path: Path) -> None:
 
 
 def _reference(ckpt_path: Path) -> torch.nn.Module:
-    return ClampedOutput(build_model(load_checkpoint(ckpt_path))).eval()
+    return ClampedOutput(build_from_checkpoint(load_checkpoint(ckpt_path), method="feedforward")).eval()
 
 
 def _run(path: Path, x: np.ndarray) -> np.ndarray:

@@ -15,9 +15,9 @@ from impasto.models.photowct import (
     DecoderConfig,
     Encoder,
     StylePipeline,
-    decoder_from_checkpoint,
     unpool,
 )
+from impasto.models.registry import build_from_checkpoint
 
 
 def test_encoder_equals_vgg16_taps(vgg_weights):
@@ -79,7 +79,7 @@ def test_config_and_pipeline_validation():
     with pytest.raises(ValueError, match="given as"):
         StylePipeline(enc, {"relu2_1": Decoder(DecoderConfig("relu1_1"))})
     with pytest.raises(Exception, match="method 'decoder'"):
-        decoder_from_checkpoint({"method": "feedforward", "model": {"arch": "TransformerNet"}})
+        build_from_checkpoint({"method": "feedforward", "model": {"arch": "TransformerNet"}}, method="decoder")
 
 
 def test_pipeline_outputs_and_alpha_zero_is_reconstruction():

@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from impasto.errors import UserError
-from impasto.training.bank import BankTrainConfig, build_bank, sample_alpha, train_bank
-from impasto.training.checkpoint import load_checkpoint
+from impasto.models.checkpoint import load_checkpoint
+from impasto.models.registry import build_from_checkpoint
+from impasto.training.bank import BankTrainConfig, sample_alpha, train_bank
 
 STYLES = ("msgnet_starry_night.jpg", "msgnet_la_muse.jpg")
 
@@ -45,7 +46,7 @@ def test_a_few_steps_write_checkpoint_log_and_preview(setup, tmp_path, vgg_weigh
     rows = (tmp_path / "bank.losses.csv").read_text().splitlines()
     assert len(rows) == 5 and {r.split(",")[1] for r in rows[1:]} == {"starry_night", "la_muse"}
     assert (tmp_path / "bank.preview.jpg").stat().st_size > 1000
-    net = build_bank(ckpt)
+    net = build_from_checkpoint(ckpt, method="bank")
     y = net(torch.rand(1, 3, 21, 19), torch.tensor([0.5, 0.5]), torch.ones(1), torch.ones(4))
     assert y.shape == (1, 3, 21, 19) and torch.isfinite(y).all()
 

@@ -50,7 +50,8 @@ def test_loss_log_keeps_rows_up_to_the_resumed_iteration(tmp_path):
 def test_resume_run_starts_refuses_or_restores(tmp_path):
     import torch
 
-    from impasto.training.checkpoint import resume_run, save_checkpoint
+    from impasto.models.checkpoint import save_checkpoint
+    from impasto.training.checkpoint import resume_run
 
     out = tmp_path / "run.pt"
     net = torch.nn.Linear(2, 2)
@@ -72,7 +73,8 @@ def test_resume_run_starts_refuses_or_restores(tmp_path):
 def test_init_from_checkpoint_loads_weights_and_refuses_another_model(tmp_path):
     import torch
 
-    from impasto.training.checkpoint import init_from_checkpoint, save_checkpoint
+    from impasto.models.checkpoint import save_checkpoint
+    from impasto.training.checkpoint import init_from_checkpoint
 
     src = torch.nn.Linear(3, 2)
     card = {"seconds": 1.5, "command": "impasto train bank", "init_from": {"x": 1}}

@@ -11,8 +11,8 @@ import torch
 
 from impasto.errors import UserError
 from impasto.export.wct_export import load_decoders
+from impasto.models.checkpoint import load_checkpoint
 from impasto.models.photowct import Encoder
-from impasto.training.checkpoint import load_checkpoint
 from impasto.training.decoder import (
     DecoderTrainConfig,
     heldout_psnr,

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from impasto.errors import ModelError, UserError
-from impasto.training.checkpoint import build_model, load_checkpoint
+from impasto.models.checkpoint import load_checkpoint
+from impasto.models.registry import build_from_checkpoint
 from impasto.training.feedforward import FeedForwardConfig, side_paths, train_feedforward
 
 
@@ -28,7 +29,7 @@ def test_smoke_run_writes_everything_and_resumes(cfg, vgg_weights, tmp_path):
     ckpt = load_checkpoint(out)
     assert ckpt["iteration"] == 4 and ckpt["train_config"]["size"] == 64
     assert ckpt["card"]["iterations"] == 4 and ckpt["card"]["style_name"] == "msgnet_starry_night"
-    net = build_model(ckpt)
+    net = build_from_checkpoint(ckpt, method="feedforward")
     assert net(torch.rand(1, 3, 31, 45)).shape == (1, 3, 31, 45)
 
     # resume: more iterations, the log continues, the config must match

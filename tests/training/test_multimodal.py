@@ -11,13 +11,13 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from impasto.errors import ModelError, UserError  # noqa: E402
+from impasto.models.checkpoint import load_checkpoint  # noqa: E402
 from impasto.models.multimodal import MultimodalNet, half_size  # noqa: E402
+from impasto.models.registry import build_from_checkpoint  # noqa: E402
 from impasto.runtime.io.images import write_image  # noqa: E402
-from impasto.training.checkpoint import load_checkpoint  # noqa: E402
 from impasto.training.multimodal import (  # noqa: E402
     MultimodalTrainConfig,
     aligned_crop,
-    build_multimodal,
     hierarchical_loss,
     style_targets,
     train_multimodal,
@@ -115,7 +115,7 @@ def test_short_run_writes_checkpoint_log_preview_and_resumes(vgg_weights, folder
     rows = list(csv.DictReader((tmp_path / "mt.losses.csv").open()))
     assert [int(r["iteration"]) for r in rows] == [1, 2] and all(float(r["style_1024"]) > 0 for r in rows)
     assert (tmp_path / "mt.preview.jpg").is_file()
-    net = build_multimodal(ckpt)
+    net = build_from_checkpoint(ckpt, method="multimodal")
     assert not net.training and tuple(net(torch.rand(1, 3, 40, 40))[2].shape) == (1, 3, 40, 40)
 
     with pytest.raises(UserError, match="exists: pass --resume"):
@@ -129,4 +129,4 @@ def test_short_run_writes_checkpoint_log_preview_and_resumes(vgg_weights, folder
 
 def test_build_multimodal_rejects_other_checkpoints():
     with pytest.raises(ModelError, match="expected method 'multimodal'"):
-        build_multimodal({"method": "feedforward", "model": {"arch": "TransformerNet"}})
+        build_from_checkpoint({"method": "feedforward", "model": {"arch": "TransformerNet"}}, method="multimodal")

@@ -86,7 +86,7 @@ def test_config_rejects_bad_values():
 
 
 def test_train_writes_a_checkpoint_and_resumes(tmp_path, photo, vgg_weights):
-    from impasto.training.checkpoint import load_checkpoint
+    from impasto.models.checkpoint import load_checkpoint
 
     data = tmp_path / "photos"
     data.mkdir()
