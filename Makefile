@@ -52,11 +52,13 @@ nvcc-check:
 ## IMPASTO_REQUIRE_EXT=1 so the kernel tests fail (never skip) when the build is missing.
 test: install-dev ext
 	$(VENV)/bin/ruff check impasto tests tools
+	$(VENV)/bin/lint-imports
 	@if command -v $(NVCC) >/dev/null 2>&1; then $(MAKE) --no-print-directory nvcc-check; else echo "nvcc not found: CUDA compile check skipped"; fi
 	IMPASTO_REQUIRE_EXT=$${IMPASTO_REQUIRE_EXT:-1} $(VENV)/bin/pytest -q tests
 
 lint: install-dev
 	$(VENV)/bin/ruff check impasto tests tools
+	$(VENV)/bin/lint-imports
 
 bench: install-dev
 	$(PY) tools/bench_cpu.py

@@ -134,11 +134,8 @@ def run_dst(content: np.ndarray, guide: np.ndarray, cfg: DSTConfig, *, texture: 
         (normalised units), ``seconds`` (keypoints and optimisation separately) and the config.
     """
     from impasto.models.imaging import to_image, to_tensor
-    from impasto.models.losses import content_loss, gram, style_loss, tv_loss
     from impasto.models.vgg import VGG16Features
     from impasto.ops import tps_warp
-    from impasto.optim.keypoint_pruning import PruneConfig, prune_keypoints
-    from impasto.optim.nbb import NBBConfig, best_buddies
     from impasto.runtime.io.images import to_rgb8
     from impasto.utils.progress import Progress
 
@@ -146,6 +143,76 @@ def run_dst(content: np.ndarray, guide: np.ndarray, cfg: DSTConfig, *, texture: 
     style_src = guide if texture is None else to_rgb8(texture, name="texture")
     vgg = vgg if vgg is not None else VGG16Features(vgg_weights)
     t0 = time.perf_counter()
+    pairs = _keypoint_pairs(content, guide, cfg, keypoints, vgg)
+    t_kp = time.perf_counter() - t0
+    c_t = to_tensor(resize_longest(content, cfg.size))[None]
+    objective = _Objective(vgg, cfg, pairs, c_t, to_tensor(resize_longest(style_src, cfg.size))[None])
+    x = c_t.clone().requires_grad_(True)
+    theta = torch.zeros(1, pairs.pc.shape[1], 2, requires_grad=True)
+    opt = torch.optim.Adam([{"params": [x], "lr": cfg.lr}, {"params": [theta], "lr": cfg.lr_points}])
+    bar = Progress(cfg.iters, "dst", enabled=progress)
+    initial: dict[str, float] = {}
+    t1 = time.perf_counter()
+    for it in range(cfg.iters):
+        out = objective(x, theta)
+        if it == 0:
+            initial = {k: float(v.detach()) for k, v in out.items()}
+        opt.zero_grad(set_to_none=True)
+        out["total"].backward()
+        opt.step()
+        with torch.no_grad():
+            x.clamp_(0.0, 1.0)
+        bar.update(1, total=float(out["total"].detach()), warp=float(out["warp"].detach()))
+    bar.close()
+    with torch.no_grad():
+        final = {k: float(v) for k, v in objective(x, theta).items()}
+        result = tps_warp(x, pairs.src, pairs.moved(theta), cfg.regularization)
+    pc, ps = pairs.pc, pairs.ps
+    summary = {"keypoints_content": np.asarray(pairs.points[0]).round(2).tolist(),
+               "keypoints_guide": np.asarray(pairs.points[1]).round(2).tolist(),
+               "displacements": theta.detach()[0].numpy().round(4).tolist(),
+               "pruning": pairs.pruning,
+               "initial_losses": initial, "final_losses": final,
+               "point_distance_before": round(float((pc - ps).norm(dim=-1).mean()), 4),
+               "point_distance_after": round(float((pc + theta.detach() - ps).norm(dim=-1).mean()), 4),
+               "seconds_keypoints": round(t_kp, 2), "seconds_optimisation": round(time.perf_counter() - t1, 2),
+               "seconds": round(time.perf_counter() - t0, 2), "size": list(c_t.shape[2:]),
+               "content_size": [content.shape[1], content.shape[0]],
+               "config": asdict(cfg)}
+    return to_image(result), summary
+
+
+@dataclass(frozen=True)
+class _Pairs:
+    """The kept keypoint pairs of a DST run.
+
+    Convention:
+        ``points`` in pixels (NBB's ``(x, y)``); ``pc``/``ps`` the content/guide points
+        normalised to ``[-1, 1]``, ``(1, K, 2)``; ``anchors`` the fixed frame points,
+        ``(1, 8, 2)``; ``src`` = ``pc`` followed by ``anchors``.
+    """
+
+    points: tuple[np.ndarray, np.ndarray]
+    pc: torch.Tensor
+    ps: torch.Tensor
+    anchors: torch.Tensor
+    pruning: dict[str, Any] | None
+
+    @property
+    def src(self) -> torch.Tensor:
+        return torch.cat([self.pc, self.anchors], dim=1)
+
+    def moved(self, theta: torch.Tensor) -> torch.Tensor:
+        """The TPS targets: the content points displaced by ``theta``, the anchors fixed."""
+        return torch.cat([self.pc + theta, self.anchors], dim=1)
+
+
+def _keypoint_pairs(content: np.ndarray, guide: np.ndarray, cfg: DSTConfig,
+                    keypoints: tuple[np.ndarray, np.ndarray] | None, vgg: Any) -> _Pairs:
+    """Neural Best Buddies pairs (unless given), normalised and pruned (unless ``cfg.prune`` is off)."""
+    from impasto.optim.keypoint_pruning import PruneConfig, prune_keypoints
+    from impasto.optim.nbb import NBBConfig, best_buddies
+
     scores = None
     if keypoints is None:
         res = best_buddies(content, guide, NBBConfig(k=cfg.k, size=cfg.nbb_size, seed=cfg.seed), vgg=vgg)
@@ -162,64 +229,36 @@ def run_dst(content: np.ndarray, guide: np.ndarray, cfg: DSTConfig, *, texture: 
         keep = pruning["keep"]
         keypoints = (np.asarray(keypoints[0])[keep], np.asarray(keypoints[1])[keep])
         pc, ps = pc[:, keep], ps[:, keep]
-    t_kp = time.perf_counter() - t0
-    src = torch.cat([pc, anchors], dim=1)
-    n = pc.shape[1]
+    return _Pairs(keypoints, pc, ps, anchors, pruning)
 
-    c_t = to_tensor(resize_longest(content, cfg.size))[None]
-    s_t = to_tensor(resize_longest(style_src, cfg.size))[None]
-    taps = list(dict.fromkeys(CONTENT_LAYERS + STYLE_LAYERS))
-    with torch.no_grad():
-        target_c = vgg(c_t, CONTENT_LAYERS)
-        target_g = {k: gram(v) for k, v in vgg(s_t, STYLE_LAYERS).items()}
-    x = c_t.clone().requires_grad_(True)
-    theta = torch.zeros(1, n, 2, requires_grad=True)
-    opt = torch.optim.Adam([{"params": [x], "lr": cfg.lr}, {"params": [theta], "lr": cfg.lr_points}])
 
-    def losses() -> dict[str, torch.Tensor]:
-        dst = torch.cat([pc + theta, anchors], dim=1)
-        warped = tps_warp(x, src, dst, cfg.regularization)
-        fx, fw = vgg(x, taps), vgg(warped, STYLE_LAYERS)
-        out = {"content": sum(content_loss(fx[k], target_c[k]) for k in CONTENT_LAYERS),
-               "style": style_loss(fx, target_g), "style_warped": style_loss(fw, target_g),
-               "warp": ((pc + theta - ps) ** 2).sum(-1).mean(),
-               "tv": tv_loss(displacement_field(src, dst, TV_GRID, cfg.regularization))}
+class _Objective:
+    """DST's loss for the image ``x`` and the displacements ``theta`` (see the module docstring)."""
+
+    def __init__(self, vgg: Any, cfg: DSTConfig, pairs: _Pairs, c_t: torch.Tensor, s_t: torch.Tensor) -> None:
+        from impasto.models.losses import gram
+
+        self.vgg, self.cfg, self.pairs = vgg, cfg, pairs
+        self.taps = list(dict.fromkeys(CONTENT_LAYERS + STYLE_LAYERS))
+        with torch.no_grad():
+            self.target_c = vgg(c_t, CONTENT_LAYERS)
+            self.target_g = {k: gram(v) for k, v in vgg(s_t, STYLE_LAYERS).items()}
+
+    def __call__(self, x: torch.Tensor, theta: torch.Tensor) -> dict[str, torch.Tensor]:
+        from impasto.models.losses import content_loss, style_loss, tv_loss
+        from impasto.ops import tps_warp
+
+        cfg, pairs = self.cfg, self.pairs
+        dst = pairs.moved(theta)
+        warped = tps_warp(x, pairs.src, dst, cfg.regularization)
+        fx, fw = self.vgg(x, self.taps), self.vgg(warped, STYLE_LAYERS)
+        out = {"content": sum(content_loss(fx[k], self.target_c[k]) for k in CONTENT_LAYERS),
+               "style": style_loss(fx, self.target_g), "style_warped": style_loss(fw, self.target_g),
+               "warp": ((pairs.pc + theta - pairs.ps) ** 2).sum(-1).mean(),
+               "tv": tv_loss(displacement_field(pairs.src, dst, TV_GRID, cfg.regularization))}
         out["total"] = (cfg.content_weight * out["content"] + cfg.style_weight * (out["style"] + out["style_warped"])
                         + cfg.warp_weight * out["warp"] + cfg.tv_weight * out["tv"])
         return out
-
-    bar = Progress(cfg.iters, "dst", enabled=progress)
-    initial: dict[str, float] = {}
-    t1 = time.perf_counter()
-    for it in range(cfg.iters):
-        out = losses()
-        if it == 0:
-            initial = {k: float(v.detach()) for k, v in out.items()}
-        opt.zero_grad(set_to_none=True)
-        out["total"].backward()
-        opt.step()
-        with torch.no_grad():
-            x.clamp_(0.0, 1.0)
-        bar.update(1, total=float(out["total"].detach()), warp=float(out["warp"].detach()))
-    bar.close()
-    with torch.no_grad():
-        final = {k: float(v) for k, v in losses().items()}
-        dst = torch.cat([pc + theta, anchors], dim=1)
-        result = tps_warp(x, src, dst, cfg.regularization)
-    dist0 = float((pc - ps).norm(dim=-1).mean())
-    dist1 = float((pc + theta.detach() - ps).norm(dim=-1).mean())
-    summary = {"keypoints_content": np.asarray(keypoints[0]).round(2).tolist(),
-               "keypoints_guide": np.asarray(keypoints[1]).round(2).tolist(),
-               "displacements": theta.detach()[0].numpy().round(4).tolist(),
-               "pruning": pruning,
-               "initial_losses": initial, "final_losses": final,
-               "point_distance_before": round(dist0, 4), "point_distance_after": round(dist1, 4),
-               "seconds_keypoints": round(t_kp, 2), "seconds_optimisation": round(time.perf_counter() - t1, 2),
-               "seconds": round(time.perf_counter() - t0, 2), "size": list(c_t.shape[2:]),
-               "content_size": [content.shape[1], content.shape[0]],
-               "config": asdict(cfg)}
-    return to_image(result), summary
-
 
 
 def apply_displacements(image: np.ndarray, summary: dict[str, Any]) -> np.ndarray:

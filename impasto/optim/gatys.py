@@ -143,76 +143,31 @@ def run_gatys(content: np.ndarray, style: np.ndarray, cfg: GatysConfig, *, vgg: 
         UserError: bad images, device or a ``vgg`` whose pooling differs from ``cfg.pool``.
     """
     import torch
-    from torch.nn import functional as F
 
-    from impasto.models.losses import gatys_style_layer_loss, gram, tv_loss
-    from impasto.models.vgg import VGG16Features
     from impasto.runtime.io.images import to_rgb8
     from impasto.utils.progress import Progress
 
     content, style = to_rgb8(content, name="content"), to_rgb8(style, name="style")
-    dev = torch.device(device) if device in ("cpu", "cuda") or device.startswith("cuda:") else None
-    if dev is None:
-        raise UserError(f"device: expected cpu or cuda, got {device!r}")
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise UserError("device cuda: this torch build has no CUDA device; use cpu")
-    if vgg is None:
-        vgg = VGG16Features(vgg_weights, pool=cfg.pool)
-    elif any(isinstance(m, torch.nn.AvgPool2d) for m in vgg.modules()) != (cfg.pool == "avg"):
-        raise UserError(f"vgg: its pooling does not match pool={cfg.pool!r}")
-    vgg = vgg.to(dev)
+    dev = _device(device)
+    objective = _Objective(_loss_network(vgg, cfg, vgg_weights).to(dev), cfg)
     gen = torch.Generator().manual_seed(cfg.seed)
     torch.manual_seed(cfg.seed)
-    taps = list(dict.fromkeys(cfg.content_layers + cfg.style_layers))
-    gray = cfg.preserve_color
-    c_full = _prepare(content, cfg.scales[-1], False)
-
-    def to_t(a: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None].to(dev)
-
-    def rgb(t: torch.Tensor) -> torch.Tensor:  # luminance (1 channel) is replicated to 3; RGB passes through
-        return t.expand(-1, 3, -1, -1)
-
-    def losses(x: torch.Tensor, p: dict, a: dict, grad: bool = True) -> dict[str, torch.Tensor]:
-        with torch.set_grad_enabled(grad):
-            feats = vgg(rgb(x), taps)
-            lc = sum(0.5 * (feats[k] - p[k]).square().sum() for k in cfg.content_layers) / len(cfg.content_layers)
-            ls = sum(w * gatys_style_layer_loss(feats[k], a[k])
-                     for k, w in zip(cfg.style_layers, cfg.style_layer_weights))
-            tv = tv_loss(x)
-        return {"content": lc, "style": ls, "tv": tv,
-                "total": cfg.content_weight * lc + cfg.style_weight * ls + cfg.tv_weight * tv}
-
     bar = Progress(cfg.iters * len(cfg.scales), "gatys", enabled=progress)
     t0, x, records = time.perf_counter(), None, []
     for size in cfg.scales:
         ts = time.perf_counter()
-        c_np = _prepare(content, size, gray)
-        s_np = _prepare(style, max(16, round(size * cfg.style_scale)), gray, match=c_np if gray else None)
-        c_t, s_t = to_t(c_np), to_t(s_np)
-        with torch.no_grad():
-            cf, sf = vgg(rgb(c_t), taps), vgg(rgb(s_t), cfg.style_layers)
-            p = {k: cf[k] for k in cfg.content_layers}
-            # eq. 4 divides by the generated image's M_l^2: rescale A_l from the style's M_l to it
-            a = {k: gram(v, normalize="none") * (cf[k][0, 0].numel() / v[0, 0].numel()) for k, v in sf.items()}
-        if x is not None:  # later scales start from the previous result, upsampled
-            x0 = F.interpolate(x, size=c_t.shape[2:], mode="bilinear", align_corners=False)
-        elif cfg.init == "content":
-            x0 = c_t.clone()
-        elif cfg.init == "style":
-            x0 = F.interpolate(s_t, size=c_t.shape[2:], mode="bilinear", align_corners=False)
-        else:  # white noise, as in the paper
-            x0 = torch.rand(c_t.shape, generator=gen).to(dev)
-        x, rec = _optimise(x0.clamp(0, 1), lambda t, p=p, a=a: losses(t, p, a), cfg, bar)
-        rec["final"] = {k: float(v) for k, v in losses(x, p, a, grad=False).items()}
+        c_np = _prepare(content, size, cfg.preserve_color)
+        s_np = _prepare(style, max(16, round(size * cfg.style_scale)), cfg.preserve_color,
+                        match=c_np if cfg.preserve_color else None)
+        c_t, s_t = _to_batch(c_np, dev), _to_batch(s_np, dev)
+        targets = objective.targets(c_t, s_t)
+        x, rec = _optimise(_start_image(x, c_t, s_t, cfg.init, gen), lambda t, g=targets: objective(t, g), cfg, bar)
+        rec["final"] = {k: float(v) for k, v in objective(x, targets, grad=False).items()}
         rec.update(size=list(c_np.shape[:2]), style_size=list(s_np.shape[:2]),
                    seconds=round(time.perf_counter() - ts, 2))
         records.append(rec)
     bar.close()
-    out_np = x.detach()[0].permute(1, 2, 0).float().cpu().numpy()
-    if gray:
-        out_np = _from_ycbcr(out_np[..., 0], *_chroma(c_full))
-    image = np.clip(np.rint(out_np * 255.0), 0, 255).astype(np.uint8)
+    image = _to_uint8(x, _prepare(content, cfg.scales[-1], False) if cfg.preserve_color else None)
     summary = {"final_losses": records[-1]["final"], "initial_style_loss": records[0]["initial"]["style"],
                "initial_losses": records[0]["initial"], "seconds": round(time.perf_counter() - t0, 2),
                "iterations": sum(r["iterations"] for r in records), "size": list(image.shape[:2]),
@@ -220,6 +175,102 @@ def run_gatys(content: np.ndarray, style: np.ndarray, cfg: GatysConfig, *, vgg: 
                "config": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items()}}
     return image, summary
 
+
+def _device(name: str) -> Any:
+    """``cpu``, ``cuda`` or ``cuda:N`` as a torch device, refused with a message when CUDA is absent."""
+    import torch
+
+    if not (name in ("cpu", "cuda") or name.startswith("cuda:")):
+        raise UserError(f"device: expected cpu or cuda, got {name!r}")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError("device cuda: this torch build has no CUDA device; use cpu")
+    return torch.device(name)
+
+
+def _loss_network(vgg: Any, cfg: GatysConfig, weights: str | None) -> Any:
+    """The VGG16 feature extractor with ``cfg.pool`` pooling: a new one, or ``vgg`` checked against ``cfg``."""
+    import torch
+
+    from impasto.models.vgg import VGG16Features
+
+    if vgg is None:
+        return VGG16Features(weights, pool=cfg.pool)
+    if any(isinstance(m, torch.nn.AvgPool2d) for m in vgg.modules()) != (cfg.pool == "avg"):
+        raise UserError(f"vgg: its pooling does not match pool={cfg.pool!r}")
+    return vgg
+
+
+def _to_batch(a: np.ndarray, dev: Any) -> Any:
+    """``HxWxC`` float array -> ``(1, C, H, W)`` tensor on ``dev``."""
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None].to(dev)
+
+
+def _start_image(previous: Any, c_t: Any, s_t: Any, init: str, gen: Any) -> Any:
+    """Where a scale's optimisation starts: the previous scale's result upsampled, else ``init``."""
+    import torch
+    from torch.nn import functional as F
+
+    if previous is not None:
+        x0 = F.interpolate(previous, size=c_t.shape[2:], mode="bilinear", align_corners=False)
+    elif init == "content":
+        x0 = c_t.clone()
+    elif init == "style":
+        x0 = F.interpolate(s_t, size=c_t.shape[2:], mode="bilinear", align_corners=False)
+    else:  # white noise, as in the paper
+        x0 = torch.rand(c_t.shape, generator=gen).to(c_t.device)
+    return x0.clamp(0, 1)
+
+
+def _to_uint8(x: Any, colour_source: np.ndarray | None) -> np.ndarray:
+    """The optimised tensor as ``HxWx3`` uint8; with ``colour_source`` its luminance takes that image's chroma."""
+    out = x.detach()[0].permute(1, 2, 0).float().cpu().numpy()
+    if colour_source is not None:
+        out = _from_ycbcr(out[..., 0], *_chroma(colour_source))
+    return np.clip(np.rint(out * 255.0), 0, 255).astype(np.uint8)
+
+
+class _Objective:
+    """The paper's loss at one scale: content (eq. 1), weighted style layers (eq. 4) and total variation.
+
+    Convention:
+        Inputs are ``(1, C, H, W)`` in ``[0, 1]`` with ``C`` 3 (RGB) or 1 (luminance,
+        replicated to 3 channels before VGG16).
+    """
+
+    def __init__(self, vgg: Any, cfg: GatysConfig) -> None:
+        self.vgg, self.cfg = vgg, cfg
+        self.taps = list(dict.fromkeys(cfg.content_layers + cfg.style_layers))
+
+    def targets(self, c_t: Any, s_t: Any) -> tuple[dict, dict]:
+        """``(P, A)``: content features and style Grams, the Grams rescaled to the content's size."""
+        import torch
+
+        from impasto.models.losses import gram
+
+        cfg = self.cfg
+        with torch.no_grad():
+            cf, sf = self.vgg(c_t.expand(-1, 3, -1, -1), self.taps), self.vgg(s_t.expand(-1, 3, -1, -1),
+                                                                                cfg.style_layers)
+            # eq. 4 divides by the generated image's M_l^2: rescale A_l from the style's M_l to it
+            a = {k: gram(v, normalize="none") * (cf[k][0, 0].numel() / v[0, 0].numel()) for k, v in sf.items()}
+        return {k: cf[k] for k in cfg.content_layers}, a
+
+    def __call__(self, x: Any, targets: tuple[dict, dict], grad: bool = True) -> dict[str, Any]:
+        import torch
+
+        from impasto.models.losses import gatys_style_layer_loss, tv_loss
+
+        cfg, (p, a) = self.cfg, targets
+        with torch.set_grad_enabled(grad):
+            feats = self.vgg(x.expand(-1, 3, -1, -1), self.taps)
+            lc = sum(0.5 * (feats[k] - p[k]).square().sum() for k in cfg.content_layers) / len(cfg.content_layers)
+            ls = sum(w * gatys_style_layer_loss(feats[k], a[k])
+                     for k, w in zip(cfg.style_layers, cfg.style_layer_weights))
+            tv = tv_loss(x)
+        return {"content": lc, "style": ls, "tv": tv,
+                "total": cfg.content_weight * lc + cfg.style_weight * ls + cfg.tv_weight * tv}
 
 
 def _optimise(x0: Any, loss_fn: Any, cfg: GatysConfig, bar: Any) -> tuple[Any, dict[str, Any]]:
