@@ -86,7 +86,9 @@ def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     try:
         sd = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise WeightsNotFoundError(f"VGG16 weights: cannot read {str(path)!r}: {exc}") from None
+        from impasto.models.checkpoint import one_line_load_error
+
+        raise WeightsNotFoundError(f"VGG16 weights: cannot read {str(path)!r}: {one_line_load_error(exc)}") from None
     if not isinstance(sd, dict):
         raise WeightsNotFoundError(f"VGG16 weights: expected a state dict in {str(path)!r}, got {type(sd).__name__}")
     out = {k: v.float() for k, v in sd.items() if k.startswith("features.")}
