@@ -5,6 +5,16 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 TORCH_VERSION ?= 2.13.0
 
+## The data and weights in ../shared, found the way .ci/run finds them, so a plain `make test`
+## runs the same tests as CI (variables already set in the environment win).
+SHARED ?= $(abspath $(CURDIR)/../shared)
+ifneq ($(wildcard $(SHARED)/data),)
+export IMPASTO_SHARED ?= $(SHARED)
+endif
+ifneq ($(wildcard $(SHARED)/weights/vgg16_imagenet.pth),)
+export IMPASTO_VGG16_WEIGHTS ?= $(SHARED)/weights/vgg16_imagenet.pth
+endif
+
 .PHONY: demo test lint venv install-runtime install-dev bench clean ext nvcc-check
 
 $(PY):

@@ -72,7 +72,8 @@ def edge_correlation(image: np.ndarray, content: np.ndarray, *, blur: float = 2.
 
     A structure measure that needs no network: ~1 for the same photo, ~0 for unrelated
     pictures. Both are blurred first (``blur`` sigma in pixels) so painted texture does
-    not count as structure.
+    not count as structure. An image without edges (a constant colour: a collapsed
+    output) shares no structure and scores 0, not NaN.
     """
     import cv2
 
@@ -81,4 +82,6 @@ def edge_correlation(image: np.ndarray, content: np.ndarray, *, blur: float = 2.
         return np.hypot(cv2.Sobel(y, cv2.CV_32F, 1, 0), cv2.Sobel(y, cv2.CV_32F, 0, 1)).ravel()
 
     a, b = edges(image), edges(content)
+    if not (a.std() > 0 and b.std() > 0):
+        return 0.0
     return float(np.corrcoef(a, b)[0, 1])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -15,26 +14,22 @@ from impasto.errors import UserError  # noqa: E402
 from impasto.optim.gatys import GatysConfig, _chroma, run_gatys, scale_sizes  # noqa: E402
 from impasto.runtime.io.images import read_image  # noqa: E402
 
-SHARED = Path(os.environ.get("IMPASTO_SHARED", Path(__file__).resolve().parents[2].parent / "shared"))
-CONTENT = SHARED / "data" / "content" / "bsds_19021.jpg"
-STYLE = SHARED / "data" / "style" / "msgnet_starry_night.jpg"
+CONTENT = Path("data") / "content" / "bsds_19021.jpg"
+STYLE = Path("data") / "style" / "msgnet_starry_night.jpg"
 
 
 @pytest.fixture(scope="module")
-def vgg_path() -> str:
-    path = os.environ.get("IMPASTO_VGG16_WEIGHTS")
-    if not path:
-        if os.environ.get("CI"):
-            pytest.fail("IMPASTO_VGG16_WEIGHTS is not set (required in CI)")
-        pytest.skip("IMPASTO_VGG16_WEIGHTS is not set")
-    return path
+def vgg_path(vgg_weights) -> str:
+    """The conftest fixture: fails under CI when the weights are missing, skips elsewhere."""
+    return vgg_weights
 
 
 @pytest.fixture(scope="module")
-def images() -> tuple[np.ndarray, np.ndarray]:
-    if not (CONTENT.is_file() and STYLE.is_file()):
-        pytest.skip(f"shared images not found under {SHARED} (set IMPASTO_SHARED)")
-    return read_image(CONTENT), read_image(STYLE)
+def images(shared) -> tuple[np.ndarray, np.ndarray]:
+    missing = [str(shared / p) for p in (CONTENT, STYLE) if not (shared / p).is_file()]
+    if missing:
+        pytest.fail(f"shared images missing: {missing}")
+    return read_image(shared / CONTENT), read_image(shared / STYLE)
 
 
 @pytest.fixture(scope="module")
@@ -105,11 +100,11 @@ def test_default_style_layer_weights_are_equal():
     assert GatysConfig().style_layer_weights == (0.2,) * 5
 
 
-def test_cli_json(vgg_path, images, tmp_path, capsys):
+def test_cli_json(vgg_path, shared, images, tmp_path, capsys):
     from impasto.cli.main import main
 
     out = tmp_path / "out.png"
-    rc = main(["gatys", str(CONTENT), str(STYLE), "-o", str(out), "--size", "48", "--iters", "3",
+    rc = main(["gatys", str(shared / CONTENT), str(shared / STYLE), "-o", str(out), "--size", "48", "--iters", "3",
                "--vgg-weights", vgg_path, "--json"])
     captured = capsys.readouterr()
     assert rc == 0, captured.err
@@ -121,13 +116,13 @@ def test_cli_json(vgg_path, images, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("case", ["missing file", "bad layer"])
-def test_cli_user_errors(tmp_path, capsys, case):
+def test_cli_user_errors(shared, images, tmp_path, capsys, case):
     from impasto.cli.main import main
 
     if case == "missing file":
-        argv = ["gatys", str(tmp_path / "missing.jpg"), str(STYLE)]
+        argv = ["gatys", str(tmp_path / "missing.jpg"), str(shared / STYLE)]
     else:
-        argv = ["gatys", str(CONTENT), str(STYLE), "--style-layers", "relu1_1,bogus"]
+        argv = ["gatys", str(shared / CONTENT), str(shared / STYLE), "--style-layers", "relu1_1,bogus"]
     rc = main([*argv, "-o", str(tmp_path / "o.png")])
     err = capsys.readouterr().err
     assert rc == 2
