@@ -7,21 +7,23 @@ Convention:
     ``[0, 1]``. JPEG EXIF orientation is applied.
 
 Safety:
-    The pixel count is read from the file header (JPEG, PNG, BMP, WebP) and checked
-    against ``max_pixels`` *before* decoding, so a decompression bomb never allocates.
-    Truncated JPEG and PNG files are rejected rather than decoded with grey filler.
+    The pixel count is read from the file header (JPEG, PNG, BMP, WebP, TIFF; see
+    :mod:`impasto.runtime.io.headers`) and checked against ``max_pixels`` *before*
+    decoding, so a decompression bomb never allocates. Truncated JPEG and PNG files
+    (no end marker) and PNG files with a damaged chunk are rejected rather than decoded
+    with grey filler; bytes after the end marker are ignored.
 """
 
 from __future__ import annotations
 
 import os
-import struct
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from impasto.errors import ImageError
+from impasto.runtime.io.headers import data_end, header_size, png_corruption, sniff_format
 
 #: Default limit on decoded pixels (about 100 megapixels).
 DEFAULT_MAX_PIXELS = 100_000_000
@@ -32,70 +34,6 @@ def _cv2():
     import cv2  # imported lazily: keeps `import impasto.runtime` fast
 
     return cv2
-
-
-def sniff_format(data: bytes) -> str | None:
-    """Return ``"jpeg" | "png" | "bmp" | "webp" | "tiff"`` from magic bytes, else None."""
-    if data[:3] == b"\xff\xd8\xff":
-        return "jpeg"
-    if data[:8] == b"\x89PNG\r\n\x1a\n":
-        return "png"
-    if data[:2] == b"BM":
-        return "bmp"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "webp"
-    if data[:4] in (b"II*\x00", b"MM\x00*"):
-        return "tiff"
-    return None
-
-
-def header_size(data: bytes, fmt: str) -> tuple[int, int] | None:
-    """``(width, height)`` from the header without decoding, or None if not parseable."""
-    try:
-        if fmt == "png":
-            return struct.unpack(">II", data[16:24])
-        if fmt == "bmp":
-            w, h = struct.unpack("<ii", data[18:26])
-            return abs(w), abs(h)
-        if fmt == "webp":
-            chunk = data[12:16]
-            if chunk == b"VP8X":
-                w = int.from_bytes(data[24:27], "little") + 1
-                h = int.from_bytes(data[27:30], "little") + 1
-                return w, h
-            if chunk == b"VP8L":
-                b = int.from_bytes(data[21:25], "little")
-                return (b & 0x3FFF) + 1, ((b >> 14) & 0x3FFF) + 1
-            if chunk == b"VP8 ":
-                w, h = struct.unpack("<HH", data[26:30])
-                return w & 0x3FFF, h & 0x3FFF
-            return None
-        if fmt == "jpeg":
-            i = 2
-            while i + 9 < len(data):
-                if data[i] != 0xFF:
-                    i += 1
-                    continue
-                marker = data[i + 1]
-                if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7 or marker == 0xFF:
-                    i += 1 if marker == 0xFF else 2
-                    continue
-                seg_len = struct.unpack(">H", data[i + 2:i + 4])[0]
-                if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
-                    h, w = struct.unpack(">HH", data[i + 5:i + 9])
-                    return w, h
-                i += 2 + seg_len
-            return None
-    except struct.error:
-        return None
-    return None
-
-
-def _check_complete(data: bytes, fmt: str, name: str) -> None:
-    if fmt == "jpeg" and b"\xff\xd9" not in data[-4096:]:
-        raise ImageError(f"{name}: truncated JPEG (no end-of-image marker)")
-    if fmt == "png" and b"IEND" not in data[-64:]:
-        raise ImageError(f"{name}: truncated PNG (no IEND chunk)")
 
 
 def decode_image(data: bytes, *, name: str = "image", max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
@@ -121,7 +59,13 @@ def decode_image(data: bytes, *, name: str = "image", max_pixels: int = DEFAULT_
             raise ImageError(f"{name}: expected a non-empty image, got {w}x{h} in the header")
         if w * h > max_pixels:
             raise ImageError(f"{name}: {w}x{h} = {w * h} pixels exceeds the limit of {max_pixels} pixels")
-    _check_complete(data, fmt, name)
+    end = data_end(data, fmt)
+    if end is None:
+        marker = "end-of-image marker" if fmt == "jpeg" else "IEND chunk"
+        raise ImageError(f"{name}: truncated {fmt.upper()} (no {marker})")
+    data = data[:end]  # what follows the end marker (a motion photo's video, padding) is not the image
+    if fmt == "png" and (reason := png_corruption(data)):
+        raise ImageError(f"{name}: corrupt PNG: {reason}")
     cv2 = _cv2()
     buf = np.frombuffer(data, np.uint8)
     flags = cv2.IMREAD_COLOR if fmt == "jpeg" else cv2.IMREAD_UNCHANGED
@@ -207,16 +151,64 @@ def fit_max_size(image: np.ndarray, max_size: int | None) -> np.ndarray:
 
 
 def encode_image(image: np.ndarray, ext: str, *, quality: int = 95) -> bytes:
-    """Encode an ``HxWx3`` uint8 RGB array; ``ext`` like ``".png"`` or ``".jpg"``."""
+    """Encode an RGB-ordered image by file extension.
+
+    Convention:
+        ``image`` is ``HxW`` / ``HxWx1`` (grey), ``HxWx3`` (RGB) or ``HxWx4`` (RGBA), of
+        dtype uint8, uint16, or float32/float64 in ``[0, 1]`` (scaled to 8 bits). Grey
+        and colour are written as such; alpha is kept where the format has it (PNG, TIFF,
+        WebP) and composited over white elsewhere (JPEG, BMP); 16 bits are kept in PNG
+        and TIFF and scaled to 8 bits elsewhere.
+
+    Args:
+        image: the pixels (see above).
+        ext: the format as a file extension, e.g. ``".png"`` or ``".jpg"``.
+        quality: JPEG / WebP quality, 0-100.
+
+    Raises:
+        ImageError: another shape or dtype, a float outside ``[0, 1]`` or not finite, an
+            unknown extension or a quality outside 0-100.
+    """
     ext = ext.lower()
     if ext not in IMAGE_SUFFIXES:
         raise ImageError(f"output: expected one of {', '.join(sorted(IMAGE_SUFFIXES))}, got {ext or 'no extension'!r}")
+    if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)) or not 0 <= quality <= 100:
+        raise ImageError(f"output quality: expected an integer in 0-100, got {quality!r}")
+    pixels = _encodable(image, ext)
     cv2 = _cv2()
-    params = [cv2.IMWRITE_JPEG_QUALITY, quality] if ext in (".jpg", ".jpeg") else []
-    ok, buf = cv2.imencode(ext, np.ascontiguousarray(image[..., ::-1]), params)
+    params = {".jpg": [cv2.IMWRITE_JPEG_QUALITY, int(quality)], ".jpeg": [cv2.IMWRITE_JPEG_QUALITY, int(quality)],
+              ".webp": [cv2.IMWRITE_WEBP_QUALITY, max(1, int(quality))]}.get(ext, [])
+    ok, buf = cv2.imencode(ext, pixels, params)
     if not ok:
         raise ImageError(f"output: cannot encode {ext} image of shape {image.shape}")
     return buf.tobytes()
+
+
+def _encodable(image: np.ndarray, ext: str) -> np.ndarray:
+    """``image`` checked and laid out as OpenCV writes it: BGR(A) order, a dtype the format holds."""
+    if not isinstance(image, np.ndarray):
+        raise ImageError(f"output: expected a numpy array HxWx3, got {type(image).__name__}")
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[..., 0]
+    if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (3, 4))) or 0 in image.shape[:2]:
+        raise ImageError(f"output: expected a non-empty HxW, HxWx1, HxWx3 or HxWx4 array, got shape {image.shape}")
+    if image.dtype in (np.float32, np.float64):
+        if not np.isfinite(image).all() or image.min() < 0 or image.max() > 1:
+            raise ImageError("output: float images must be finite and in [0, 1], got "
+                             + ("NaN or infinite values" if not np.isfinite(image).all()
+                                else f"range [{image.min():.3g}, {image.max():.3g}]"))
+        image = np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)
+    elif image.dtype not in (np.uint8, np.uint16):
+        raise ImageError(f"output: expected dtype uint8, uint16 or float32 in [0, 1], got {image.dtype}")
+    if image.dtype == np.uint16 and ext not in (".png", ".tif", ".tiff"):
+        image = np.clip(np.rint(image / 257.0), 0, 255).astype(np.uint8)
+    if image.ndim == 3 and image.shape[2] == 4 and ext in (".jpg", ".jpeg", ".bmp"):
+        top = float(np.iinfo(image.dtype).max)
+        a = image[..., 3:4].astype(np.float32) / top
+        image = np.clip(np.rint(image[..., :3] * a + top * (1.0 - a)), 0, top).astype(image.dtype)
+    if image.ndim == 3:
+        image = image[..., [2, 1, 0, 3][: image.shape[2]]]  # RGB(A) -> BGR(A)
+    return np.ascontiguousarray(image)
 
 
 def _umask() -> int:

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from impasto.errors import StreamError, VideoError
-from impasto.runtime.io.images import sniff_format
+from impasto.runtime.io.headers import sniff_format
 
 #: Output extension -> FourCC the bundled OpenCV/FFmpeg build can write and read back.
 VIDEO_SUFFIXES: dict[str, str] = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".mkv": "mp4v", ".avi": "MJPG"}
