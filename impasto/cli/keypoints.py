@@ -32,7 +32,8 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from impasto.errors import UserError
-    from impasto.runtime.io.images import atomic_write_bytes, read_image, write_image
+    from impasto.runtime.io.atomic import atomic_write_bytes
+    from impasto.runtime.io.images import read_image, write_image
 
     out = Path(args.output)
     if out.suffix.lower() != ".json":
