@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from impasto.cli.common import emit_json, positive_float, positive_int
+from impasto.cli.batch import STDIO, check_image_output, check_stdin_once, read_input, report, write_output
+from impasto.cli.common import positive_float, positive_int
 
 
 def _layers(text: str) -> tuple[str, ...]:
@@ -14,9 +15,9 @@ def _layers(text: str) -> tuple[str, ...]:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("gatys", help="optimise one image's pixels towards a style (slow; needs the [train] extra)",
                        description="Gatys et al. (2016) style transfer: L-BFGS on the pixels, coarse to fine.")
-    p.add_argument("content", help="content photo")
-    p.add_argument("style", help="style image (a painting)")
-    p.add_argument("-o", "--output", required=True, help="image to write (.jpg, .png, ...)")
+    p.add_argument("content", help="content photo (- for stdin)")
+    p.add_argument("style", help="style image (a painting; - for stdin)")
+    p.add_argument("-o", "--output", required=True, help="image to write (.jpg, .png, ...), or - for stdout (PNG)")
     p.add_argument("--size", type=positive_int, default=512, help="longest side of the result in pixels")
     p.add_argument("--scales", type=positive_int, default=1,
                    help="coarse-to-fine scales ending at --size, halving (3 with --size 512: 128, 256, 512)")
@@ -42,35 +43,26 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from impasto.errors import UserError
     from impasto.optim.gatys import GatysConfig, run_gatys, scale_sizes
-    from impasto.runtime.io.images import IMAGE_SUFFIXES, read_image, write_image
 
-    suffix = Path(args.output).suffix.lower()
-    if suffix not in IMAGE_SUFFIXES:  # fail before minutes of optimisation, not after
-        raise UserError(f"--output: expected an image extension ({', '.join(sorted(IMAGE_SUFFIXES))}), "
-                        f"got {suffix or 'none'!r}")
+    check_image_output(args.output, args.content, args.style, flag="--output")  # before minutes of optimisation
+    check_stdin_once(args.content, args.style)
     given = {"content_layers": args.content_layers, "style_layers": args.style_layers,
              "content_weight": args.content_weight, "style_weight": args.style_weight,
              "tv_weight": args.tv_weight, "style_scale": args.style_scale}
     cfg = GatysConfig(scales=scale_sizes(args.size, args.scales), iters=args.iters, optimizer=args.optimizer,
                       lr=args.lr, init=args.init, pool=args.pool, preserve_color=args.preserve_color,
                       seed=args.seed, **{k: v for k, v in given.items() if v is not None})
-    content, style = read_image(args.content), read_image(args.style)
+    content, style = read_input(args.content), read_input(args.style)
 
     from impasto.models.vgg import VGG16Features  # torch: only now
 
     vgg = VGG16Features(args.vgg_weights, pool=cfg.pool)
     image, summary = run_gatys(content, style, cfg, vgg=vgg, progress=not args.json, device=args.device)
-    write_image(args.output, image)
+    write_output(args.output, image)
     summary = {"output": str(args.output), "content": str(args.content), "style": str(args.style), **summary}
-    if args.json:
-        emit_json(summary)
-    else:
-        f = summary["final_losses"]
-        print(f"{args.output}: {image.shape[1]}x{image.shape[0]}, {summary['iterations']} iterations over "
-              f"{len(cfg.scales)} scale(s) in {summary['seconds']} s; style loss {summary['initial_style_loss']:.3g} "
-              f"-> {f['style']:.3g}, content loss {f['content']:.3g}")
+    f = summary["final_losses"]
+    report(summary, f"{args.output}: {image.shape[1]}x{image.shape[0]}, {summary['iterations']} iterations over "
+           f"{len(cfg.scales)} scale(s) in {summary['seconds']} s; style loss {summary['initial_style_loss']:.3g} "
+           f"-> {f['style']:.3g}, content loss {f['content']:.3g}", as_json=args.json, to_stdout=args.output == STDIO)
     return 0

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from impasto.cli.common import emit_json, positive_int, unit_float
+from impasto.cli.batch import check_stdin_once, read_input, report
+from impasto.cli.common import positive_int, unit_float
 
 CONVENTION = ("(x, y) in pixels of each original image, origin at its top-left corner, x right, y down; "
               "pixel (row i, col j) has its centre at (j + 0.5, i + 0.5); x_norm = 2x/W - 1 (align_corners=False)")
@@ -14,8 +15,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("keypoints", help="Neural Best Buddies keypoint pairs between two images (needs torch)",
                        description="Mutual nearest neighbours of VGG16 features from relu5_1 down to relu1_1, "
                                    "filtered by activation, clustered to k pairs.")
-    p.add_argument("image_a", metavar="A", help="first image (e.g. the content)")
-    p.add_argument("image_b", metavar="B", help="second image (e.g. the geometry guide)")
+    p.add_argument("image_a", metavar="A", help="first image (e.g. the content; - for stdin)")
+    p.add_argument("image_b", metavar="B", help="second image (e.g. the geometry guide; - for stdin)")
     p.add_argument("-o", "--output", required=True, metavar="PTS.json", help="keypoints to write (.json)")
     p.add_argument("--k", type=positive_int, default=8, help="number of keypoint pairs (default 8)")
     p.add_argument("--size", type=positive_int, default=224, help="longest side of each image for the features")
@@ -32,7 +33,8 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from impasto.errors import UserError
-    from impasto.runtime.io.images import atomic_write_bytes, read_image, write_image
+    from impasto.runtime.io.atomic import atomic_write_bytes
+    from impasto.runtime.io.images import write_image
 
     out = Path(args.output)
     if out.suffix.lower() != ".json":
@@ -42,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--png: expected a .png path, got {str(png)!r}")
     if args.size < 64:
         raise UserError(f"--size: expected at least 64 pixels, got {args.size}")
-    image_a, image_b = read_image(args.image_a), read_image(args.image_b)
+    check_stdin_once(args.image_a, args.image_b)
+    image_a, image_b = read_input(args.image_a), read_input(args.image_b)
 
     from impasto.optim.nbb import NBBConfig, best_buddies, draw_matches  # torch: only now
 
@@ -60,10 +63,8 @@ def run(args: argparse.Namespace) -> int:
            "config": res["config"], "seconds": seconds}
     write_image(png, draw_matches(image_a, image_b, res["points_a"], res["points_b"]))
     atomic_write_bytes(out, (json.dumps(doc, indent=2) + "\n").encode())
-    if args.json:
-        emit_json({"output": str(out), "png": str(png), **doc})
-    else:
-        print(f"{out}: {len(doc['points_a'])} keypoint pairs in {seconds} s "
-              f"(best buddies per level: {', '.join(f'{k} {v}' for k, v in res['pairs_per_level'].items())}); "
-              f"picture: {png}")
+    levels = ", ".join(f"{k} {v}" for k, v in res["pairs_per_level"].items())
+    report({"output": str(out), "png": str(png), **doc},
+           f"{out}: {len(doc['points_a'])} keypoint pairs in {seconds} s (best buddies per level: {levels}); "
+           f"picture: {png}", as_json=args.json)
     return 0

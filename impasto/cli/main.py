@@ -1,7 +1,17 @@
 """``impasto`` entry point: one command, many subcommands.
 
-User errors (:class:`impasto.errors.UserError`, bad flags) print one line on stderr and
-exit with code 2; nothing is left half-written.
+Exit codes, mapped here once for every command (a command returns 0, or 2 when some
+files of a folder run failed, and raises for the rest):
+
+- 0: done;
+- 2: a user error (:class:`impasto.errors.UserError`, :class:`impasto.cli.common.CliError`,
+  a bad flag, a missing ``[train]`` extra): one line on stderr;
+- 1: a failure that is not the input's fault (:class:`impasto.errors.ExportError`, a backend
+  or stream failing at run time, any other :class:`impasto.errors.ImpastoError`, an
+  ``OSError`` such as a full disk): one line on stderr;
+- 130: interrupted (Ctrl-C).
+
+Nothing is left half-written: outputs are written atomically.
 """
 
 from __future__ import annotations
@@ -14,7 +24,7 @@ import sys
 
 from impasto import __version__
 from impasto.cli.common import CliError
-from impasto.errors import UserError
+from impasto.errors import ImpastoError, UserError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -27,7 +37,9 @@ class _Parser(argparse.ArgumentParser):
 # ``impasto.cli`` with a ``register(sub)`` function is added after them, so a new
 # subcommand is one new file.
 _ORDER = ("stylize", "info", "gatys", "train", "export", "build_engine", "bench", "video", "webcam", "photoreal")
-_NOT_COMMANDS = {"common", "main"}
+_NOT_COMMANDS = {"batch", "common", "main"}
+#: Packages of the ``[train]`` extra: a command that needs one that is missing is a user error.
+_TRAIN_EXTRA = ("torch", "onnx", "onnxscript", "matplotlib")
 
 
 def _command_modules() -> list[str]:
@@ -66,17 +78,23 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except (UserError, CliError) as exc:
-        sys.stderr.write(f"impasto: error: {exc}\n")
-        return 2
+        return _fail(str(exc), 2)
     except ModuleNotFoundError as exc:
-        if exc.name in ("torch", "onnx", "onnxscript", "matplotlib"):
-            sys.stderr.write(f"impasto: error: this command needs the [train] extra ({exc.name} is not installed): "
-                             "pip install 'impasto[train]'\n")
-            return 2
-        raise
+        if exc.name not in _TRAIN_EXTRA:
+            raise
+        return _fail(f"this command needs the [train] extra ({exc.name} is not installed): "
+                     "pip install 'impasto[train]'", 2)
+    except (ImpastoError, OSError) as exc:  # export, backend, stream or environment failures
+        return _fail(str(exc), 1)
     except KeyboardInterrupt:
         sys.stderr.write("impasto: interrupted\n")
         return 130
+
+
+def _fail(message: str, code: int) -> int:
+    """One line on stderr, then the exit code."""
+    sys.stderr.write(f"impasto: error: {message}\n")
+    return code
 
 
 def main_entry() -> None:

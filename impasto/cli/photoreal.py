@@ -1,16 +1,17 @@
-"""``impasto photoreal`` (PhotoWCT) and ``impasto stylize --style-image`` (WCT) — torch-free.
+"""``impasto photoreal``: photorealistic style transfer (PhotoWCT) — torch-free.
 
-Both run an exported graph (``impasto export photowct|wct``, or the built-in one where
-the package ships it) with ONNX Runtime; ``--smooth exact`` also needs scipy.
+Runs an exported graph (``impasto export photowct``, or the built-in one where the
+package ships it) with ONNX Runtime; ``--smooth exact`` also needs scipy. Its artistic
+sibling (WCT) is ``impasto stylize --style-image``.
 """
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from impasto.cli.common import CliError, emit_json, positive_int, unit_float
-from impasto.runtime.io.images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, fit_max_size, read_image, write_image
+from impasto.cli.batch import STDIO, check_image_output, check_stdin_once, read_input, report, write_output
+from impasto.cli.common import CliError, positive_int, unit_float
+from impasto.runtime.io.images import DEFAULT_MAX_PIXELS, fit_max_size
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,9 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     from impasto.runtime.pipelines.photoreal import SMOOTH_MODES
 
     p = sub.add_parser("photoreal", help="photorealistic style transfer (PhotoWCT) from a style photo")
-    p.add_argument("content", metavar="CONTENT", help="the photo to restyle")
-    p.add_argument("--style-image", required=True, metavar="STYLE", help="the photo whose look to take")
-    p.add_argument("-o", "--output", required=True, help="output image file")
+    p.add_argument("content", metavar="CONTENT", help="the photo to restyle (- for stdin)")
+    p.add_argument("--style-image", required=True, metavar="STYLE", help="the photo whose look to take (- for stdin)")
+    p.add_argument("-o", "--output", required=True, help="output image file, or - for stdout (PNG)")
     p.add_argument("--content-mask", metavar="M", help="colour-coded label mask of the content (same size)")
     p.add_argument("--style-mask", metavar="M", help="colour-coded label mask of the style (same size as it)")
     p.add_argument("--smooth", choices=SMOOTH_MODES, default="fast",
@@ -40,14 +41,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_photoreal)
 
 
-def _check_output(path: str, *inputs: str) -> None:
-    if Path(path).suffix.lower() not in IMAGE_SUFFIXES:
-        raise CliError(f"output {path!r}: expected an image extension ({', '.join(sorted(IMAGE_SUFFIXES))})")
-    for src in inputs:
-        if src and Path(path).resolve() == Path(src).resolve():
-            raise CliError(f"output {path!r} would overwrite its input")
-
-
 def _fit_mask(mask, image_before, image_after):
     """Resize a label mask (nearest) along with its image when --max-size shrank the image."""
     if mask is None or image_before.shape == image_after.shape:
@@ -62,11 +55,10 @@ def run_photoreal(args: argparse.Namespace) -> int:
 
     if (args.content_mask is None) != (args.style_mask is None):
         raise CliError("--content-mask and --style-mask go together: give both or neither")
-    _check_output(args.output, args.content, args.style_image, args.content_mask, args.style_mask)
-    content = read_image(args.content, max_pixels=args.max_pixels)
-    style = read_image(args.style_image, max_pixels=args.max_pixels)
-    cmask = read_image(args.content_mask, max_pixels=args.max_pixels) if args.content_mask else None
-    smask = read_image(args.style_mask, max_pixels=args.max_pixels) if args.style_mask else None
+    sources = (args.content, args.style_image, args.content_mask, args.style_mask)
+    check_image_output(args.output, *sources)
+    check_stdin_once(*sources)
+    content, style, cmask, smask = (read_input(src, max_pixels=args.max_pixels) if src else None for src in sources)
     if cmask is not None:  # before --max-size, so the message names the sizes the user gave
         from impasto.runtime.io.masks import check_mask_size
 
@@ -76,50 +68,15 @@ def run_photoreal(args: argparse.Namespace) -> int:
     with WCTStylizer.load(args.model, method="photowct", backend=args.backend, threads=args.threads) as model:
         result = model.run(fitted, style, content_mask=cmask, style_mask=smask, alpha=args.alpha, smooth=args.smooth,
                            exact_max_pixels=args.exact_max_pixels)
-        write_image(args.output, result["image"], quality=args.quality)
+        write_output(args.output, result["image"], quality=args.quality)
         desc = model.describe()
-    h, w = result["size"]
-    sec = result["seconds"]
-    if args.json:
-        emit_json({**desc, "content": args.content, "style_image": args.style_image, "output": args.output,
-                   "width": w, "height": h, "style_size": result["style_size"], "smooth": args.smooth,
-                   "alpha": args.alpha, "labels": result["labels"], "seconds": sec})
-    else:
-        smooth = {"fast": ", guided-filter smoothing inside", "none": "",
-                  "exact": f", exact smoothing {sec['smooth']:.2f} s"}[args.smooth]
-        labels = f", {result['labels']['count']} mask labels" if result["labels"] else ""
-        print(f"wrote {args.output} ({w}x{h}) in {sec['total']:.2f} s (graph {sec['graph']:.2f} s{smooth}{labels}) "
-              f"on {desc['provider']}")
+    (h, w), sec = result["size"], result["seconds"]
+    smooth = {"fast": ", guided-filter smoothing inside", "none": "",
+              "exact": f", exact smoothing {sec['smooth']:.2f} s"}[args.smooth]
+    labels = f", {result['labels']['count']} mask labels" if result["labels"] else ""
+    report({**desc, "content": args.content, "style_image": args.style_image, "output": args.output, "width": w,
+            "height": h, "style_size": result["style_size"], "smooth": args.smooth, "alpha": args.alpha,
+            "labels": result["labels"], "seconds": sec},
+           f"wrote {args.output} ({w}x{h}) in {sec['total']:.2f} s (graph {sec['graph']:.2f} s{smooth}{labels}) "
+           f"on {desc['provider']}", as_json=args.json, to_stdout=args.output == STDIO)
     return 0
-
-
-def run_stylize_wct(args: argparse.Namespace) -> int:
-    """``impasto stylize INPUT... --style-image PAINTING``: arbitrary style with the WCT graph."""
-    from impasto.cli.stylize import STDIO, _expand, _plan, run_plan
-    from impasto.runtime.pipelines.photoreal import WCTStylizer
-    from impasto.runtime.pipelines.postprocess import preserve_color
-
-    if args.style:
-        raise CliError("--style-image takes the style from a painting; --style names a built-in model: choose one")
-    if args.fp16:
-        raise CliError("--fp16 applies to style models on the ort-trt backend, not to --style-image")
-    style = read_image(args.style_image, max_pixels=args.max_pixels)
-    jobs = _expand(args.inputs)
-    plan = _plan(jobs, args.output, Path(args.style_image).stem, args.format)
-    with WCTStylizer.load(args.model, method="wct", backend=args.backend) as model:
-        def render(image):
-            out = model(image, style, alpha=args.strength, smooth="none")
-            return preserve_color(out, image) if args.preserve_color else out
-
-        results, failures = run_plan(plan, args, render, lambda: f"with the style of "
-                                     f"{Path(args.style_image).name} (WCT) on {model.provider}")
-        desc = model.describe()
-    ok = [r for r in results if r.get("output")]
-    if args.json and args.output != STDIO:
-        emit_json({**desc, "style_image": args.style_image, "strength": args.strength,
-                   "preserve_color": args.preserve_color, "images": results, "succeeded": len(ok),
-                   "failed": failures})
-    elif len(plan) > 1:
-        print(f"stylized {len(ok)}/{len(plan)} images with the style of {Path(args.style_image).name} (WCT) "
-              f"in {sum(r['seconds'] for r in ok):.2f} s")
-    return 2 if failures else 0

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
-from impasto.cli.common import CliError, add_backend_args, emit_json, positive_int
+from impasto.cli.batch import STDIO, check_image_output, read_input, report, write_output
+from impasto.cli.common import CliError, add_backend_args, positive_int
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sheet", help="render every built-in style on one photo as a labelled contact sheet")
-    p.add_argument("photo", metavar="PHOTO", help="the photo to stylise")
-    p.add_argument("-o", "--output", required=True, help="the sheet to write (.jpg or .png)")
+    p.add_argument("photo", metavar="PHOTO", help="the photo to stylise (- for stdin)")
+    p.add_argument("-o", "--output", required=True, help="the sheet to write (.jpg or .png), or - for stdout (PNG)")
     p.add_argument("--tile", type=positive_int, default=320, help="longest side of each tile in pixels (default 320)")
     p.add_argument("--columns", type=positive_int, help="tiles per row (default: about square)")
     p.add_argument("--quality", type=positive_int, default=92, help="JPEG quality (default 92)")
@@ -22,24 +22,18 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_sheet(args: argparse.Namespace) -> int:
-    from impasto.runtime.io.images import IMAGE_SUFFIXES, read_image, write_image
     from impasto.runtime.pipelines.sheet import builtin_sheet
 
-    out = Path(args.output)
-    if out.suffix.lower() not in IMAGE_SUFFIXES:
-        raise CliError(f"-o {args.output}: expected an image extension ({', '.join(sorted(IMAGE_SUFFIXES))})")
-    if out.exists() and out.resolve() == Path(args.photo).resolve():
-        raise CliError(f"-o {args.output}: would overwrite its input")
+    check_image_output(args.output, args.photo)
     if args.fp16:
         raise CliError("--fp16: the contact sheet runs ONNX graphs, not fp16 TensorRT engines")
-    photo = read_image(args.photo)
+    photo = read_input(args.photo)
     t0 = time.perf_counter()
     sheet, names = builtin_sheet(photo, tile=args.tile, columns=args.columns, backend=args.backend)
-    write_image(out, sheet, quality=args.quality)
+    write_output(args.output, sheet, quality=args.quality)
     seconds = time.perf_counter() - t0
-    if args.json:
-        emit_json({"output": str(out), "photo": args.photo, "styles": names, "width": sheet.shape[1],
-                   "height": sheet.shape[0], "seconds": round(seconds, 3)})
-    else:
-        print(f"wrote {out} ({sheet.shape[1]}x{sheet.shape[0]}, {len(names)} styles) in {seconds:.2f} s")
+    report({"output": args.output, "photo": args.photo, "styles": names, "width": sheet.shape[1],
+            "height": sheet.shape[0], "seconds": round(seconds, 3)},
+           f"wrote {args.output} ({sheet.shape[1]}x{sheet.shape[0]}, {len(names)} styles) in {seconds:.2f} s",
+           as_json=args.json, to_stdout=args.output == STDIO)
     return 0

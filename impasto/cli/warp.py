@@ -18,6 +18,7 @@ import sys
 import time
 from typing import Any
 
+from impasto.cli.batch import STDIO, check_image_output, check_stdin_once, read_input, report, write_output
 from impasto.cli.common import CliError, add_backend_args, emit_json, positive_int
 
 
@@ -25,12 +26,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("warp", help="warp a content image towards a guide's geometry, then apply a texture",
                        description="impasto warp CONTENT --geometry G.jpg [--texture T.jpg | --style NAME] -o OUT "
                                    "[--method network|dst] [--json]")
-    p.add_argument("content", help="content image")
-    p.add_argument("--geometry", required=True, metavar="G.jpg", help="geometric guide: the shape to warp towards")
+    p.add_argument("content", help="content image (- for stdin)")
+    p.add_argument("--geometry", required=True, metavar="G.jpg",
+                   help="geometric guide: the shape to warp towards (- for stdin)")
     tex = p.add_mutually_exclusive_group()
-    tex.add_argument("--texture", metavar="T.jpg", help="texture guide (a painting), rendered with Gatys / inside DST")
+    tex.add_argument("--texture", metavar="T.jpg",
+                     help="texture guide (a painting), rendered with Gatys / inside DST (- for stdin)")
     tex.add_argument("--style", metavar="NAME", help="built-in feed-forward style for the texture (network method)")
-    p.add_argument("-o", "--output", required=True, help="image to write (.jpg, .png, ...)")
+    p.add_argument("-o", "--output", required=True, help="image to write (.jpg, .png, ...), or - for stdout (PNG)")
     p.add_argument("--method", choices=["network", "dst"], default="network",
                    help="network: the exported warp graph (fast, torch-free); dst: Deformable Style Transfer (slow)")
     p.add_argument("--model", metavar="warpnet.onnx", help="exported warp graph (impasto export warpnet)")
@@ -48,14 +51,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _check(args: argparse.Namespace) -> None:
-    from pathlib import Path
-
-    from impasto.runtime.io.images import IMAGE_SUFFIXES
-
-    suffix = Path(args.output).suffix.lower()
-    if suffix not in IMAGE_SUFFIXES:
-        raise CliError(f"--output: expected an image extension ({', '.join(sorted(IMAGE_SUFFIXES))}), "
-                       f"got {suffix or 'none'!r}")
+    check_image_output(args.output, args.content, args.geometry, args.texture, flag="--output")
+    check_stdin_once(args.content, args.geometry, args.texture)
     if args.method == "network" and not args.model:
         raise CliError("--method network: expected --model warpnet.onnx (export one with 'impasto export warpnet "
                        "CKPT -o warpnet.onnx'; no warp graph is built in)")
@@ -68,13 +65,13 @@ def _check(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from impasto.runtime.io.images import fit_max_size, read_image, write_image
+    from impasto.runtime.io.images import fit_max_size
 
     _check(args)
     t0 = time.perf_counter()
-    content = fit_max_size(read_image(args.content), args.max_size)
-    guide = read_image(args.geometry)
-    texture = read_image(args.texture) if args.texture else None
+    content = fit_max_size(read_input(args.content), args.max_size)
+    guide = read_input(args.geometry)
+    texture = read_input(args.texture) if args.texture else None
     summary: dict[str, Any] = {"method": args.method, "content": args.content, "geometry": args.geometry,
                                "texture": args.texture, "style": args.style, "output": args.output}
     if args.method == "network":
@@ -102,12 +99,10 @@ def run(args: argparse.Namespace) -> int:
         summary.update({k: info[k] for k in ("seconds_keypoints", "seconds_optimisation", "point_distance_before",
                                              "point_distance_after", "final_losses", "keypoints_content",
                                              "keypoints_guide", "pruning")})
-    write_image(args.output, image)
+    write_output(args.output, image)
     summary.update(size=list(image.shape[:2]), seconds=round(time.perf_counter() - t0, 3))
-    if args.json:
-        emit_json(summary)
-    else:
-        print(f"{args.output}: {image.shape[1]}x{image.shape[0]}, {args.method} in {summary['seconds']} s")
+    report(summary, f"{args.output}: {image.shape[1]}x{image.shape[0]}, {args.method} in {summary['seconds']} s",
+           as_json=args.json, to_stdout=args.output == STDIO)
     return 0
 
 

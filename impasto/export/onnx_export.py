@@ -50,7 +50,7 @@ import numpy as np
 
 from impasto import __version__
 from impasto.errors import ExportError, ModelError, UserError
-from impasto.runtime.io.images import publish
+from impasto.runtime.io.atomic import publish
 
 if TYPE_CHECKING:
     import onnx

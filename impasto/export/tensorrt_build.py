@@ -43,7 +43,7 @@ from typing import Any
 
 from impasto import __version__
 from impasto.errors import BackendUnavailableError, CudaError, EngineBuildError, ModelError, UserError
-from impasto.runtime.io.images import atomic_write_bytes
+from impasto.runtime.io.atomic import atomic_write_bytes
 from impasto.runtime.tensorrt.profile import (
     DEFAULT_SHAPES,
     EngineProfile,

@@ -33,7 +33,8 @@ from typing import Any
 import numpy as np
 
 from impasto.errors import ModelError, UserError
-from impasto.runtime.io.images import IMAGE_SUFFIXES, atomic_write_bytes, read_image
+from impasto.runtime.io.atomic import atomic_write_bytes
+from impasto.runtime.io.images import IMAGE_SUFFIXES, read_image
 
 log = logging.getLogger("impasto.export")
 

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 
 from impasto.errors import ModelError, UserError
-from impasto.runtime.io.images import atomic_write_bytes
+from impasto.runtime.io.atomic import atomic_write_bytes
 
 FORMAT = "impasto.checkpoint/1"
 

@@ -12,9 +12,7 @@ import numpy as np
 import pytest
 
 from impasto.errors import ImageError
-from impasto.runtime.io import images
 from impasto.runtime.io.images import (
-    atomic_write_bytes,
     decode_image,
     encode_image,
     fit_max_size,
@@ -163,20 +161,6 @@ def test_fit_max_size(photo):
 def test_encode_rejects_unknown_extension(photo):
     with pytest.raises(ImageError, match="expected one of"):
         encode_image(photo, ".gif")
-
-
-def test_atomic_write_leaves_nothing_on_failure(tmp_path, monkeypatch):
-    target = tmp_path / "out.png"
-    target.write_bytes(b"old")
-
-    def boom(src, dst):
-        raise OSError("disk full")
-
-    monkeypatch.setattr(images.os, "replace", boom)
-    with pytest.raises(OSError, match="disk full"):
-        atomic_write_bytes(target, b"new")
-    assert target.read_bytes() == b"old"  # the previous file is intact
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.png"]  # no temporary left behind
 
 
 def test_write_image_creates_parents(tmp_path, photo):

@@ -6,9 +6,7 @@ import logging
 
 import cv2
 import numpy as np
-import onnx
 import pytest
-from onnx import TensorProto, helper
 
 from impasto.errors import BackendUnavailableError, ImageError, InputMismatchError, ModelError, UserError
 from impasto.runtime import Stylizer
@@ -96,44 +94,32 @@ def test_unavailable_backend_is_reported(tiny_model):
         Stylizer.load(tiny_model, backend="ort-cuda")
 
 
-def _identity_model(path, inputs: int = 1, metadata: dict | None = None) -> None:
-    ins = [helper.make_tensor_value_info(f"x{i}", TensorProto.FLOAT, ["n", 3, "h", "w"]) for i in range(inputs)]
-    out = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 3, "h", "w"])
-    model = helper.make_model(helper.make_graph([helper.make_node("Identity", ["x0"], ["y"])], "g", ins, [out]),
-                              opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    for k, v in (metadata or {}).items():
-        e = model.metadata_props.add()
-        e.key, e.value = k, v
-    onnx.save(model, path)
-
-
-def test_wrong_graph_signature_is_rejected(tmp_path):
+def test_wrong_graph_signature_is_rejected(tmp_path, identity_graph):
     p = tmp_path / "two_inputs.onnx"
-    _identity_model(p, inputs=2)
+    identity_graph(p, inputs=2)
     with pytest.raises(ModelError, match="expected one input Nx3xHxW"):
         Stylizer.load(p)
 
 
-def test_model_without_metadata_warns_and_assumes_unit_range(tmp_path, photo, caplog):
+def test_model_without_metadata_warns_and_assumes_unit_range(tmp_path, photo, caplog, identity_graph):
     p = tmp_path / "identity.onnx"
-    _identity_model(p)
+    identity_graph(p)
     with caplog.at_level(logging.WARNING, logger="impasto.runtime"), Stylizer.load(p) as s:
         np.testing.assert_array_equal(s(photo), photo)
     assert "no impasto.input metadata" in caplog.text
 
 
-def test_0_255_models_are_scaled(tmp_path, photo):
+def test_0_255_models_are_scaled(tmp_path, photo, identity_graph):
     p = tmp_path / "identity255.onnx"
-    _identity_model(p, metadata={"impasto.input": '{"range": [0, 255]}'})
+    identity_graph(p, metadata={"impasto.input": '{"range": [0, 255]}'})
     with Stylizer.load(p) as s:
         assert s.input_range == 255.0
         np.testing.assert_array_equal(s(photo), photo)
 
 
-def test_unreadable_metadata(tmp_path):
+def test_unreadable_metadata(tmp_path, identity_graph):
     p = tmp_path / "bad_meta.onnx"
-    _identity_model(p, metadata={"impasto.input": "not json"})
+    identity_graph(p, metadata={"impasto.input": "not json"})
     with pytest.raises(ModelError, match="unreadable impasto.input"):
         Stylizer.load(p)
 

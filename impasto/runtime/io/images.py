@@ -1,4 +1,4 @@
-"""Image decoding, validation and atomic writing (torch-free).
+"""Image decoding, validation and (atomic, see :mod:`impasto.runtime.io.atomic`) writing (torch-free).
 
 Convention:
     Images are ``HxWx3`` ``uint8`` arrays in RGB order (OpenCV's BGR never leaves this
@@ -17,12 +17,12 @@ Safety:
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from impasto.errors import ImageError
+from impasto.runtime.io.atomic import atomic_write_bytes
 from impasto.runtime.io.headers import data_end, header_size, png_corruption, sniff_format
 
 #: Default limit on decoded pixels (about 100 megapixels).
@@ -209,46 +209,6 @@ def _encodable(image: np.ndarray, ext: str) -> np.ndarray:
     if image.ndim == 3:
         image = image[..., [2, 1, 0, 3][: image.shape[2]]]  # RGB(A) -> BGR(A)
     return np.ascontiguousarray(image)
-
-
-def _umask() -> int:
-    """The process umask, read without changing it where Linux reports it (thread-safe)."""
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except OSError:
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def publish(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
-    """Give a finished temporary file the usual permissions and rename it onto ``path``.
-
-    ``tempfile.mkstemp`` creates files readable by their owner only; a published file
-    gets ``0o666`` minus the process umask, like any file ``open()`` creates.
-    """
-    os.chmod(tmp, 0o666 & ~_umask())
-    os.replace(tmp, path)
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename: never half-written."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        publish(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_image(path: str | os.PathLike, image: np.ndarray, *, quality: int = 95) -> None:

@@ -27,7 +27,6 @@ Convention:
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
@@ -35,11 +34,13 @@ from typing import Any
 
 import numpy as np
 
-from impasto.errors import BackendRuntimeError, ImageError, ModelError, UserError
+from impasto.errors import ImageError, ModelError, UserError
 from impasto.runtime.backends.base import Backend
-from impasto.runtime.backends.selection import Selection, open_backend
+from impasto.runtime.backends.selection import Selection
 from impasto.runtime.io.images import to_rgb8
 from impasto.runtime.io.masks import check_mask_size, label_maps, one_hot
+from impasto.runtime.pipelines.base import Pipeline, check_min_side, require_file
+from impasto.runtime.pipelines.tensors import image_to_nchw, nchw_to_image
 
 #: Folder of the built-in graphs.
 PHOTOREAL_DIR = Path(__file__).resolve().parents[1] / "data" / "photoreal"
@@ -65,10 +66,7 @@ def resolve_graph(model: str | os.PathLike | None, method: str) -> Path:
     if method not in METHODS:
         raise UserError(f"method: expected one of {list(METHODS)}, got {method!r}")
     if model is not None:
-        p = Path(model).expanduser()
-        if not p.is_file():
-            raise ModelError(f"model: expected an exported {method} .onnx graph, got {str(model)!r} (no such file)")
-        return p
+        return require_file(model, f"an exported {method} .onnx graph")
     p = builtin_graph(method)
     if p is None:
         kind = "photo" if method == "photowct" else "artistic"
@@ -78,32 +76,21 @@ def resolve_graph(model: str | os.PathLike | None, method: str) -> Path:
     return p
 
 
-class WCTStylizer:
+
+class WCTStylizer(Pipeline):
     """An exported photowct / wct graph ready to run; use :meth:`load`."""
 
     def __init__(self, backend: Backend, selection: Selection | None = None, *, method: str | None = None) -> None:
-        self.backend = backend.open()
-        self.selection = selection or Selection(backend.name, backend.name)
-        meta = self.backend.metadata
-        self.method = meta.get("impasto.method", "")
-        path = str(self.backend.model_path)
-        if self.method not in METHODS:
-            raise ModelError(f"model {path!r}: expected a photowct or wct graph (impasto export photowct|wct), "
-                             f"got impasto.method {self.method!r}")
+        super().__init__(backend, selection)
+        self.method = self._require_method(METHODS, "impasto export photowct|wct")
         if method is not None and self.method != method:
-            raise ModelError(f"model {path!r}: expected a {method} graph, got a {self.method} graph")
-        names = [s.name for s in self.backend.inputs]
-        if names != list(_REQUIRED_INPUTS):
-            raise ModelError(f"model {path!r}: expected inputs {list(_REQUIRED_INPUTS)}, got {names}")
-        try:
-            self.settings: dict[str, Any] = json.loads(meta["impasto.wct"])
-        except (KeyError, ValueError):
-            raise ModelError(f"model {path!r}: missing or unreadable impasto.wct metadata") from None
+            raise ModelError(f"{self.where}: expected a {method} graph, got a {self.method} graph")
+        self._require_names(_REQUIRED_INPUTS)
+        self.settings: dict[str, Any] = self._json_metadata("impasto.wct")
         self.outputs = [s.name for s in self.backend.outputs]
         self.max_labels = int(self.settings.get("max_labels", 16))
         self.min_side = int(self.settings.get("min_side", 16))
         self.min_style_side = int(self.settings.get("min_style_side", 64))
-        self.description = meta.get("impasto.description", "")
 
     @classmethod
     def load(cls, model: str | os.PathLike | None = None, *, method: str = "photowct", backend: str = "auto",
@@ -114,18 +101,7 @@ class WCTStylizer:
             ModelError: no such graph, or not a ``method`` graph.
             BackendUnavailableError: the backend cannot run here.
         """
-        path = resolve_graph(model, method)
-        opened, selection = open_backend(path, backend, threads=threads)
-        try:
-            return cls(opened, selection, method=method)
-        except BaseException:
-            opened.close()
-            raise
-
-    @property
-    def provider(self) -> str:
-        providers = getattr(self.backend, "providers", None) or [self.backend.name]
-        return providers[0]
+        return cls.from_file(resolve_graph(model, method), backend, threads=threads, method=method)
 
     def _prepare_style(self, style: np.ndarray, style_labels: np.ndarray | None, content_shape: tuple[int, ...]):
         import cv2
@@ -142,6 +118,39 @@ class WCTStylizer:
             raise ImageError(f"style image {w}x{h}{' (after fitting to the content)' if s < 1 else ''}: too small, "
                              f"expected at least {self.min_style_side} px on its shorter side")
         return style, style_labels
+
+    def _check_options(self, alpha: float, smooth: str, masks: int) -> None:
+        if not (isinstance(alpha, (int, float)) and 0.0 <= alpha <= 1.0):
+            raise UserError(f"alpha: expected a number in [0, 1], got {alpha!r}")
+        if smooth not in SMOOTH_MODES:
+            raise UserError(f"smooth: expected one of {list(SMOOTH_MODES)}, got {smooth!r}")
+        if self.method == "wct" and smooth == "exact":
+            raise UserError("smooth exact: applies to photorealistic (photowct) graphs only")
+        if masks == 1:
+            raise UserError("masks: expected both a content mask and a style mask, or neither")
+
+    def _mask_feeds(self, content: np.ndarray, style: np.ndarray, content_mask: np.ndarray | None,
+                    style_mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict | None]:
+        """``(style fitted to the content, content_mask feed, style_mask feed, label info or None)``."""
+        h, w = content.shape[:2]
+        info = None
+        style_labels = None
+        if content_mask is not None:
+            content_mask = to_rgb8(content_mask, name="content mask")
+            style_mask = to_rgb8(style_mask, name="style mask")
+            check_mask_size(content_mask, content, "content mask")
+            check_mask_size(style_mask, style, "style mask")
+            content_labels, style_labels, info = label_maps(content_mask, style_mask, max_labels=self.max_labels)
+            cm = one_hot(content_labels, info["count"])
+            style_labels = style_labels.astype(np.int16)  # cv2 resizes int16, not int32
+        else:
+            cm = np.ones((1, 1, h, w), np.float32)
+        style, style_labels = self._prepare_style(style, style_labels, content.shape)
+        if style_labels is not None:
+            sm = one_hot(style_labels, cm.shape[1])
+        else:
+            sm = np.ones((1, 1, *style.shape[:2]), np.float32)
+        return style, cm, sm, info
 
     def run(self, content: np.ndarray, style: np.ndarray, *, content_mask: np.ndarray | None = None,
             style_mask: np.ndarray | None = None, alpha: float = 1.0, smooth: str = "fast",
@@ -169,59 +178,31 @@ class WCTStylizer:
             UserError: a bad ``alpha`` or ``smooth``, or a single mask.
             BackendRuntimeError: the graph produced non-finite values.
         """
-        if not (isinstance(alpha, (int, float)) and 0.0 <= alpha <= 1.0):
-            raise UserError(f"alpha: expected a number in [0, 1], got {alpha!r}")
-        if smooth not in SMOOTH_MODES:
-            raise UserError(f"smooth: expected one of {list(SMOOTH_MODES)}, got {smooth!r}")
-        if self.method == "wct" and smooth == "exact":
-            raise UserError("smooth exact: applies to photorealistic (photowct) graphs only")
-        if (content_mask is None) != (style_mask is None):
-            raise UserError("masks: expected both a content mask and a style mask, or neither")
+        self._check_options(alpha, smooth, (content_mask is not None) + (style_mask is not None))
         t0 = time.perf_counter()
         content = to_rgb8(content, name="content")
         style = to_rgb8(style, name="style")
-        h, w = content.shape[:2]
-        if min(h, w) < self.min_side:
-            raise ImageError(f"content image {w}x{h}: too small, expected at least {self.min_side} px on each side")
+        check_min_side(content, self.min_side, "content")
         if smooth == "exact":  # refuse before the graph runs, not after
             from impasto.runtime.pipelines.smoothing import DEFAULT_MAX_PIXELS, check_size
 
             exact_max_pixels = exact_max_pixels or DEFAULT_MAX_PIXELS
-            check_size(h, w, exact_max_pixels)
-        info = None
-        style_labels = None
-        if content_mask is not None:
-            content_mask = to_rgb8(content_mask, name="content mask")
-            style_mask = to_rgb8(style_mask, name="style mask")
-            check_mask_size(content_mask, content, "content mask")
-            check_mask_size(style_mask, style, "style mask")
-            content_labels, style_labels, info = label_maps(content_mask, style_mask, max_labels=self.max_labels)
-            cm = one_hot(content_labels, info["count"])
-            style_labels = style_labels.astype(np.int16)  # cv2 resizes int16, not int32
-        else:
-            cm = np.ones((1, 1, h, w), np.float32)
-        style, style_labels = self._prepare_style(style, style_labels, content.shape)
-        if style_labels is not None:
-            sm = one_hot(style_labels, cm.shape[1])
-        else:
-            sm = np.ones((1, 1, *style.shape[:2]), np.float32)
-        feed = {"content": _to_nchw(content), "style": _to_nchw(style), "content_mask": cm, "style_mask": sm,
-                "alpha": np.array([alpha], np.float32)}
+            check_size(*content.shape[:2], exact_max_pixels)
+        style, cm, sm, info = self._mask_feeds(content, style, content_mask, style_mask)
+        feed = {"content": image_to_nchw(content), "style": image_to_nchw(style), "content_mask": cm,
+                "style_mask": sm, "alpha": np.array([alpha], np.float32)}
         t1 = time.perf_counter()
-        out = self.backend.run(feed)
+        out = self._run_finite(feed, content, "; please report it with the images")
         t2 = time.perf_counter()
-        if not all(np.isfinite(v).all() for v in out.values()):
-            raise BackendRuntimeError(f"model {str(self.backend.model_path)!r}: the graph produced non-finite values "
-                                      f"for this {w}x{h} image; please report it with the images")
-        name = "stylized" if smooth == "fast" or self.method == "wct" else "unsmoothed"
-        image = _to_rgb8(out[name])
+        image = nchw_to_image(out["stylized" if smooth == "fast" or self.method == "wct" else "unsmoothed"])
         if smooth == "exact":
             from impasto.runtime.pipelines.smoothing import matting_smooth
 
             image = matting_smooth(image, content, max_pixels=exact_max_pixels)
         t3 = time.perf_counter()
-        raw = _to_rgb8(out["unsmoothed"]) if "unsmoothed" in out else None
-        return {"image": image, "unsmoothed": raw, "labels": info, "size": [h, w], "style_size": list(style.shape[:2]),
+        raw = nchw_to_image(out["unsmoothed"]) if "unsmoothed" in out else None
+        return {"image": image, "unsmoothed": raw, "labels": info, "size": list(content.shape[:2]),
+                "style_size": list(style.shape[:2]),
                 "seconds": {"prepare": round(t1 - t0, 4), "graph": round(t2 - t1, 4), "smooth": round(t3 - t2, 4),
                             "total": round(t3 - t0, 4)}}
 
@@ -230,22 +211,4 @@ class WCTStylizer:
         return self.run(content, style, **kwargs)["image"]
 
     def describe(self) -> dict[str, Any]:
-        return {"method": self.method, "model": str(self.backend.model_path), "provider": self.provider,
-                "backend": self.selection.to_dict(), "description": self.description}
-
-    def close(self) -> None:
-        self.backend.close()
-
-    def __enter__(self) -> WCTStylizer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def _to_nchw(rgb: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(rgb.transpose(2, 0, 1)[None], dtype=np.float32) * np.float32(1.0 / 255.0)
-
-
-def _to_rgb8(t: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint(t[0].transpose(1, 2, 0) * 255.0), 0, 255).astype(np.uint8)
+        return {"method": self.method, **super().describe()}

@@ -30,7 +30,7 @@ import numpy as np
 
 from impasto.errors import InputMismatchError, ModelError, UserError
 from impasto.runtime.backends.base import Backend
-from impasto.runtime.backends.selection import BACKENDS, Selection, make_backend, open_backend
+from impasto.runtime.backends.selection import BACKENDS, Selection, make_backend
 from impasto.runtime.builtins import ModelCard, resolve_model
 from impasto.runtime.io.images import to_rgb8
 from impasto.runtime.pipelines.bank import (
@@ -42,15 +42,17 @@ from impasto.runtime.pipelines.bank import (
     layer_vector,
     style_vector,
 )
+from impasto.runtime.pipelines.base import Pipeline
 from impasto.runtime.pipelines.multiscale import MultiscaleLayout, input_size, select_output
 from impasto.runtime.pipelines.postprocess import blend, preserve_color
+from impasto.runtime.pipelines.tensors import image_to_nchw, nchw_to_image
 
 log = logging.getLogger("impasto.runtime")
 
 __all__ = ["BACKENDS", "Stylizer", "make_backend"]
 
 
-class Stylizer:
+class Stylizer(Pipeline):
     """A style model ready to run.
 
     Use :meth:`load`; the constructor takes an already-created backend.
@@ -59,17 +61,15 @@ class Stylizer:
     def __init__(self, backend: Backend, name: str, selection: Selection | None = None, *,
                  style: StyleSelection | None = None, style_layer_weights: object = None,
                  content_layer_weights: object = None, scale: int | None = None) -> None:
-        self.backend = backend.open()
+        super().__init__(backend, selection)
         self.name = name
-        self.selection = selection or Selection(backend.name, backend.name)
         #: The bank's layout, or None for a single-style model.
         self.bank: BankLayout | None = None
         self._check_graph()
         self.card = ModelCard.from_metadata(Path(backend.model_path), backend.metadata)
         #: A multi-output (MT-Net) model's layout, and the graph output this stylizer returns.
-        where = f"model {str(backend.model_path)!r}"
-        self.multiscale = MultiscaleLayout.from_metadata(backend.metadata, where)
-        self.output_name = select_output(self.multiscale, [o.name for o in self.backend.outputs], scale, where)
+        self.multiscale = MultiscaleLayout.from_metadata(self.metadata, self.where)
+        self.output_name = select_output(self.multiscale, [o.name for o in self.backend.outputs], scale, self.where)
         self.input_range = self._input_range()
         self._warned_sizes: set[tuple[int, int]] = set()
         self._conditioning: dict[str, np.ndarray] = {}
@@ -80,7 +80,7 @@ class Stylizer:
             self.set_layer_weights(style_layer_weights=style_layer_weights,
                                    content_layer_weights=content_layer_weights)
         elif style is not None or style_layer_weights is not None or content_layer_weights is not None:
-            raise UserError(f"model {str(backend.model_path)!r} is a single-style model: style weights and "
+            raise UserError(f"{self.where} is a single-style model: style weights and "
                             "layer weights need a style bank (see `impasto styles`)")
 
     @classmethod
@@ -110,28 +110,14 @@ class Stylizer:
             BackendUnavailableError: the backend cannot run here.
         """
         path, name = resolve_model(model)
-        opened, selection = open_backend(path, backend, threads=threads, fp16=fp16)
-        try:
-            return cls(opened, name, selection, style=style, style_layer_weights=style_layer_weights,
-                       content_layer_weights=content_layer_weights, scale=scale)
-        except BaseException:
-            opened.close()
-            raise
-
-    @property
-    def provider(self) -> str:
-        """The execution provider actually used (first of the session's providers)."""
-        providers = getattr(self.backend, "providers", None) or [self.backend.name]
-        return providers[0]
-
-    @property
-    def metadata(self) -> dict[str, str]:
-        return self.backend.metadata
+        return cls.from_file(path, backend, threads=threads, fp16=fp16, name=name, style=style,
+                             style_layer_weights=style_layer_weights, content_layer_weights=content_layer_weights,
+                             scale=scale)
 
     def _check_graph(self) -> None:
         ins, outs = self.backend.inputs, self.backend.outputs
-        where = f"model {str(self.backend.model_path)!r}"
-        if is_bank(self.backend.metadata):
+        where = self.where
+        if is_bank(self.metadata):
             self.bank = BankLayout.from_metadata(self.backend.metadata, where)
             want = [(BANK_INPUTS[0], 4), *((n, 1) for n in BANK_INPUTS[1:])]
             got = [(s.name, len(s.shape)) for s in ins]
@@ -145,10 +131,10 @@ class Stylizer:
             ins = ins[:1]
         if len(ins) != 1 or len(ins[0].shape) != 4 or ins[0].shape[1] not in (3, "3"):
             got = [s.describe() for s in ins]
-            raise ModelError(f"model {str(self.backend.model_path)!r}: expected one input Nx3xHxW, got {got}")
+            raise ModelError(f"{where}: expected one input Nx3xHxW, got {got}")
         if not outs or len(outs[0].shape) != 4:
             got = [s.describe() for s in outs]
-            raise ModelError(f"model {str(self.backend.model_path)!r}: expected an output Nx3xHxW, got {got}")
+            raise ModelError(f"{where}: expected an output Nx3xHxW, got {got}")
 
     def _input_range(self) -> float:
         spec = self.backend.metadata.get("impasto.input")
@@ -158,8 +144,7 @@ class Stylizer:
         try:
             return float(json.loads(spec)["range"][1])
         except (ValueError, KeyError, IndexError, TypeError):
-            raise ModelError(f"model {str(self.backend.model_path)!r}: unreadable impasto.input metadata "
-                             f"{spec!r}") from None
+            raise ModelError(f"{self.where}: unreadable impasto.input metadata {spec!r}") from None
 
     def model_size(self, height: int, width: int) -> tuple[int, int]:
         """The ``(height, width)`` the model runs at for an image of this size.
@@ -220,7 +205,7 @@ class Stylizer:
 
     def _require_bank(self, what: str) -> BankLayout:
         if self.bank is None:
-            raise UserError(f"{what}: model {str(self.backend.model_path)!r} is a single-style model, "
+            raise UserError(f"{what}: {self.where} is a single-style model, "
                             "expected a style bank")
         return self.bank
 
@@ -256,12 +241,10 @@ class Stylizer:
         h, w = rgb.shape[:2]
         mh, mw = input_size(self.multiscale, *self.model_size(h, w))
         x = rgb if (mh, mw) == (h, w) else cv2.resize(rgb, (mw, mh), interpolation=cv2.INTER_AREA)
-        scale = self.input_range / 255.0
-        tensor = np.ascontiguousarray(x.transpose(2, 0, 1)[None], dtype=np.float32) * np.float32(scale)
+        tensor = image_to_nchw(x, self.input_range)
         feeds = dict(self._conditioning if conditioning is None else conditioning)
         out = self.backend.run({spec.name: tensor.astype(spec.dtype, copy=False), **feeds})
-        y = out[self.output_name][0].astype(np.float32).transpose(1, 2, 0) / np.float32(self.input_range)
-        y = np.clip(np.rint(y * 255.0), 0, 255).astype(np.uint8)
+        y = nchw_to_image(out[self.output_name], self.input_range)
         if y.shape[:2] != (h, w):
             y = cv2.resize(y, (w, h), interpolation=cv2.INTER_CUBIC)
         return y
@@ -291,18 +274,8 @@ class Stylizer:
             out = preserve_color(out, rgb)
         return blend(out, rgb, strength)
 
-    def close(self) -> None:
-        self.backend.close()
-
-    def __enter__(self) -> Stylizer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def describe(self) -> dict:
-        info = {"style": self.name, "model": str(self.backend.model_path), "provider": self.provider,
-                "backend": self.selection.to_dict(), "description": self.card.description}
+        info = {"style": self.name, **super().describe()}
         if self.bank is not None:
             info["bank"] = {"styles": list(self.bank.styles),
                             **{k: self._conditioning[k].tolist() for k in BANK_INPUTS[1:]}}

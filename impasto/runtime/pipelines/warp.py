@@ -21,47 +21,32 @@ Convention:
 
 from __future__ import annotations
 
-import json
 import os
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from impasto.errors import BackendRuntimeError, ImageError, ModelError
 from impasto.runtime.backends.base import Backend
-from impasto.runtime.backends.selection import Selection, open_backend
+from impasto.runtime.backends.selection import Selection
 from impasto.runtime.io.images import to_rgb8
-from impasto.runtime.pipelines.photoreal import _to_nchw, _to_rgb8
+from impasto.runtime.pipelines.base import Pipeline, check_min_side, require_file
+from impasto.runtime.pipelines.tensors import image_to_nchw, nchw_to_image
 
 _REQUIRED_INPUTS = ("content", "guide")
 _REQUIRED_OUTPUTS = ("field", "warped")
 
 
-class Warper:
+class Warper(Pipeline):
     """An exported warpnet graph ready to run; use :meth:`load`."""
 
     def __init__(self, backend: Backend, selection: Selection | None = None) -> None:
-        self.backend = backend.open()
-        self.selection = selection or Selection(backend.name, backend.name)
-        meta = self.backend.metadata
-        path = str(self.backend.model_path)
-        if meta.get("impasto.method") != "warpnet":
-            raise ModelError(f"model {path!r}: expected a warpnet graph (impasto export warpnet), "
-                             f"got impasto.method {meta.get('impasto.method')!r}")
-        names = [s.name for s in self.backend.inputs]
-        outs = [s.name for s in self.backend.outputs]
-        if names != list(_REQUIRED_INPUTS) or outs != list(_REQUIRED_OUTPUTS):
-            raise ModelError(f"model {path!r}: expected inputs {list(_REQUIRED_INPUTS)} and outputs "
-                             f"{list(_REQUIRED_OUTPUTS)}, got {names} and {outs}")
-        try:
-            self.settings: dict[str, Any] = json.loads(meta["impasto.warpnet"])
-            self.size = int(self.settings["size"])
-        except (KeyError, ValueError, TypeError):
-            raise ModelError(f"model {path!r}: missing or unreadable impasto.warpnet metadata") from None
+        super().__init__(backend, selection)
+        self._require_method(("warpnet",), "impasto export warpnet")
+        self._require_names(_REQUIRED_INPUTS, _REQUIRED_OUTPUTS)
+        self.settings: dict[str, Any] = self._json_metadata("impasto.warpnet", ints=("size",))
+        self.size = int(self.settings["size"])
         self.min_side = int(self.settings.get("min_side", 16))
-        self.description = meta.get("impasto.description", "")
 
     @classmethod
     def load(cls, model: str | os.PathLike, *, backend: str = "auto", threads: int = 0) -> Warper:
@@ -71,20 +56,8 @@ class Warper:
             ModelError: no such file, or not a warpnet graph.
             BackendUnavailableError: the backend cannot run here.
         """
-        p = Path(model).expanduser()
-        if not p.is_file():
-            raise ModelError(f"--model: expected an exported warpnet .onnx graph, got {str(model)!r} (no such file)")
-        opened, selection = open_backend(p, backend, threads=threads)
-        try:
-            return cls(opened, selection)
-        except BaseException:
-            opened.close()
-            raise
-
-    @property
-    def provider(self) -> str:
-        providers = getattr(self.backend, "providers", None) or [self.backend.name]
-        return providers[0]
+        return cls.from_file(require_file(model, "an exported warpnet .onnx graph", flag="--model"), backend,
+                             threads=threads)
 
     def run(self, content: np.ndarray, guide: np.ndarray) -> dict[str, Any]:
         """Warp ``content`` towards ``guide``'s geometry.
@@ -102,20 +75,15 @@ class Warper:
         t0 = time.perf_counter()
         content = to_rgb8(content, name="content")
         guide = to_rgb8(guide, name="geometry guide")
-        for name, im in (("content", content), ("geometry guide", guide)):
-            if min(im.shape[:2]) < self.min_side:
-                raise ImageError(f"{name} image {im.shape[1]}x{im.shape[0]}: too small, expected at least "
-                                 f"{self.min_side} px on each side")
+        check_min_side(content, self.min_side, "content")
+        check_min_side(guide, self.min_side, "geometry guide")
         small = cv2.resize(guide, (self.size, self.size), interpolation=cv2.INTER_AREA)
-        feed = {"content": _to_nchw(content), "guide": _to_nchw(small)}
+        feed = {"content": image_to_nchw(content), "guide": image_to_nchw(small)}
         t1 = time.perf_counter()
-        out = self.backend.run(feed)
+        out = self._run_finite(feed, content)
         t2 = time.perf_counter()
-        if not all(np.isfinite(v).all() for v in out.values()):
-            raise BackendRuntimeError(f"model {str(self.backend.model_path)!r}: the graph produced non-finite values "
-                                      f"for this {content.shape[1]}x{content.shape[0]} image")
-        return {"warped": _to_rgb8(out["warped"]), "field": np.ascontiguousarray(out["field"][0].transpose(1, 2, 0)),
-                "size": list(content.shape[:2]),
+        return {"warped": nchw_to_image(out["warped"]),
+                "field": np.ascontiguousarray(out["field"][0].transpose(1, 2, 0)), "size": list(content.shape[:2]),
                 "seconds": {"prepare": round(t1 - t0, 4), "graph": round(t2 - t1, 4),
                             "total": round(time.perf_counter() - t0, 4)}}
 
@@ -124,14 +92,4 @@ class Warper:
         return self.run(content, guide)["warped"]
 
     def describe(self) -> dict[str, Any]:
-        return {"method": "warpnet", "model": str(self.backend.model_path), "provider": self.provider,
-                "backend": self.selection.to_dict(), "description": self.description, "size": self.size}
-
-    def close(self) -> None:
-        self.backend.close()
-
-    def __enter__(self) -> Warper:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        return {"method": "warpnet", **super().describe(), "size": self.size}

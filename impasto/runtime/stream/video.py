@@ -23,7 +23,6 @@ Convention:
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,8 +31,8 @@ from pathlib import Path
 import numpy as np
 
 from impasto.errors import UserError, VideoError
+from impasto.runtime.io.atomic import publish, temp_beside
 from impasto.runtime.io.audio import carry_audio, find_ffmpeg
-from impasto.runtime.io.images import publish
 from impasto.runtime.io.video import VIDEO_SUFFIXES, VideoInfo, VideoReader, VideoWriter, even_size, resize_frame
 from impasto.runtime.stream.live import StreamConfig, StreamPipeline, StylisedFrame, StylizerLike
 
@@ -142,12 +141,6 @@ class _FittedSource:
         self.reader.close()
 
 
-def _temp_path(dst: Path, tag: str) -> Path:
-    fd, name = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.stem}.", suffix=f".{tag}{dst.suffix}")
-    os.close(fd)
-    return Path(name)
-
-
 _AUTO = object()
 
 
@@ -193,8 +186,8 @@ def stylize_video(src: str | os.PathLike, dst: str | os.PathLike, stylizer: Styl
         raise VideoError(f"output {str(out)!r}: cannot create its folder: {exc.strerror}") from None
     video_tmp = muxed_tmp = None
     try:
-        video_tmp = _temp_path(out, "video")
-        muxed_tmp = _temp_path(out, "muxed")
+        video_tmp = temp_beside(out, f".video{out.suffix}")
+        muxed_tmp = temp_beside(out, f".muxed{out.suffix}")
         with VideoWriter(video_tmp, final, fps) as writer:
             config = StreamConfig(strength=options.strength, preserve_colors=options.preserve_colors,
                                   stabilize=options.stabilize, drop_frames=False)

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from impasto.errors import EngineMismatchError, ModelError
-from impasto.runtime.io.images import atomic_write_bytes
+from impasto.runtime.io.atomic import atomic_write_bytes
 from impasto.runtime.tensorrt.profile import EngineProfile
 
 FORMAT = "impasto-engine"
