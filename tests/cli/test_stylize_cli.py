@@ -194,3 +194,43 @@ def test_strength_zero_returns_the_content(tiny_model, tmp_path):
     out = tmp_path / "same.png"
     assert main(["stylize", str(CHELSEA), "--model", str(tiny_model), "-o", str(out), "--strength", "0"]) == 0
     np.testing.assert_array_equal(read_image(out), read_image(CHELSEA))
+
+
+def _chroma(rgb: np.ndarray) -> np.ndarray:
+    import cv2
+
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb)[..., 1:].astype(np.int16)
+
+
+@pytest.fixture(scope="module")
+def strengths(tiny_model, tmp_path_factory) -> dict[str, np.ndarray]:
+    """The photo stylised by the CLI at strength 0, 0.5 and 1, and with --preserve-color (PNG: lossless)."""
+    d = tmp_path_factory.mktemp("strength")
+    runs = {"0": ["--strength", "0"], "0.5": ["--strength", "0.5"], "1": [], "color": ["--preserve-color"]}
+    out = {}
+    for name, flags in runs.items():
+        path = d / f"{name}.png"
+        assert main(["stylize", str(CHELSEA), "--model", str(tiny_model), "-o", str(path), *flags]) == 0
+        out[name] = read_image(path).astype(np.int16)
+    return out
+
+
+def test_strength_zero_returns_the_photo_and_half_lies_halfway(strengths):
+    photo = read_image(CHELSEA).astype(np.int16)
+    assert np.array_equal(strengths["0"], photo)
+    assert np.abs(strengths["1"] - photo).mean() > 20  # the tiny net changes the photo a lot ...
+    halfway = (strengths["1"] + photo) / 2
+    assert np.abs(strengths["0.5"] - halfway).max() <= 1  # ... and half strength is the pixel-wise mean
+
+
+def test_preserve_color_keeps_the_photos_chroma_and_the_styles_luma(strengths):
+    import cv2
+
+    photo = read_image(CHELSEA)
+    plain_shift = np.abs(_chroma(strengths["1"].astype(np.uint8)) - _chroma(photo)).mean()
+    kept_shift = np.abs(_chroma(strengths["color"].astype(np.uint8)) - _chroma(photo)).mean()
+    # kept: only the YCrCb round trip and the clipping of out-of-gamut pixels back into RGB move it (3.5 here)
+    assert plain_shift > 20 and kept_shift < 5, (plain_shift, kept_shift)
+    luma = [cv2.cvtColor(strengths[k].astype(np.uint8), cv2.COLOR_RGB2YCrCb)[..., 0].astype(int)
+            for k in ("1", "color")]
+    assert np.abs(luma[0] - luma[1]).mean() < 2  # the brightness pattern is the stylised one
