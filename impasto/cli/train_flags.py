@@ -28,24 +28,36 @@ def _flag_fields(cls: type) -> list[tuple[dataclasses.Field, Flag]]:
 
 
 def _value_type(hint: Any, spec: Flag) -> Callable[[str], Any] | None:
-    """The argparse ``type`` of a field: its ``parse``, a (positive) int or float, or None for text."""
-    if spec.parse is not None:
-        parse = spec.parse
+    """The argparse ``type`` of a field: an int (>= 1 or any), a float (>= 0 or any), values, or None for text.
 
-        def convert(text: str) -> Any:
-            try:
-                return parse(text)
-            except ValueError as exc:
-                raise argparse.ArgumentTypeError(str(exc)) from None
-
-        convert.__name__ = parse.__name__
-        return convert
-    base = next((t for t in typing.get_args(hint) if t is not type(None)), hint)
+    The flag refuses what is out of its type's range; the configuration checks the exact ``minimum``.
+    """
+    options = typing.get_args(hint)
+    base = next(t for t in options if t is not type(None)) if type(None) in options else hint  # X | None -> X
     if base is int:
-        return positive_int if spec.positive else int
+        return positive_int if (spec.minimum or 0) >= 1 else int
     if base is float:
-        return positive_float if spec.positive else float
+        return float if spec.minimum is None else positive_float
+    if typing.get_origin(base) is tuple:
+        return _comma_separated(typing.get_args(base), spec.minimum)
     return None
+
+
+def _comma_separated(items: tuple[Any, ...], low: float | None) -> Callable[[str], tuple[Any, ...]]:
+    """A parser of ``"a,b"`` into a tuple of ``items`` (``(str, ...)``: any count; ``(int, int)``: two ints)."""
+    kind, count = items[0], None if items[-1] is Ellipsis else len(items)
+    what = {int: "integers", float: "numbers", str: "values"}[kind] + (f" >= {low:g}" if low is not None else "")
+
+    def parse(text: str) -> tuple[Any, ...]:
+        try:
+            values = tuple(kind(t.strip()) for t in text.split(",") if t.strip())
+        except ValueError:
+            values = ()
+        if not values or (count and len(values) != count) or (low is not None and min(values) < low):
+            raise argparse.ArgumentTypeError(f"expected {count or 'one or more'} comma-separated {what}, got {text!r}")
+        return values
+
+    return parse
 
 
 def add_config_arguments(p: argparse.ArgumentParser, cls: type) -> None:

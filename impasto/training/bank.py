@@ -29,22 +29,18 @@ import random
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch.nn import functional as F
 
 from impasto.errors import UserError
-from impasto.models.imaging import to_image
 from impasto.models.losses import content_loss, gram, tv_loss
 from impasto.models.style_bank import StyleBankNet
 from impasto.models.vgg import VGG16Features
-from impasto.runtime.io.images import read_image, write_image
-from impasto.training.configs import LR_SCHEDULES, BankTrainConfig
-from impasto.training.data import AugmentedImages, centre_crops, list_images
+from impasto.runtime.io.images import read_image
+from impasto.training.configs import BankTrainConfig
+from impasto.training.data import AugmentedImages, centre_crops, list_images, write_grid
 from impasto.training.feedforward import style_grams
 from impasto.training.loop import Method, train
-
-__all__ = ["LR_SCHEDULES", "BankTrainConfig", "sample_alpha", "train_bank", "write_bank_preview"]
 
 
 def sample_alpha(rng: random.Random, n: int, alpha_max: float, p_default: float) -> list[float]:
@@ -54,21 +50,12 @@ def sample_alpha(rng: random.Random, n: int, alpha_max: float, p_default: float)
     return [rng.uniform(0.0, alpha_max) for _ in range(n)]
 
 
-@torch.no_grad()
 def write_bank_preview(net: StyleBankNet, batch: torch.Tensor, path: Path) -> None:
     """A grid: content crops in the first row, then one row per style (default α)."""
-    cfg = net.config
-    dev = next(net.parameters()).device
-    was_training = net.training
-    net.eval()
-    rows = [np.concatenate([to_image(t) for t in batch], axis=1)]
+    cfg, dev = net.config, next(net.parameters()).device
     ones_c, ones_s = torch.ones(len(cfg.content_layers), device=dev), torch.ones(len(cfg.style_layers), device=dev)
-    for s in range(cfg.n_styles):
-        style = F.one_hot(torch.tensor(s, device=dev), cfg.n_styles).float()
-        y = net(batch.to(dev), style, ones_c, ones_s).clamp(0, 1).cpu()
-        rows.append(np.concatenate([to_image(t) for t in y], axis=1))
-    net.train(was_training)
-    write_image(path, np.concatenate(rows, axis=0))
+    styles = torch.eye(cfg.n_styles, device=dev)
+    write_grid(path, [batch, *(net(batch.to(dev), styles[s], ones_c, ones_s) for s in range(cfg.n_styles))])
 
 
 class Bank(Method):

@@ -1,21 +1,20 @@
 """Training configurations, one frozen dataclass per method, whose fields declare their flags (torch-free).
 
-A field becomes an ``impasto train METHOD`` flag when it is declared with :func:`flag`
-(:mod:`impasto.cli.train_flags` turns the fields into argparse arguments), so a setting,
-its default and its help live in one place. Every configuration is stored in its
-checkpoints as ``train_config``; a resumed run must match it (see :mod:`impasto.training.loop`).
+A field declared with :func:`flag` is an ``impasto train METHOD`` flag
+(:mod:`impasto.cli.train_flags`), so a setting, its default and its help live in one
+place. A configuration is stored in its checkpoints as ``train_config``.
 
 Convention:
     A flag is ``--`` + the field name with ``_`` as ``-``, unless :class:`Flag` names it;
     a field without a default is a required flag; a ``bool`` field that defaults to True
-    is a ``--no-...`` switch. ``positive`` ints are >= 1, ``positive`` floats >= 0.
+    is a ``--no-...`` switch; a tuple field takes comma-separated values. :func:`validate`
+    checks every flag's ``minimum`` (of each item of a tuple) and ``choices``.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import MISSING, dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -38,19 +37,17 @@ class Flag:
 
     Attributes:
         help: the help text (None: none).
-        positive: ints must be >= 1, floats >= 0.
+        minimum: the smallest value accepted (None: any).
         choices: the accepted values.
         metavar: the value's name in the help.
         name: the flag, when not derived from the field name (``--no-amp``).
-        parse: text -> value for structured values; raises ValueError with the message.
     """
 
     help: str | None = None
-    positive: bool = False
+    minimum: float | None = None
     choices: tuple[str, ...] | None = None
     metavar: str | None = None
     name: str | None = None
-    parse: Callable[[str], Any] | None = None
 
 
 def flag(default: Any = MISSING, **kwargs: Any) -> Any:
@@ -58,42 +55,23 @@ def flag(default: Any = MISSING, **kwargs: Any) -> Any:
     return field(default=default, metadata={"flag": Flag(**kwargs)})
 
 
-def comma_list(text: str) -> tuple[str, ...]:
-    """``"a.jpg, b.jpg"`` -> ``("a.jpg", "b.jpg")`` (empty items dropped)."""
-    return tuple(t.strip() for t in text.split(",") if t.strip())
+def validate(cfg: Any) -> None:
+    """Refuse a flag's value below its ``minimum`` or outside its ``choices``, and a bad ``device``.
 
-
-def int_pair(text: str) -> tuple[int, int]:
-    """``"16,48"`` -> ``(16, 48)``, two positive integers."""
-    try:
-        values = tuple(int(v) for v in text.split(","))
-    except ValueError:
-        raise ValueError(f"expected two integers like 16,48, got {text!r}") from None
-    if len(values) != 2 or min(values) < 1:
-        raise ValueError(f"expected two positive integers like 16,48, got {text!r}")
-    return values  # type: ignore[return-value]
-
-
-def float_triple(text: str) -> tuple[float, float, float]:
-    """``"1,0.5,0.25"`` -> ``(1.0, 0.5, 0.25)``, three non-negative numbers."""
-    try:
-        values = tuple(float(p) for p in text.split(","))
-    except ValueError:
-        raise ValueError(f"expected three comma-separated numbers, got {text!r}") from None
-    if len(values) != 3 or min(values) < 0:
-        raise ValueError(f"expected three non-negative comma-separated numbers, got {text!r}")
-    return values  # type: ignore[return-value]
-
-
-def check_device(device: str) -> None:
-    """Refuse a ``--device`` other than ``cpu``, ``cuda`` or ``cuda:N``."""
-    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
-        raise UserError(f"--device: expected cpu or cuda, got {device!r}")
-
-
-def _check_choice(flag_name: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise UserError(f"{flag_name}: expected one of {', '.join(choices)}, got {value!r}")
+    Raises:
+        UserError: naming the flag, what it expects and what it got.
+    """
+    for f in fields(cfg):
+        spec, value = f.metadata.get("flag"), getattr(cfg, f.name)
+        if spec is None or value is None:
+            continue
+        name = spec.name or f"--{f.name.replace('_', '-')}"
+        if spec.minimum is not None and min(value if isinstance(value, tuple) else (value,)) < spec.minimum:
+            raise UserError(f"{name}: expected {f.name} >= {spec.minimum:g}, got {value}")
+        if spec.choices is not None and value not in spec.choices:
+            raise UserError(f"{name}: expected one of {', '.join(spec.choices)}, got {value!r}")
+    if cfg.device not in ("cpu", "cuda") and not cfg.device.startswith("cuda:"):
+        raise UserError(f"--device: expected cpu or cuda, got {cfg.device!r}")
 
 
 _DATA = "folder of content photos (recursive)"
@@ -109,32 +87,27 @@ class FeedForwardConfig:
 
     style: str = flag(help=_STYLE)
     data: str = flag(help=_DATA)
-    iters: int = flag(2000, positive=True)
-    size: int = flag(256, positive=True, help=_CROP)
-    batch: int = flag(4, positive=True)
-    lr: float = flag(1e-3, positive=True)
+    iters: int = flag(2000, minimum=1)
+    size: int = flag(256, minimum=16, help=_CROP)
+    batch: int = flag(4, minimum=1)
+    lr: float = flag(1e-3, minimum=0)
     preset: str = flag("johnson", choices=FEEDFORWARD_PRESETS,
                        help="network size; 'fast' is the CPU-friendly variant")
-    width: int | None = flag(None, positive=True, help="override the preset's base width")
-    n_residual: int | None = flag(None, help="override the preset's residual block count")
-    content_weight: float = flag(1.0, positive=True)
-    style_weight: float = flag(5.0, positive=True)
-    tv_weight: float = flag(0.1, positive=True)
-    style_size: int | None = flag(None, positive=True, help="longest side of the style image (default 1.5 x size)")
+    width: int | None = flag(None, minimum=1, help="override the preset's base width")
+    n_residual: int | None = flag(None, minimum=0, help="override the preset's residual block count")
+    content_weight: float = flag(1.0, minimum=0)
+    style_weight: float = flag(5.0, minimum=0)
+    tv_weight: float = flag(0.1, minimum=0)
+    style_size: int | None = flag(None, minimum=1, help="longest side of the style image (default 1.5 x size)")
     style_name: str | None = flag(None, help=_STYLE_NAME)
     device: str = flag("cpu", help=_DEVICE)
     amp: bool = flag(True, name="--no-amp", help="disable bf16 autocast on CUDA")
     seed: int = flag(0)
-    checkpoint_every: int = flag(200, positive=True)
-    preview_every: int = flag(500, positive=True)
+    checkpoint_every: int = flag(200, minimum=1)
+    preview_every: int = flag(500, minimum=1)
 
     def __post_init__(self) -> None:
-        if self.iters < 1 or self.batch < 1 or self.size < 16:
-            raise UserError(f"train: expected iters >= 1, batch >= 1, size >= 16, got "
-                            f"iters={self.iters}, batch={self.batch}, size={self.size}")
-        if self.preset not in FEEDFORWARD_PRESETS:
-            raise UserError(f"--preset: expected one of {sorted(FEEDFORWARD_PRESETS)}, got {self.preset!r}")
-        check_device(self.device)
+        validate(self)
 
     @property
     def model_config(self) -> Any:
@@ -154,30 +127,30 @@ class FeedForwardConfig:
 class BankTrainConfig:
     """Everything that defines a style-bank training run (see :mod:`impasto.training.bank`)."""
 
-    styles: tuple[str, ...] = flag(parse=comma_list, help="comma-separated style images (paintings)")
+    styles: tuple[str, ...] = flag(help="comma-separated style images (paintings)")
     data: str = flag(help=_DATA)
-    style_names: tuple[str, ...] | None = flag(None, parse=comma_list,
-                                               help="comma-separated names, one per style (default: the files' stems)")
-    iters: int = flag(4000, positive=True)
-    size: int = flag(160, positive=True, help=_CROP)
-    batch: int = flag(2, positive=True)
-    lr: float = flag(2e-3, positive=True)
-    content_weight: float = flag(1.0, positive=True)
-    style_weight: float = flag(1.0, positive=True)
-    tv_weight: float = flag(0.1, positive=True)
-    alpha_max: float = flag(2.0, positive=True, help="loss weights are sampled in [0, alpha-max]")
-    p_default: float = flag(0.25, positive=True, help="probability that a batch uses the default loss weights (all 1)")
+    style_names: tuple[str, ...] | None = flag(
+        None, help="comma-separated names, one per style (default: the files' stems)")
+    iters: int = flag(4000, minimum=1)
+    size: int = flag(160, minimum=16, help=_CROP)
+    batch: int = flag(2, minimum=1)
+    lr: float = flag(2e-3, minimum=0)
+    content_weight: float = flag(1.0, minimum=0)
+    style_weight: float = flag(1.0, minimum=0)
+    tv_weight: float = flag(0.1, minimum=0)
+    alpha_max: float = flag(2.0, minimum=0, help="loss weights are sampled in [0, alpha-max]")
+    p_default: float = flag(0.25, minimum=0, help="probability that a batch uses the default loss weights (all 1)")
     ema_decay: float = 0.98
-    style_size: int | None = flag(None, positive=True, help="longest side of the style images (default 1.5 x size)")
-    widths: tuple[int, int] = flag((16, 48), parse=int_pair, help="channels at 1/2 and 1/4 resolution")
-    n_residual: int = flag(3)
+    style_size: int | None = flag(None, minimum=1, help="longest side of the style images (default 1.5 x size)")
+    widths: tuple[int, int] = flag((16, 48), minimum=1, help="channels at 1/2 and 1/4 resolution")
+    n_residual: int = flag(3, minimum=0)
     hidden: int = 16
     upsample: str = flag("bilinear", choices=UPSAMPLE_MODES, help="resize mode before each upsampling convolution")
     lr_schedule: str = flag("cosine", choices=LR_SCHEDULES, help="cosine: from --lr down to --lr / 20 over --iters")
     device: str = flag("cpu", help=_DEVICE)
     seed: int = flag(0)
-    checkpoint_every: int = flag(200, positive=True)
-    preview_every: int = flag(200, positive=True)
+    checkpoint_every: int = flag(200, minimum=1)
+    preview_every: int = flag(200, minimum=1)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "styles", tuple(str(s) for s in self.styles))
@@ -186,15 +159,10 @@ class BankTrainConfig:
             object.__setattr__(self, "style_names", tuple(self.style_names))
         if len(self.styles) < 1:
             raise UserError("--styles: expected at least one style image, got none")
-        if self.iters < 1 or self.batch < 1 or self.size < 16:
-            raise UserError(f"train bank: expected iters >= 1, batch >= 1, size >= 16, got "
-                            f"iters={self.iters}, batch={self.batch}, size={self.size}")
-        if not 0.0 <= self.p_default <= 1.0 or self.alpha_max <= 0 or not 0.0 < self.ema_decay < 1.0:
+        validate(self)
+        if self.p_default > 1.0 or self.alpha_max <= 0 or not 0.0 < self.ema_decay < 1.0:
             raise UserError(f"train bank: expected p_default in [0, 1], alpha_max > 0, ema_decay in (0, 1), got "
                             f"{self.p_default}, {self.alpha_max}, {self.ema_decay}")
-        _check_choice("--upsample", self.upsample, UPSAMPLE_MODES)
-        _check_choice("--lr-schedule", self.lr_schedule, LR_SCHEDULES)
-        check_device(self.device)
         names = self.resolved_style_names
         if len(names) != len(self.styles):
             raise UserError(f"--style-names: expected {len(self.styles)} names, got {len(names)}")
@@ -238,45 +206,41 @@ class MultimodalTrainConfig:
 
     style: str = flag(help=_STYLE)
     data: str = flag(help="folder of content photos (recursive; >= 1024 px ones are best)")
-    iters: int = flag(1000, positive=True)
-    size: int = flag(1024, positive=True, help="training crop side = finest output's side; the others are size/2 "
-                                               "and size/4 (default 1024)")
+    iters: int = flag(1000, minimum=1)
+    size: int = flag(1024, minimum=64, help="training crop side = finest output's side; the others are size/2 "
+                                            "and size/4 (default 1024)")
     loss_crop: int = flag(256, help="side of the window the VGG losses see at each scale; 0 = whole outputs "
                                     "(default 256)")
-    batch: int = flag(1, positive=True)
-    lr: float = flag(1e-3, positive=True)
+    batch: int = flag(1, minimum=1)
+    lr: float = flag(1e-3, minimum=0)
     preset: str = flag("cpu", choices=MULTIMODAL_PRESETS,
                        help="network widths: 'paper' (32 channels everywhere) or the CPU-trainable 'cpu'")
-    content_weight: float = flag(1.0, positive=True)
-    style_weight: float = flag(5.0, positive=True)
-    tv_weight: float = flag(0.1, positive=True)
+    content_weight: float = flag(1.0, minimum=0)
+    style_weight: float = flag(5.0, minimum=0)
+    tv_weight: float = flag(0.1, minimum=0)
     scale_weights: tuple[float, float, float] = flag(
-        (1.0, 0.5, 0.25), parse=float_triple, metavar="L1,L2,L3",
+        (1.0, 0.5, 0.25), minimum=0, metavar="L1,L2,L3",
         help="lambda_k of the 256/512/1024 outputs' losses (default 1,0.5,0.25 as in the paper)")
-    style_scale: float = flag(1.0, positive=True,
+    style_scale: float = flag(1.0, minimum=0,
                               help="style image's longest side as a multiple of each output's side (default 1)")
-    max_scale: float = flag(1.25, positive=True, help="largest random zoom of the photos")
+    max_scale: float = flag(1.25, minimum=1, help="largest random zoom of the photos")
     style_name: str | None = flag(None, help=_STYLE_NAME)
     device: str = flag("cpu", help=_DEVICE)
     seed: int = flag(0)
-    checkpoint_every: int = flag(50, positive=True)
-    preview_every: int = flag(100, positive=True)
+    checkpoint_every: int = flag(50, minimum=1)
+    preview_every: int = flag(100, minimum=1)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "scale_weights", tuple(self.scale_weights))
-        if self.iters < 1 or self.batch < 1 or self.size < 64 or self.size % 4:
-            raise UserError(f"train multimodal: expected iters >= 1, batch >= 1 and size >= 64 divisible by 4, got "
-                            f"iters={self.iters}, batch={self.batch}, size={self.size}")
+        if len(self.scale_weights) != 3:
+            raise UserError(f"--scale-weights: expected three non-negative numbers, got {self.scale_weights}")
+        validate(self)
+        if self.size % 4:
+            raise UserError(f"--size: expected size >= 64 divisible by 4, got {self.size}")
         if self.loss_crop < 0 or 0 < self.loss_crop < 32:
             raise UserError(f"--loss-crop: expected 0 (whole outputs) or >= 32 pixels, got {self.loss_crop}")
-        if len(self.scale_weights) != 3 or min(self.scale_weights) < 0:
-            raise UserError(f"--scale-weights: expected three non-negative numbers, got {self.scale_weights}")
-        if self.style_scale <= 0 or self.max_scale < 1:
-            raise UserError(f"train multimodal: expected style_scale > 0 and max_scale >= 1, got "
-                            f"style_scale={self.style_scale}, max_scale={self.max_scale}")
-        if self.preset not in MULTIMODAL_PRESETS:
-            raise UserError(f"--preset: expected one of {sorted(MULTIMODAL_PRESETS)}, got {self.preset!r}")
-        check_device(self.device)
+        if self.style_scale <= 0:
+            raise UserError(f"--style-scale: expected a number > 0, got {self.style_scale}")
 
     @property
     def model_config(self) -> Any:
@@ -302,28 +266,21 @@ class DecoderTrainConfig:
     data: str = flag(help=_DATA)
     kind: str = flag("photo", choices=KINDS, help="photo: unpools with the encoder's pooling indices (PhotoWCT); "
                                                   "artistic: upsamples (WCT)")
-    iters: int = flag(1500, positive=True)
-    size: int = flag(192, positive=True, help=_CROP)
-    batch: int = flag(4, positive=True)
-    lr: float = flag(1e-3, positive=True)
-    pixel_weight: float = flag(1.0, positive=True, help="weight of the pixel MSE")
-    feature_weight: float = flag(0.02, positive=True, help="weight of the relative feature error at the decoder's "
-                                                           "level (0: pixel loss only)")
-    holdout: int = flag(10, help="images of --data never trained on (held-out PSNR)")
+    iters: int = flag(1500, minimum=1)
+    size: int = flag(192, minimum=32, help=_CROP)
+    batch: int = flag(4, minimum=1)
+    lr: float = flag(1e-3, minimum=0)
+    pixel_weight: float = flag(1.0, minimum=0, help="weight of the pixel MSE")
+    feature_weight: float = flag(0.02, minimum=0, help="weight of the relative feature error at the decoder's "
+                                                       "level (0: pixel loss only)")
+    holdout: int = flag(10, minimum=0, help="images of --data never trained on (held-out PSNR)")
     device: str = flag("cpu", help=_DEVICE)
     seed: int = flag(0)
-    checkpoint_every: int = flag(100, positive=True)
-    preview_every: int = flag(100, positive=True)
+    checkpoint_every: int = flag(100, minimum=1)
+    preview_every: int = flag(100, minimum=1)
 
     def __post_init__(self) -> None:
-        _check_choice("--level", self.level, LEVELS)
-        _check_choice("--kind", self.kind, KINDS)
-        if self.iters < 1 or self.batch < 1 or self.size < 32:
-            raise UserError(f"train decoder: expected iters >= 1, batch >= 1, size >= 32, got "
-                            f"iters={self.iters}, batch={self.batch}, size={self.size}")
-        if self.holdout < 0:
-            raise UserError(f"--holdout: expected a count >= 0, got {self.holdout}")
-        check_device(self.device)
+        validate(self)
 
     @property
     def model_config(self) -> Any:
@@ -338,40 +295,34 @@ class WarpNetTrainConfig:
     """Everything that defines a warp-network training run (see :mod:`impasto.training.warpnet`)."""
 
     data: str = flag(help=_DATA)
-    iters: int = flag(600, positive=True)
-    size: int = flag(192, positive=True, help="working square side in pixels, a multiple of 16 (pool4 grid = size/16)")
-    steps: int = flag(3, positive=True, help="refinement steps K")
-    hidden: int = flag(128, positive=True, help="width of the head CNN f")
-    batch: int = flag(4, positive=True)
-    lr: float = flag(5e-4, positive=True)
-    field_weight: float = flag(1.0, positive=True, help="weight of the known-field L1 loss")
-    window_weight: float = flag(0.1, positive=True,
+    iters: int = flag(600, minimum=1)
+    size: int = flag(192, minimum=1, help="working square side in pixels, a multiple of 16 (pool4 grid = size/16)")
+    steps: int = flag(3, minimum=1, help="refinement steps K")
+    hidden: int = flag(128, minimum=1, help="width of the head CNN f")
+    batch: int = flag(4, minimum=1)
+    lr: float = flag(5e-4, minimum=0)
+    field_weight: float = flag(1.0, minimum=0, help="weight of the known-field L1 loss")
+    window_weight: float = flag(0.1, minimum=0,
                                 help="weight of the window-softmax matching loss (-log p over a 9x9 window)")
     smooth_weight: float = flag(0.2, help="weight of the field's total variation (0 turns it off)")
     window_radius: int = 4
     temperature: float = 0.05
     gamma: float = 0.8
-    holdout: int = flag(8, help="images of --data never trained on (held-out EPE)")
+    holdout: int = flag(8, minimum=0, help="images of --data never trained on (held-out EPE)")
     device: str = flag("cpu", help=_DEVICE)
     seed: int = flag(0)
-    checkpoint_every: int = flag(50, positive=True)
-    preview_every: int = flag(100, positive=True)
+    checkpoint_every: int = flag(50, minimum=1)
+    preview_every: int = flag(100, minimum=1)
 
     def __post_init__(self) -> None:
-        if self.iters < 1 or self.batch < 1:
-            raise UserError(f"train warpnet: expected iters >= 1 and batch >= 1, got iters={self.iters}, "
-                            f"batch={self.batch}")
+        validate(self)
         self.model_config  # noqa: B018  (validates size, steps, hidden)
-        if (min(self.field_weight, self.window_weight, self.smooth_weight) < 0
-                or self.field_weight + self.window_weight == 0):
+        if self.smooth_weight < 0 or self.field_weight + self.window_weight == 0:
             raise UserError(f"train warpnet: expected non-negative loss weights, field and window not both 0, got "
                             f"field={self.field_weight}, window={self.window_weight}, smooth={self.smooth_weight}")
         if self.window_radius < 1 or not self.temperature > 0 or not 0 < self.gamma <= 1:
             raise UserError(f"train warpnet: expected window radius >= 1, temperature > 0, 0 < gamma <= 1, got "
                             f"{self.window_radius}, {self.temperature}, {self.gamma}")
-        if self.holdout < 0:
-            raise UserError(f"--holdout: expected a count >= 0, got {self.holdout}")
-        check_device(self.device)
 
     @property
     def model_config(self) -> Any:

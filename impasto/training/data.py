@@ -1,4 +1,4 @@
-"""Training images: an in-memory image folder with random scale, crop and flip; held-out and preview images.
+"""Training images: an in-memory image folder with random scale, crop and flip; held-out images; previews.
 
 Convention:
     Samples are ``(3, S, S)`` float32 RGB tensors in ``[0, 1]``.
@@ -13,8 +13,8 @@ import numpy as np
 import torch
 
 from impasto.errors import UserError
-from impasto.models.imaging import to_tensor
-from impasto.runtime.io.images import IMAGE_SUFFIXES, read_image
+from impasto.models.imaging import to_image, to_tensor
+from impasto.runtime.io.images import IMAGE_SUFFIXES, read_image, write_image
 
 
 def list_images(folder: str | Path) -> list[Path]:
@@ -135,3 +135,9 @@ def load_eval_images(files: list[Path], max_side: int = EVAL_MAX_SIDE) -> list[t
             img = cv2.resize(img, (round(img.shape[1] * s), round(img.shape[0] * s)), interpolation=cv2.INTER_AREA)
         out.append(to_tensor(img)[None])
     return out
+
+
+def write_grid(path: str | Path, rows: list, quality: int = 95) -> None:
+    """Write rows of ``(3, H, W)`` or ``(1, 3, H, W)`` images in ``[0, 1]`` (any device) as one image grid."""
+    write_image(path, np.concatenate([np.concatenate([to_image(t) for t in row], axis=1) for row in rows], axis=0),
+                quality=quality)

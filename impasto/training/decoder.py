@@ -29,16 +29,11 @@ import torch
 from torch.nn import functional as F
 
 from impasto.models.checkpoint import load_checkpoint
-from impasto.models.imaging import to_image
 from impasto.models.losses import content_loss
 from impasto.models.photowct import Decoder, Encoder
-from impasto.runtime.io.images import write_image
 from impasto.training.configs import DecoderTrainConfig
-from impasto.training.data import EVAL_MAX_SIDE, AugmentedImages, list_images, load_eval_images, split_holdout
+from impasto.training.data import AugmentedImages, list_images, load_eval_images, split_holdout, write_grid
 from impasto.training.loop import Method, train
-
-__all__ = ["EVAL_MAX_SIDE", "DecoderTrainConfig", "heldout_psnr", "load_eval_images", "split_holdout",
-           "train_decoder"]
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -79,13 +74,7 @@ def write_preview(encoder: Encoder, decoder: Decoder, images: list[torch.Tensor]
         return
     s = min(c.shape[-1] for c in crops)
     crops = [c[..., :s, :s] for c in crops]
-    was = decoder.training
-    decoder.eval()
-    rec = [reconstruct(encoder, decoder, c.to(dev)).cpu() for c in crops]
-    decoder.train(was)
-    top = np.concatenate([to_image(c) for c in crops], axis=1)
-    bottom = np.concatenate([to_image(r) for r in rec], axis=1)
-    write_image(path, np.concatenate([top, bottom], axis=0))
+    write_grid(path, [crops, [reconstruct(encoder, decoder, c.to(dev)) for c in crops]])
 
 
 class DecoderMethod(Method):

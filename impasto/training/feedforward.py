@@ -17,15 +17,13 @@ import numpy as np
 import torch
 
 from impasto.models.checkpoint import load_checkpoint
-from impasto.models.imaging import to_image, to_tensor
+from impasto.models.imaging import to_tensor
 from impasto.models.losses import content_loss, gram, style_loss, tv_loss
 from impasto.models.vgg import VGG16Features
-from impasto.runtime.io.images import read_image, write_image
+from impasto.runtime.io.images import read_image
 from impasto.training.configs import FeedForwardConfig
-from impasto.training.data import AugmentedImages, centre_crops
+from impasto.training.data import AugmentedImages, centre_crops, write_grid
 from impasto.training.loop import Method, train
-
-__all__ = ["CONTENT_LAYER", "STYLE_LAYERS", "FeedForwardConfig", "style_grams", "train_feedforward"]
 
 CONTENT_LAYER = "relu2_2"
 STYLE_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
@@ -43,17 +41,9 @@ def style_grams(vgg: VGG16Features, image: np.ndarray, longest_side: float) -> d
         return {k: gram(v.float()) for k, v in feats.items()}
 
 
-@torch.no_grad()
 def write_preview(net: torch.nn.Module, batch: torch.Tensor, path: Path) -> None:
     """A 2-row grid: content crops on top, their stylisations below."""
-    dev = next(net.parameters()).device
-    was_training = net.training
-    net.eval()
-    y = net.stylize(batch.to(dev)).cpu()
-    net.train(was_training)
-    top = np.concatenate([to_image(t) for t in batch], axis=1)
-    bottom = np.concatenate([to_image(t) for t in y], axis=1)
-    write_image(path, np.concatenate([top, bottom], axis=0))
+    write_grid(path, [batch, net.stylize(batch.to(next(net.parameters()).device))])
 
 
 class FeedForward(Method):

@@ -22,6 +22,7 @@ Convention:
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import os
@@ -103,7 +104,7 @@ class Method(ABC):
 
     @abstractmethod
     def preview(self, path: Path) -> None:
-        """Write the preview image to ``path``."""
+        """Write the preview image to ``path`` (in eval mode, without gradients)."""
 
     def log_row(self, values: dict[str, float]) -> list[str]:
         """The loss-log cells of :attr:`columns` for one iteration's losses."""
@@ -114,7 +115,7 @@ class Method(ABC):
         return self.cfg.lr
 
     def evaluate(self) -> dict[str, Any]:
-        """Scores measured at every checkpoint, for the card and the summary."""
+        """Scores measured at every checkpoint (in eval mode, without gradients), for the card and the summary."""
         return {}
 
     def card(self) -> dict[str, Any]:
@@ -206,7 +207,8 @@ def train(method: Method, out: str | os.PathLike, *, resume: bool = False, init:
                 log_f.flush()
                 scores = _save(run, it, secs, _rounded(smooth, method.digits))
             if it % cfg.preview_every == 0 or it == cfg.iters:
-                method.preview(paths["preview"])
+                with _evaluating(run.net):
+                    method.preview(paths["preview"])
                 log_f.flush()
                 plot_losses(paths["csv"], paths["plot"], method.plot_columns, f"{run.out.stem} — {method.plot_title}")
     finally:
@@ -282,7 +284,8 @@ def _float(value: Any) -> float:
 def _save(run: _Run, it: int, secs: float, losses: dict[str, float]) -> dict[str, Any]:
     """Evaluate and write the checkpoint of iteration ``it``; return the scores."""
     method, spec = run.method, run.method.spec
-    scores = method.evaluate()
+    with _evaluating(run.net):
+        scores = method.evaluate()
     card = {"command": run.command, **method.card(), **scores, "iterations": it, "batch": method.cfg.batch,
             "hardware": hardware_summary(run.device), "seconds": round(secs, 1), "final_losses": losses,
             "torch": str(torch.__version__), "impasto": __version__,
@@ -296,6 +299,17 @@ def _save(run: _Run, it: int, secs: float, losses: dict[str, float]) -> dict[str
                               "train_config": dataclasses.asdict(method.cfg), "card": card, "rng": rng})
     run.saved = it
     return scores
+
+
+@contextlib.contextmanager
+def _evaluating(net: nn.Module):
+    """Eval mode without gradients for previews and scores, then back to training."""
+    net.eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        net.train()
 
 
 def _rounded(values: dict[str, float], digits: int) -> dict[str, float]:

@@ -30,21 +30,17 @@ import random
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch.nn import functional as F
 
-from impasto.models.imaging import to_image
 from impasto.models.losses import content_loss, style_loss, tv_loss
 from impasto.models.multimodal import SCALES, MultimodalNet, half_size
 from impasto.models.vgg import VGG16Features
-from impasto.runtime.io.images import read_image, write_image
+from impasto.runtime.io.images import read_image
 from impasto.training.configs import MultimodalTrainConfig
-from impasto.training.data import AugmentedImages, centre_crops
+from impasto.training.data import AugmentedImages, centre_crops, write_grid
 from impasto.training.feedforward import CONTENT_LAYER, STYLE_LAYERS, style_grams
 from impasto.training.loop import Method, train
-
-__all__ = ["MultimodalTrainConfig", "aligned_crop", "hierarchical_loss", "style_targets", "train_multimodal"]
 
 
 def style_targets(vgg: VGG16Features, style_path: str, sides: tuple[int, ...],
@@ -88,19 +84,11 @@ def hierarchical_loss(vgg: VGG16Features, outputs: tuple[torch.Tensor, ...], con
     return total, parts
 
 
-@torch.no_grad()
 def write_preview(net: MultimodalNet, batch: torch.Tensor, path: Path) -> None:
     """One row per image: the content, then the three outputs (nearest-upsampled to the content's size)."""
     dev = next(net.parameters()).device
-    was_training = net.training
-    net.eval()
-    rows = []
-    for x in batch:
-        ys = net.stylize(x[None].to(dev))
-        tiles = [x] + [F.interpolate(y, size=x.shape[-2:], mode="nearest")[0].cpu() for y in ys]
-        rows.append(np.concatenate([to_image(t) for t in tiles], axis=1))
-    net.train(was_training)
-    write_image(path, np.concatenate(rows, axis=0), quality=90)
+    write_grid(path, [[x, *(F.interpolate(y, size=x.shape[-2:], mode="nearest") for y in net.stylize(x[None].to(dev)))]
+                      for x in batch], quality=90)
 
 
 class Multimodal(Method):

@@ -34,19 +34,14 @@ import os
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch.nn import functional as F
 
-from impasto.models.imaging import to_image
 from impasto.models.warpnet import WarpNet, warp_image
-from impasto.runtime.io.images import write_image
 from impasto.training.configs import WarpNetTrainConfig
-from impasto.training.data import AugmentedImages, list_images, load_eval_images, split_holdout
+from impasto.training.data import AugmentedImages, list_images, load_eval_images, split_holdout, write_grid
 from impasto.training.loop import Method, train
 from impasto.training.warp_pairs import WarpSampler, field_at
-
-__all__ = ["WarpNetTrainConfig", "dense_epe", "evaluate", "field_tv", "train_warpnet", "warp_losses"]
 
 CENTRE_EPS = 1e-8
 
@@ -139,9 +134,7 @@ def write_preview(net: WarpNet, pairs: tuple[torch.Tensor, ...], path: Path, n: 
     if photos.shape[0] == 0:
         return
     coarse = net.coarse_fields(photos, guide)[-1]
-    rows = [np.concatenate([to_image(a), to_image(b), to_image(c), to_image(d)], axis=1)
-            for a, b, c, d in zip(photos, guide, warp_image(photos, coarse), warp_image(photos, field))]
-    write_image(path, np.concatenate(rows, axis=0))
+    write_grid(path, list(zip(photos, guide, warp_image(photos, coarse), warp_image(photos, field))))
 
 
 class WarpNetMethod(Method):
