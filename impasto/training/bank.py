@@ -147,20 +147,6 @@ class Bank(Method):
         self.rng.setstate(ckpt["rng"]["python"])
 
 
-def train_bank(cfg: BankTrainConfig, out: str | os.PathLike, *, resume: bool = False, progress: bool = True,
-               command: str | None = None, vgg_weights: str | None = None,
-               init: str | os.PathLike | None = None) -> dict[str, Any]:
-    """Train (or resume) a style bank and write checkpoint, loss log, loss plot and preview grid.
-
-    Args:
-        cfg: the run's configuration.
-        out: checkpoint path (``.pt``).
-        resume, progress, command, vgg_weights: see :func:`impasto.training.loop.train`.
-        init: start a new run from another bank checkpoint's network weights (same
-            architecture and style count; optimizer and loss EMAs start afresh).
-
-    Returns:
-        A summary with iterations, seconds, smoothed losses, style names and paths.
-    """
-    return train(Bank(cfg), out, resume=resume, init=init, progress=progress, command=command,
-                 vgg_weights=vgg_weights)
+def train_bank(cfg: BankTrainConfig, out: str | os.PathLike, **options: Any) -> dict[str, Any]:
+    """Train (or resume) a style bank: :func:`impasto.training.loop.train` (its ``options`` and summary)."""
+    return train(Bank(cfg), out, **options)

@@ -138,21 +138,9 @@ class DecoderMethod(Method):
         return {"level": self.cfg.level, "kind": self.cfg.kind, "heldout_images": len(self.held_files)}
 
 
-def train_decoder(cfg: DecoderTrainConfig, out: str | os.PathLike, *, resume: bool = False, progress: bool = True,
-                  command: str | None = None, vgg_weights: str | None = None,
-                  init: str | os.PathLike | None = None) -> dict[str, Any]:
-    """Train (or resume) a decoder; write the checkpoint, loss log, plot and preview.
-
-    Args:
-        cfg: the run's configuration.
-        out: checkpoint path (``.pt``).
-        resume, progress, command, vgg_weights, init: see :func:`impasto.training.loop.train`.
-
-    Returns:
-        A summary: checkpoint, iterations, seconds, final losses, held-out PSNR, paths.
-    """
-    return train(DecoderMethod(cfg), out, resume=resume, init=init, progress=progress, command=command,
-                 vgg_weights=vgg_weights)
+def train_decoder(cfg: DecoderTrainConfig, out: str | os.PathLike, **options: Any) -> dict[str, Any]:
+    """Train (or resume) a WCT / PhotoWCT decoder: :func:`impasto.training.loop.train` (its ``options`` and summary)."""
+    return train(DecoderMethod(cfg), out, **options)
 
 
 def config_from_checkpoint(path: str | os.PathLike, **overrides: Any) -> DecoderTrainConfig:

@@ -83,21 +83,9 @@ class FeedForward(Method):
                 "data": self.data.describe()}
 
 
-def train_feedforward(cfg: FeedForwardConfig, out: str | os.PathLike, *, resume: bool = False,
-                      progress: bool = True, command: str | None = None, vgg_weights: str | None = None,
-                      init: str | os.PathLike | None = None) -> dict[str, Any]:
-    """Train (or resume) and write the checkpoint, loss log, loss plot and preview.
-
-    Args:
-        cfg: the run's configuration.
-        out: checkpoint path (``.pt``).
-        resume, progress, command, vgg_weights, init: see :func:`impasto.training.loop.train`.
-
-    Returns:
-        A summary with the final (smoothed) losses, seconds and paths.
-    """
-    return train(FeedForward(cfg), out, resume=resume, init=init, progress=progress, command=command,
-                 vgg_weights=vgg_weights)
+def train_feedforward(cfg: FeedForwardConfig, out: str | os.PathLike, **options: Any) -> dict[str, Any]:
+    """Train (or resume) a feed-forward network: :func:`impasto.training.loop.train` (its ``options`` and summary)."""
+    return train(FeedForward(cfg), out, **options)
 
 
 def config_from_checkpoint(path: str | os.PathLike, **overrides: Any) -> FeedForwardConfig:

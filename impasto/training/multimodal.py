@@ -125,18 +125,6 @@ class Multimodal(Method):
                 "data": f"{self.data.describe()}; VGG losses on {cfg.loss_crop or 'whole'}px windows"}
 
 
-def train_multimodal(cfg: MultimodalTrainConfig, out: str | os.PathLike, *, resume: bool = False,
-                     progress: bool = True, command: str | None = None, vgg_weights: str | None = None,
-                     init: str | os.PathLike | None = None) -> dict[str, Any]:
-    """Train (or resume) an MT-Net; write the checkpoint, loss log, loss plot and preview.
-
-    Args:
-        cfg: the run's configuration.
-        out: checkpoint path (``.pt``).
-        resume, progress, command, vgg_weights, init: see :func:`impasto.training.loop.train`.
-
-    Returns:
-        A summary: checkpoint, iterations, seconds, final (smoothed) losses, paths.
-    """
-    return train(Multimodal(cfg), out, resume=resume, init=init, progress=progress, command=command,
-                 vgg_weights=vgg_weights)
+def train_multimodal(cfg: MultimodalTrainConfig, out: str | os.PathLike, **options: Any) -> dict[str, Any]:
+    """Train (or resume) an MT-Net: :func:`impasto.training.loop.train` (its ``options`` and summary)."""
+    return train(Multimodal(cfg), out, **options)

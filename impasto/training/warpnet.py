@@ -190,20 +190,6 @@ class WarpNetMethod(Method):
         self.gen.set_state(ckpt["rng"]["warps"])
 
 
-def train_warpnet(cfg: WarpNetTrainConfig, out: str | os.PathLike, *, resume: bool = False, progress: bool = True,
-                  command: str | None = None, vgg_weights: str | None = None,
-                  init: str | os.PathLike | None = None) -> dict[str, Any]:
-    """Train (or resume) the warp network; write the checkpoint, loss log, loss plot and preview.
-
-    Args:
-        cfg: the run's configuration.
-        out: checkpoint path (``.pt``).
-        resume, progress, command, vgg_weights: see :func:`impasto.training.loop.train`.
-        init: start a new run from another warp-network checkpoint's head (same model
-            configuration; the optimizer starts afresh).
-
-    Returns:
-        A summary: checkpoint, iterations, seconds, final losses, held-out EPE, paths.
-    """
-    return train(WarpNetMethod(cfg), out, resume=resume, init=init, progress=progress, command=command,
-                 vgg_weights=vgg_weights)
+def train_warpnet(cfg: WarpNetTrainConfig, out: str | os.PathLike, **options: Any) -> dict[str, Any]:
+    """Train (or resume) the warp network's head: :func:`impasto.training.loop.train` (its ``options`` and summary)."""
+    return train(WarpNetMethod(cfg), out, **options)

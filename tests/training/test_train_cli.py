@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 import torch
 
@@ -76,12 +74,8 @@ def test_torch_free_choices_match_the_models():
 
 
 @pytest.fixture
-def photos(shared, tmp_path):
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    for f in sorted((shared / "data/train512/content").iterdir())[:2]:
-        shutil.copy(f, folder / f.name)
-    return folder
+def photos(photo_folder):
+    return photo_folder(2)
 
 
 def test_a_diverging_run_prints_one_line_and_exits_1(photos, shared, vgg_weights, tmp_path, capsys, monkeypatch):
