@@ -43,6 +43,10 @@ class VideoError(UserError):
     """A video file or camera that cannot be opened, read or written."""
 
 
+class TrainingDivergedError(ImpastoError):
+    """A training run whose loss stopped being finite (NaN or infinite); the CLI prints it as one line, exit 1."""
+
+
 class StreamError(ImpastoError):
     """A frame source that stopped mid-stream: a camera that vanished, a corrupt frame."""
 

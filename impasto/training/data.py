@@ -1,4 +1,4 @@
-"""Training images: an in-memory image folder with random scale, crop and flip.
+"""Training images: an in-memory image folder with random scale, crop and flip; held-out images; previews.
 
 Convention:
     Samples are ``(3, S, S)`` float32 RGB tensors in ``[0, 1]``.
@@ -13,8 +13,8 @@ import numpy as np
 import torch
 
 from impasto.errors import UserError
-from impasto.models.imaging import to_tensor
-from impasto.runtime.io.images import IMAGE_SUFFIXES, read_image
+from impasto.models.imaging import to_image, to_tensor
+from impasto.runtime.io.images import IMAGE_SUFFIXES, read_image, write_image
 
 
 def list_images(folder: str | Path) -> list[Path]:
@@ -45,6 +45,7 @@ class AugmentedImages:
         import cv2
 
         self._cv2 = cv2
+        self.folder = Path(folder)
         self.files = list_images(folder)
         self.size = size
         self.max_scale = max_scale
@@ -57,6 +58,17 @@ class AugmentedImages:
             if s < 1:  # keep memory bounded: no need for more pixels than the largest zoom
                 img = cv2.resize(img, (round(img.shape[1] * s), round(img.shape[0] * s)), interpolation=cv2.INTER_AREA)
             self.images.append(img)
+
+    def exclude(self, files: list[Path]) -> None:
+        """Drop ``files`` (held-out images) from the sampled images."""
+        held = set(files)
+        keep = [i for i, f in enumerate(self.files) if f not in held]
+        self.files, self.images = [self.files[i] for i in keep], [self.images[i] for i in keep]
+
+    def describe(self, held_out: int | None = None) -> str:
+        """The model card's ``data``: the folder, its image count and the augmentation."""
+        count = f"{len(self)} images" if held_out is None else f"{len(self)} images; {held_out} held out"
+        return (f"{self.folder.name}/ ({count}), random {self.size}px crops, scale 1-{self.max_scale}x, flips")
 
     def __len__(self) -> int:
         return len(self.images)
@@ -78,3 +90,54 @@ class AugmentedImages:
 
     def batch(self, n: int) -> torch.Tensor:
         return torch.stack([self.sample() for _ in range(n)])
+
+
+def centre_crops(folder: str | Path, size: int, n: int) -> torch.Tensor:
+    """``(n, 3, size, size)``: centre crops (shorter side scaled to ``size``) of ``n`` images spread over the folder."""
+    import cv2
+
+    files = list_images(folder)
+    out = []
+    for f in files[:: max(1, len(files) // n)][:n]:
+        img = read_image(f)
+        s = size / min(img.shape[:2])
+        img = cv2.resize(img, (max(size, round(img.shape[1] * s)), max(size, round(img.shape[0] * s))),
+                         interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC)
+        y, x = (img.shape[0] - size) // 2, (img.shape[1] - size) // 2
+        out.append(to_tensor(img[y:y + size, x:x + size]))
+    return torch.stack(out)
+
+
+def split_holdout(files: list[Path], n: int) -> tuple[list[Path], list[Path]]:
+    """``(train, held out)``: ``n`` evenly spaced files of the sorted list are held out."""
+    if n <= 0:
+        return list(files), []
+    if n >= len(files):
+        raise UserError(f"--holdout {n}: expected fewer than the {len(files)} images in --data")
+    step = len(files) / n
+    held = {files[int(i * step + step / 2)] for i in range(n)}
+    return [f for f in files if f not in held], [f for f in files if f in held]
+
+
+#: Longest side of held-out images (train512 images are at most 512 px).
+EVAL_MAX_SIDE = 512
+
+
+def load_eval_images(files: list[Path], max_side: int = EVAL_MAX_SIDE) -> list[torch.Tensor]:
+    """Held-out images as ``(1, 3, H, W)`` tensors, downscaled to ``max_side`` at most."""
+    import cv2
+
+    out = []
+    for f in files:
+        img = read_image(f)
+        s = max_side / max(img.shape[:2])
+        if s < 1:
+            img = cv2.resize(img, (round(img.shape[1] * s), round(img.shape[0] * s)), interpolation=cv2.INTER_AREA)
+        out.append(to_tensor(img)[None])
+    return out
+
+
+def write_grid(path: str | Path, rows: list, quality: int = 95) -> None:
+    """Write rows of ``(3, H, W)`` or ``(1, 3, H, W)`` images in ``[0, 1]`` (any device) as one image grid."""
+    write_image(path, np.concatenate([np.concatenate([to_image(t) for t in row], axis=1) for row in rows], axis=0),
+                quality=quality)

@@ -19,10 +19,10 @@ steps, weighted ``gamma^(K-1-k)``:
 Cells whose true source leaves the photo are left out of both.
 
 Convention:
-    Checkpoints follow :mod:`impasto.training.checkpoint` with ``method: "warpnet"``,
+    Checkpoints follow :mod:`impasto.training.loop` with ``method: "warpnet"``,
     ``model: {"arch": "WarpNet", "config": WarpNetConfig}`` and ``state_dict`` = the
     head ``f`` only (the encoder is VGG16, loaded from its weights file). Next to ``x.pt``
-    the run writes ``x.losses.csv`` and ``x.preview.jpg`` (held-out rows: content, guide,
+    the run writes ``x.losses.csv``, ``x.losses.png`` and ``x.preview.jpg`` (held-out rows: content, guide,
     warped by the network, warped by the true field). EPE (end-point error) is the mean
     Euclidean distance between predicted and true dense fields over valid pixels, in
     pixels of the working size.
@@ -31,76 +31,19 @@ Convention:
 from __future__ import annotations
 
 import os
-import sys
-import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch.nn import functional as F
 
-from impasto import __version__
-from impasto.errors import UserError
-from impasto.models.checkpoint import save_checkpoint
-from impasto.models.imaging import to_image
-from impasto.models.warpnet import WarpNet, WarpNetConfig, build_warpnet, warp_image
-from impasto.runtime.io.images import write_image
-from impasto.training.checkpoint import init_from_checkpoint, open_loss_log, resume_run, training_device
-from impasto.training.data import AugmentedImages, list_images
-from impasto.training.decoder import load_eval_images, split_holdout
-from impasto.training.feedforward import hardware_summary, side_paths
+from impasto.models.warpnet import WarpNet, warp_image
+from impasto.training.configs import WarpNetTrainConfig
+from impasto.training.data import AugmentedImages, list_images, load_eval_images, split_holdout, write_grid
+from impasto.training.loop import Method, train
 from impasto.training.warp_pairs import WarpSampler, field_at
-from impasto.utils.progress import Progress
 
-LOG_COLUMNS = ("iteration", "field", "window", "smooth", "total", "epe_px", "seconds")
 CENTRE_EPS = 1e-8
-
-
-@dataclass(frozen=True)
-class WarpNetTrainConfig:
-    """Everything that defines a warp-network training run (stored in the checkpoint)."""
-
-    data: str
-    iters: int = 600
-    size: int = 192
-    steps: int = 3
-    hidden: int = 128
-    batch: int = 4
-    lr: float = 5e-4
-    field_weight: float = 1.0
-    window_weight: float = 0.1
-    smooth_weight: float = 0.2
-    window_radius: int = 4
-    temperature: float = 0.05
-    gamma: float = 0.8
-    holdout: int = 8
-    device: str = "cpu"
-    seed: int = 0
-    checkpoint_every: int = 50
-    preview_every: int = 100
-
-    def __post_init__(self) -> None:
-        if self.iters < 1 or self.batch < 1:
-            raise UserError(f"train warpnet: expected iters >= 1 and batch >= 1, got iters={self.iters}, "
-                            f"batch={self.batch}")
-        self.model_config  # noqa: B018  (validates size, steps, hidden)
-        if (min(self.field_weight, self.window_weight, self.smooth_weight) < 0
-                or self.field_weight + self.window_weight == 0):
-            raise UserError(f"train warpnet: expected non-negative loss weights, field and window not both 0, got "
-                            f"field={self.field_weight}, window={self.window_weight}, smooth={self.smooth_weight}")
-        if self.window_radius < 1 or not self.temperature > 0 or not 0 < self.gamma <= 1:
-            raise UserError(f"train warpnet: expected window radius >= 1, temperature > 0, 0 < gamma <= 1, got "
-                            f"{self.window_radius}, {self.temperature}, {self.gamma}")
-        if self.holdout < 0:
-            raise UserError(f"--holdout: expected a count >= 0, got {self.holdout}")
-        if self.device not in ("cpu", "cuda") and not self.device.startswith("cuda:"):
-            raise UserError(f"--device: expected cpu or cuda, got {self.device!r}")
-
-    @property
-    def model_config(self) -> WarpNetConfig:
-        return WarpNetConfig(size=self.size, steps=self.steps, hidden=self.hidden)
 
 
 def warp_losses(net: WarpNet, content: torch.Tensor, guide: torch.Tensor, true_field: torch.Tensor,
@@ -191,108 +134,62 @@ def write_preview(net: WarpNet, pairs: tuple[torch.Tensor, ...], path: Path, n: 
     if photos.shape[0] == 0:
         return
     coarse = net.coarse_fields(photos, guide)[-1]
-    rows = [np.concatenate([to_image(a), to_image(b), to_image(c), to_image(d)], axis=1)
-            for a, b, c, d in zip(photos, guide, warp_image(photos, coarse), warp_image(photos, field))]
-    write_image(path, np.concatenate(rows, axis=0))
+    write_grid(path, list(zip(photos, guide, warp_image(photos, coarse), warp_image(photos, field))))
 
 
-def train_warpnet(cfg: WarpNetTrainConfig, out: str | os.PathLike, *, resume: bool = False, progress: bool = True,
-                  command: str | None = None, vgg_weights: str | None = None,
-                  init: str | os.PathLike | None = None) -> dict[str, Any]:
-    """Train (or resume) the warp network; write the checkpoint, loss log and preview.
+class WarpNetMethod(Method):
+    """The warp-network trainer's hooks."""
 
-    Args:
-        cfg: the run's configuration.
-        out: checkpoint path (``.pt``).
-        resume: continue from ``out``; its configuration must match ``cfg`` except for
-            ``iters`` and the checkpoint/preview intervals.
-        progress: draw a progress bar on stderr.
-        command: the command line, recorded in the model card.
-        vgg_weights: explicit VGG16 weights path.
-        init: start a new run from another warp-network checkpoint's head (same model
-            configuration; the optimizer starts afresh). Recorded in the model card.
+    name = "warpnet"
+    columns = ("field", "window", "smooth", "total", "epe_px")
+    plot_columns = ("field", "window", "smooth", "total")
+    progress_keys = {"field": "field", "window": "window", "epe": "epe_px"}
+    label = "warpnet"
+    digits = 5
 
-    Returns:
-        A summary: checkpoint, iterations, seconds, final losses, held-out EPE, paths.
-    """
-    out = Path(out)
-    paths = side_paths(out)
-    device = training_device(cfg.device)
-    files = list_images(cfg.data)
-    train_files, held_files = split_holdout(files, cfg.holdout)
-    torch.manual_seed(cfg.seed)
-    net = build_warpnet(cfg.model_config, vgg_weights).to(device)
-    opt = torch.optim.Adam(net.head.parameters(), lr=cfg.lr)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    ckpt, start_it, seconds_before = resume_run(out, cfg, resume, net.head, opt)
-    init_card = ckpt["card"].get("init_from") if ckpt is not None else None
-    if ckpt is not None:
-        gen.set_state(ckpt["rng"]["warps"])
-    if init is not None and start_it == 0:
-        init_card = init_from_checkpoint(init, "warpnet", cfg.model_config.to_dict(), net.head, what="model")
+    def __init__(self, cfg: WarpNetTrainConfig) -> None:
+        super().__init__(cfg)
+        self.gen = torch.Generator().manual_seed(cfg.seed)
 
-    sampler = WarpSampler()
-    data = AugmentedImages(cfg.data, cfg.size, seed=cfg.seed + start_it)
-    held_set = set(held_files)
-    keep = [i for i, f in enumerate(data.files) if f not in held_set]
-    data.files, data.images = [data.files[i] for i in keep], [data.images[i] for i in keep]
-    held = heldout_pairs(load_eval_images(held_files), cfg.size, sampler)
-    held = tuple(t.to(device) for t in held)
+    def check(self) -> None:
+        _, self.held_files = split_holdout(list_images(self.cfg.data), self.cfg.holdout)
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    log_f, log = open_loss_log(paths["csv"], LOG_COLUMNS, resume_at=start_it if resume else None)
+    def setup(self, net: torch.nn.Module, device: torch.device, start: int, vgg_weights: str | None) -> None:
+        cfg = self.cfg
+        self.net, self.device = net, device
+        self.sampler = WarpSampler()
+        self.data = AugmentedImages(cfg.data, cfg.size, seed=cfg.seed + start)
+        self.data.exclude(self.held_files)
+        held = heldout_pairs(load_eval_images(self.held_files), cfg.size, self.sampler)
+        self.held = tuple(t.to(device) for t in held)
 
-    def card(it: int, secs: float, last: dict[str, float], scores: dict[str, float]) -> dict[str, Any]:
-        return {"command": command or " ".join(sys.argv), "method": "warpnet",
-                "data": (f"{Path(cfg.data).name}/ ({len(train_files)} images; {len(held_files)} held out), "
-                         f"random {cfg.size}px crops, scale 1-1.5x, flips, random TPS + affine warps"),
-                "holdout": [f.name for f in held_files], **scores, "iterations": it, "batch": cfg.batch,
-                "hardware": hardware_summary(device), "seconds": round(secs, 1), "final_losses": last,
-                "vgg16_weights": Path(net.encoder.weights_path).name, "torch": str(torch.__version__),
-                "impasto": __version__, **({"init_from": init_card} if init_card else {})}
+    def step(self, it: int) -> dict[str, Any]:
+        photos = self.data.batch(self.cfg.batch)
+        guide, field, valid = self.sampler.pairs(photos, self.gen)
+        dev = self.device
+        return warp_losses(self.net, photos.to(dev), guide.to(dev), field.to(dev), valid.to(dev), self.cfg)
 
-    def checkpoint(it: int, secs: float, last: dict[str, float]) -> dict[str, float]:
-        scores = evaluate(net, held)
-        save_checkpoint(out, {"method": "warpnet", "model": {"arch": "WarpNet", "config": cfg.model_config.to_dict()},
-                              "state_dict": net.head.state_dict(), "optimizer": opt.state_dict(), "iteration": it,
-                              "train_config": asdict(cfg), "card": card(it, secs, last, scores),
-                              "rng": {"warps": gen.get_state()}})
-        return scores
+    def preview(self, path: Path) -> None:
+        write_preview(self.net, self.held, path)
 
-    net.train()
-    t0 = time.perf_counter()
-    ema: dict[str, float] = {}
-    scores: dict[str, float] = {}
-    bar = Progress(cfg.iters, "warpnet", enabled=progress, log_every=0.02)
-    bar.n = start_it
-    it = start_it
-    try:
-        for it in range(start_it + 1, cfg.iters + 1):
-            photos = data.batch(cfg.batch)
-            guide, field, valid = sampler.pairs(photos, gen)
-            losses = warp_losses(net, photos.to(device), guide.to(device), field.to(device), valid.to(device), cfg)
-            if not torch.isfinite(losses["total"]):
-                raise RuntimeError(f"training diverged at iteration {it}: loss={losses['total'].item()}")
-            opt.zero_grad(set_to_none=True)
-            losses["total"].backward()
-            opt.step()
-            vals = {k: float(v.detach()) for k, v in losses.items()}
-            ema = {k: v if k not in ema else 0.9 * ema[k] + 0.1 * v for k, v in vals.items()}
-            secs = seconds_before + time.perf_counter() - t0
-            log.writerow([it, *(f"{vals[k]:.6g}" for k in ("field", "window", "smooth", "total", "epe_px")),
-                          f"{secs:.1f}"])
-            bar.update(1, field=ema["field"], window=ema["window"], epe=ema["epe_px"])
-            if it % cfg.checkpoint_every == 0 or it == cfg.iters:
-                log_f.flush()
-                scores = checkpoint(it, secs, {k: round(v, 5) for k, v in ema.items()})
-            if it % cfg.preview_every == 0 or it == cfg.iters:
-                write_preview(net, held, paths["preview"])
-    finally:
-        log_f.close()
-        bar.close()
-    secs = seconds_before + time.perf_counter() - t0
-    return {"checkpoint": str(out), "iterations": it, "seconds": round(secs, 1),
-            "final_losses": {k: round(v, 5) for k, v in ema.items()}, **scores,
-            "heldout_images": len(held_files),
-            "seconds_per_iteration": round((time.perf_counter() - t0) / max(1, it - start_it), 3),
-            "log": str(paths["csv"]), "preview": str(paths["preview"])}
+    def evaluate(self) -> dict[str, Any]:
+        return evaluate(self.net, self.held)
+
+    def card(self) -> dict[str, Any]:
+        return {"method": "warpnet", "data": f"{self.data.describe(len(self.held_files))}, random TPS + affine warps",
+                "holdout": [f.name for f in self.held_files],
+                "vgg16_weights": Path(self.net.encoder.weights_path).name}
+
+    def summary(self) -> dict[str, Any]:
+        return {"heldout_images": len(self.held_files)}
+
+    def rng_state(self) -> dict[str, Any]:
+        return {"warps": self.gen.get_state()}
+
+    def restore(self, ckpt: dict[str, Any]) -> None:
+        self.gen.set_state(ckpt["rng"]["warps"])
+
+
+def train_warpnet(cfg: WarpNetTrainConfig, out: str | os.PathLike, **options: Any) -> dict[str, Any]:
+    """Train (or resume) the warp network's head: :func:`impasto.training.loop.train` (its ``options`` and summary)."""
+    return train(WarpNetMethod(cfg), out, **options)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import shutil
 
 import pytest
 import torch
@@ -17,13 +16,8 @@ STYLES = ("msgnet_starry_night.jpg", "msgnet_la_muse.jpg")
 
 
 @pytest.fixture
-def setup(shared, tmp_path):
-    data = tmp_path / "photos"
-    data.mkdir()
-    for f in sorted((shared / "data/train512/content").iterdir())[:4]:
-        shutil.copy(f, data / f.name)
-    styles = tuple(str(shared / "data/train512/style" / s) for s in STYLES)
-    return data, styles
+def setup(shared, photo_folder):
+    return photo_folder(4), tuple(str(shared / "data/train512/style" / s) for s in STYLES)
 
 
 def _cfg(data, styles, **kw) -> BankTrainConfig:

@@ -20,7 +20,7 @@ from impasto.training.decoder import (
     split_holdout,
     train_decoder,
 )
-from impasto.training.feedforward import side_paths
+from impasto.training.loop import side_paths
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,8 @@ import torch
 from impasto.errors import ModelError, UserError
 from impasto.models.checkpoint import load_checkpoint
 from impasto.models.registry import build_from_checkpoint
-from impasto.training.feedforward import FeedForwardConfig, side_paths, train_feedforward
+from impasto.training.feedforward import FeedForwardConfig, train_feedforward
+from impasto.training.loop import side_paths
 
 
 @pytest.fixture
