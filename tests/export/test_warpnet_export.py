@@ -11,7 +11,9 @@ import torch
 from torch import nn
 
 from impasto.errors import ExportError, ModelError, UserError
-from impasto.export.warpnet_export import export_network, export_warpnet
+from impasto.export import export_checkpoint, export_plan
+from impasto.export.methods.warpnet import network_plan
+from impasto.export.parity import smooth_image
 from impasto.models.warpnet import GATE_SCALE, WarpNet, WarpNetConfig
 
 
@@ -30,7 +32,7 @@ def small_net() -> WarpNet:
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     out = tmp_path_factory.mktemp("wn") / "warpnet.onnx"
-    report = export_network(small_net(), out, sources=[{"file": "x.pt", "sha256": "0" * 64}], card={"iterations": 3})
+    report = export_plan(network_plan(small_net(), [{"file": "x.pt", "sha256": "0" * 64}], {"iterations": 3}), out)
     return out, report
 
 
@@ -64,10 +66,8 @@ def test_runs_at_a_new_size_like_pytorch(exported):
 
     out, _ = exported
     sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
-    from impasto.export.wct_export import _smooth_image
-
     rng = np.random.default_rng(5)  # smooth images: warped-image error = field error x image gradient
-    c, g = _smooth_image(rng, 41, 67), _smooth_image(rng, 64, 64)
+    c, g = smooth_image(rng, 41, 67), smooth_image(rng, 64, 64)
     field, warped = sess.run(None, {"content": c, "guide": g})
     with torch.no_grad():
         ref_f, ref_w = small_net()(torch.from_numpy(c), torch.from_numpy(g))
@@ -78,14 +78,14 @@ def test_runs_at_a_new_size_like_pytorch(exported):
 def test_failed_parity_writes_nothing(tmp_path):
     out = tmp_path / "bad.onnx"
     with pytest.raises(ExportError, match="parity"):
-        export_network(small_net(), out, atol=0.0)
+        export_plan(network_plan(small_net()), out, atol=0.0)
     assert list(tmp_path.iterdir()) == []
 
 
 def test_refusals(tmp_path):
     with pytest.raises(UserError, match="opset"):
-        export_network(small_net(), tmp_path / "x.onnx", opset=20)
+        export_plan(network_plan(small_net()), tmp_path / "x.onnx", opset=20)
     with pytest.raises(UserError, match=".onnx"):
-        export_network(small_net(), tmp_path / "x.pt")
+        export_plan(network_plan(small_net()), tmp_path / "x.pt")
     with pytest.raises(ModelError, match="no such file"):
-        export_warpnet(tmp_path / "missing.pt", tmp_path / "x.onnx")
+        export_checkpoint(tmp_path / "missing.pt", tmp_path / "x.onnx", method="warpnet")

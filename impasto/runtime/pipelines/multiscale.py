@@ -22,10 +22,9 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from impasto.contracts import MULTISCALE_KIND as KIND  # noqa: F401 (kept for importers)
+from impasto.contracts import MULTISCALE_METADATA_KEY as METADATA_KEY
 from impasto.errors import ModelError, UserError
-
-METADATA_KEY = "impasto.multiscale"
-KIND = "multiscale"
 
 
 @dataclass(frozen=True)

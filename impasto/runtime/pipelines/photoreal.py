@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from impasto.contracts import WCT_INPUTS as _REQUIRED_INPUTS
 from impasto.errors import BackendRuntimeError, ImageError, ModelError, UserError
 from impasto.runtime.backends.base import Backend
 from impasto.runtime.backends.selection import Selection, open_backend
@@ -47,7 +48,6 @@ METHODS: tuple[str, ...] = ("photowct", "wct")
 SMOOTH_MODES: tuple[str, ...] = ("fast", "exact", "none")
 #: The style is never downscaled below this longest side.
 STYLE_MIN_LONG_SIDE = 512
-_REQUIRED_INPUTS = ("content", "style", "content_mask", "style_mask", "alpha")
 
 
 def builtin_graph(method: str) -> Path | None:

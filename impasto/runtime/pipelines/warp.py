@@ -29,14 +29,13 @@ from typing import Any
 
 import numpy as np
 
+from impasto.contracts import WARP_INPUTS as _REQUIRED_INPUTS
+from impasto.contracts import WARP_OUTPUTS as _REQUIRED_OUTPUTS
 from impasto.errors import BackendRuntimeError, ImageError, ModelError
 from impasto.runtime.backends.base import Backend
 from impasto.runtime.backends.selection import Selection, open_backend
 from impasto.runtime.io.images import to_rgb8
 from impasto.runtime.pipelines.photoreal import _to_nchw, _to_rgb8
-
-_REQUIRED_INPUTS = ("content", "guide")
-_REQUIRED_OUTPUTS = ("field", "warped")
 
 
 class Warper:
