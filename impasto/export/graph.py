@@ -12,7 +12,6 @@ import hashlib
 import logging
 import os
 import sys
-import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from impasto.errors import ExportError, UserError
-from impasto.runtime.io.images import publish
+from impasto.runtime.io.images import atomic_write_bytes
 
 if TYPE_CHECKING:
     import onnx
@@ -144,16 +143,8 @@ def session(model_bytes: bytes) -> onnxruntime.InferenceSession:
 
 
 def atomic_write_checked(path: Path, data: bytes) -> None:
-    """Write through a temporary file, re-check it with ``onnx.checker``, then rename into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        check_model(tmp, "written model")
-        publish(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Check the serialised model with ``onnx.checker`` once more, then write it atomically (temporary file, rename)."""
+    import onnx
+
+    check_model(onnx.load_from_string(data), "serialised model")
+    atomic_write_bytes(path, data)

@@ -256,30 +256,30 @@ def check_io(model: onnx.ModelProto, contract: GraphContract, bindings: dict[str
     """
     import onnx
 
-    def dims(vi: onnx.ValueInfoProto) -> list[Any]:
-        return [d.dim_param or (d.dim_value if d.HasField("dim_value") else None)
-                for d in vi.type.tensor_type.shape.dim]
+    def describe(vi: onnx.ValueInfoProto) -> tuple[str, str, list[Any]]:
+        t = vi.type.tensor_type
+        dims = [d.dim_param or (d.dim_value if d.HasField("dim_value") else None) for d in t.shape.dim]
+        return vi.name, onnx.TensorProto.DataType.Name(t.elem_type), dims
 
-    def fits(got: list[Any], want: list[Any], exact: bool) -> bool:
-        return got == want if exact else len(got) == len(want) and all(
-            g == w if isinstance(w, int) else not isinstance(g, int) for g, w in zip(got, want))
+    def fits(got: tuple[str, str, list[Any]], want: tuple[str, str, list[Any]], exact: bool) -> bool:
+        (gn, gt, gd), (wn, wt, wd) = got, want
+        same_dims = gd == wd if exact else len(gd) == len(wd) and all(
+            g == w if isinstance(w, int) else not isinstance(g, int) for g, w in zip(gd, wd))
+        return gn == wn and gt == wt and same_dims
 
     for kind, values, tensors in (("inputs", model.graph.input, contract.inputs),
                                   ("outputs", model.graph.output, contract.outputs)):
-        want = [(t.name, [bindings.get(d, d) if isinstance(d, str) else d for d in t.dims]) for t in tensors]
-        got = [(vi.name, dims(vi)) for vi in values]
-        floats = all(vi.type.tensor_type.elem_type == onnx.TensorProto.FLOAT for vi in values)
-        if not (floats and len(got) == len(want) and all(
-                gn == wn and fits(gd, wd, kind == "inputs") for (gn, gd), (wn, wd) in zip(got, want))):
-            raise ExportError(f"export: expected graph {kind} {want} (float32), got {got}"
-                              + ("" if floats else " (not all float32)"))
+        want = [(t.name, "FLOAT", [bindings.get(d, d) if isinstance(d, str) else d for d in t.dims]) for t in tensors]
+        got = [describe(vi) for vi in values]
+        if len(got) != len(want) or not all(fits(g, w, kind == "inputs") for g, w in zip(got, want)):
+            raise ExportError(f"export: expected graph {kind} {want}, got {got}")
     for vi, t in zip(model.graph.output, contract.outputs):
         for d, w in zip(vi.type.tensor_type.shape.dim, t.dims):
             if isinstance(w, str) and w not in bindings:
                 d.dim_param = w
 
 
-def _stamp(model: onnx.ModelProto, plan: ExportPlan, precision: str) -> None:
+def stamp_metadata(model: onnx.ModelProto, plan: ExportPlan, precision: str) -> None:
     """The producer fields and every contract metadata key but ``impasto.parity``."""
     c = plan.contract
     model.producer_name, model.producer_version, model.doc_string = "impasto", __version__, plan.description
@@ -309,13 +309,9 @@ def export_plan(plan: ExportPlan, output_path: str | os.PathLike, *, opset: int 
     Args:
         plan: the method's plan (:mod:`impasto.export.methods`).
         output_path: the ``.onnx`` file to write (replaced atomically).
-        opset: ONNX opset; default the method's.
-        fp16: the method's fp16 mode (``defaults.fp16``): full float16 or float16 weights.
-        parity_sizes: ``(height, width)`` of the parity images; default the method's.
+        opset, parity_sizes: default the method's.
+        fp16: the method's fp16 mode (``ExportDefaults.fp16``); refused where it has none.
         atol: the max abs error bound; default the method's (fp16: its fp16 bound).
-
-    Returns:
-        The report (see the module docstring).
 
     Raises:
         UserError: a bad output path, opset, tolerance, parity size or ``fp16``.
@@ -335,7 +331,7 @@ def export_plan(plan: ExportPlan, output_path: str | os.PathLike, *, opset: int 
     precision = "fp32"
     if fp16:
         model, precision = (graph.to_fp16(model), "fp16") if full16 else (graph.fp16_weights(model), "fp16-weights")
-    _stamp(model, plan, precision)
+    stamp_metadata(model, plan, precision)
     graph.check_model(model)
 
     parity = check_parity(graph.session(model.SerializeToString()), plan, sizes, atol=bound, min_psnr_db=min_psnr)
@@ -375,23 +371,18 @@ def export_checkpoint(checkpoint_path: str | os.PathLike, output_path: str | os.
                       opset: int | None = None, fp16: bool = False,
                       parity_sizes: Sequence[Sequence[int]] | None = None, atol: float | None = None,
                       **build: Any) -> dict[str, Any]:
-    """Export a checkpoint of ``impasto train feedforward|bank|multimodal|warpnet``.
+    """Export a checkpoint of ``impasto train feedforward|bank|multimodal|warpnet``, read once.
 
     Args:
-        checkpoint_path: the checkpoint.
-        output_path: the ``.onnx`` file to write (replaced atomically).
         method: the method the checkpoint must have; its options are checked before the
             checkpoint is read.
-        loaded: ``(checkpoint, spec)`` from :func:`load`, where the caller has read it already.
+        loaded: ``(checkpoint, spec)`` from :func:`load`, where the caller read it already.
         opset, fp16, parity_sizes, atol: see :func:`export_plan`.
-        **build: passed to the network's build (``vgg_weights`` for the warp network).
-
-    Returns:
-        The report of :func:`export_plan`.
+        **build: for the network's build (``vgg_weights`` for the warp network).
 
     Raises:
-        ModelError: the checkpoint is missing, unreadable, of another method than
-            ``method``, a decoder, or has weights that do not fit its configuration.
+        ModelError: a missing or unreadable checkpoint, another method than ``method``, a
+            decoder, or weights that do not fit their configuration.
         UserError: bad options.
         ExportError: the export or one of its checks failed.
     """

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -89,3 +90,25 @@ def test_refusals(tmp_path):
         export_plan(network_plan(small_net()), tmp_path / "x.pt")
     with pytest.raises(ModelError, match="no such file"):
         export_checkpoint(tmp_path / "missing.pt", tmp_path / "x.onnx", method="warpnet")
+
+
+def test_cli_exports_a_checkpoint_with_the_vgg16_encoder(vgg_weights, tmp_path, capsys):
+    """``impasto export warpnet CKPT``: the head from the checkpoint, the encoder from the VGG16 weights."""
+    from impasto.cli.main import main
+    from impasto.models.checkpoint import save_checkpoint
+    from impasto.models.warpnet import build_warpnet
+
+    torch.manual_seed(0)
+    net = build_warpnet(WarpNetConfig(size=64, hidden=16), vgg_weights)
+    ckpt = tmp_path / "w.pt"
+    save_checkpoint(ckpt, {"method": "warpnet", "model": {"arch": "WarpNet", "config": net.config.to_dict()},
+                           "state_dict": net.head.state_dict(), "optimizer": {}, "iteration": 1, "train_config": {},
+                           "card": {"iterations": 1}})
+    out = tmp_path / "w.onnx"
+    assert main(["export", "warpnet", str(ckpt), "-o", str(out), "--json", "--vgg-weights", vgg_weights]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["method"] == "warpnet" and report["output"] == str(out) and out.is_file()
+    assert all(r["max_abs_error"] <= 1e-3 for r in report["parity"])
+    meta = {p.key: p.value for p in onnx.load(out).metadata_props}
+    assert set(json.loads(meta["impasto.source_sha256"])) == {"w.pt", Path(vgg_weights).name}
+    assert json.loads(meta["impasto.card"]) == {"iterations": 1}

@@ -164,18 +164,12 @@ def export_wct(method: str, decoder_checkpoints: Sequence[str | os.PathLike], ou
     """Build the pipeline from decoder checkpoints and the VGG16 weights, export and check it.
 
     Args:
-        method: ``"photowct"`` (photo decoders, unpooling, guided filter) or ``"wct"``
-            (artistic decoders).
+        method: ``"photowct"`` (photo decoders, unpooling, guided filter) or ``"wct"`` (artistic decoders).
         decoder_checkpoints: one ``impasto train decoder`` checkpoint per level to use.
-        output_path: the ``.onnx`` file.
         vgg_weights: VGG16 weights (default ``$IMPASTO_VGG16_WEIGHTS``, then torch.hub).
-        opset, parity_sizes, atol: see :func:`~impasto.export.pipeline.export_plan`.
-        fp16: store weights as float16 (computation and the parity bound stay float32).
+        output_path, opset, fp16, parity_sizes, atol: see :func:`~impasto.export.pipeline.export_plan`.
         **settings: :class:`~impasto.models.photowct.StylePipeline` options (``eps``,
             ``ns_iters``, ``min_pixels``, ``smooth_radius``, ``smooth_eps``).
-
-    Returns:
-        The export report, with ``settings``.
 
     Raises:
         ModelError: a missing, foreign or mismatched decoder checkpoint.
