@@ -5,11 +5,17 @@ Also the CLI's dispatch on a checkpoint's spec and its text reports.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper
 
+import impasto
 from impasto.cli.export import format_report
 from impasto.cli.main import main
 from impasto.contracts import BANK, MULTISCALE, STYLIZE, WARP, GraphContract
@@ -137,3 +143,13 @@ def test_text_reports():
         "parity vs PyTorch on ONNX Runtime CPU (R): passed",
         "  size (HxW)   output          max abs err     bound  fp32 noise  PSNR (dB)",
         "  37x53        a                  2.00e-05   1.0e-04    1.00e-05      101.0"]
+
+
+@pytest.mark.parametrize(("modules", "absent"), [
+    ("impasto.cli.export, impasto.export", ("torch", "onnx", "onnxruntime")),
+    ("impasto.contracts", ("torch", "onnx", "numpy"))])
+def test_imports_stay_light(modules, absent):
+    root = str(Path(impasto.__file__).resolve().parents[1])
+    code = f"import sys, {modules}; bad = [m for m in {absent!r} if m in sys.modules]; assert not bad, bad"
+    env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=root)
