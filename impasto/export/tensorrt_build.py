@@ -366,7 +366,7 @@ def _build(trt: ModuleType, cuda_mem: ModuleType, config: BuildConfig, metadata:
     calibration = None
     if calibrator is not None:
         calibration = {**calibrator.report, "batches": calibrator.batches_used, "reused": calibrator.cache_reused}
-    from impasto.export.onnx_export import sha256_file
+    from impasto.export.graph import sha256_file
 
     sidecar = EngineSidecar(
         engine_file=config.engine_path.name, engine_sha256=sha256_bytes(data), engine_bytes=len(data),
