@@ -71,10 +71,10 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_model(tiny_checkpoint, tmp_path_factory) -> Path:
     """The tiny checkpoint exported to ONNX (parity-checked by the exporter)."""
-    from impasto.export.onnx_export import export_onnx
+    from impasto.export import export_checkpoint
 
     out = tmp_path_factory.mktemp("onnx") / "tiny.onnx"
-    export_onnx(tiny_checkpoint, out, parity_sizes=((32, 32), (33, 47), (64, 48)))
+    export_checkpoint(tiny_checkpoint, out, parity_sizes=((32, 32), (33, 47), (64, 48)))
     return out
 
 

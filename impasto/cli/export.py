@@ -1,9 +1,11 @@
 """``impasto export``: a trained checkpoint to a checked ONNX model (needs the [train] extra).
 
-Two forms: ``impasto export CKPT -o MODEL.onnx`` (a feed-forward style network) and
-``impasto export photowct|wct DECODER.pt... -o MODEL.onnx`` (the whole PhotoWCT / WCT
-pipeline: VGG16 encoder, decoders, WCT and smoothing in one graph; see
-:mod:`impasto.export.wct_export`). The first positional argument picks the form.
+Three forms, picked by the first positional argument: ``impasto export CKPT -o MODEL.onnx``
+(a feed-forward network, a style bank or an MT-Net: the checkpoint is read once and its
+method's spec picks the export), ``impasto export photowct|wct DECODER.pt... -o
+MODEL.onnx`` (the whole PhotoWCT / WCT pipeline: VGG16 encoder, decoders, WCT and
+smoothing in one graph) and ``impasto export warpnet WARPNET.pt -o warpnet.onnx``. Every
+form runs :mod:`impasto.export.pipeline`.
 
 This module imports without torch; torch, onnx and onnxruntime load only when the
 command runs. Exit codes: 0 written, 2 bad input (missing checkpoint, bad path or
@@ -14,12 +16,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from impasto.cli.common import CliError, emit_json, positive_float, positive_int
 
 #: First positional arguments that select the WCT pipeline export.
 PIPELINES = ("photowct", "wct")
+_WCT_SETTINGS = ("eps", "ns_iters", "smooth_radius", "smooth_eps")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,15 +33,17 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "impasto export photowct|wct DECODER.pt... -o MODEL.onnx | "
                                    "impasto export warpnet WARPNET.pt -o warpnet.onnx")
     p.add_argument("checkpoint", nargs="+", metavar="CKPT",
-                   help="checkpoint written by 'impasto train feedforward' (.pt); or photowct|wct followed by "
-                        "decoder checkpoints from 'impasto train decoder' (one per level)")
+                   help="checkpoint written by 'impasto train feedforward|bank|multimodal' (.pt); or photowct|wct "
+                        "followed by decoder checkpoints from 'impasto train decoder' (one per level); or warpnet "
+                        "followed by a checkpoint from 'impasto train warpnet'")
     p.add_argument("-o", "--output", required=True, metavar="MODEL.onnx", help="ONNX model to write")
     p.add_argument("--fp16", action="store_true",
-                   help="float16 weights and activations (I/O stays float32); looser parity bound. photowct/wct: "
-                        "float16 weight storage only, and the fp32 parity bound still applies")
-    p.add_argument("--opset", type=positive_int, default=18, help="ONNX opset, >= 17 (photowct/wct: >= 18; default 18)")
+                   help="float16 weights and activations (I/O stays float32); looser parity bound. photowct/wct/"
+                        "warpnet: float16 weight storage only, and the fp32 parity bound still applies")
+    p.add_argument("--opset", type=positive_int, default=18,
+                   help="ONNX opset, >= 17 (photowct/wct/banks/MT-Nets: >= 18; warpnet: 18; default 18)")
     p.add_argument("--json", action="store_true", help="print the export report as JSON on stdout")
-    w = p.add_argument_group("photowct / wct")
+    w = p.add_argument_group("photowct / wct / warpnet")
     w.add_argument("--vgg-weights",
                    help="VGG16 weights for the encoder (default: $IMPASTO_VGG16_WEIGHTS, then torch.hub)")
     w.add_argument("--eps", type=positive_float, help="relative covariance regularisation (default 1e-3)")
@@ -47,109 +53,111 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_export)
 
 
+Column = tuple[str, str, Callable[[dict[str, Any]], Any]]
+_SIZE: Column = ("size (HxW)", "<12", lambda r: f"{r['size'][0]}x{r['size'][1]}")
+_ERROR: Column = ("max abs err", ">12", lambda r: f"{r['max_abs_error']:.2e}")
+_PSNR: Column = ("PSNR (dB)", ">10", lambda r: f"{r['psnr_db']:.1f}")
+#: The parity table's columns per method (header, alignment, cell); empty headers: no header line.
+_TABLES: dict[str, tuple[Column, ...]] = {
+    "feedforward": (_SIZE, _ERROR, _PSNR),
+    "bank": (_SIZE, _ERROR, _PSNR),
+    "multimodal": (_SIZE, ("output", "<14", lambda r: r["output"]), _ERROR,
+                   ("bound", ">9", lambda r: f"{r['bound']:.1e}"),
+                   ("fp32 noise", ">11", lambda r: f"{r['fp32_noise']:.2e}"), _PSNR),
+    "photowct": (_SIZE, ("labels", ">6", lambda r: r["labels"]), ("output", "<11", lambda r: r["output"]), _ERROR,
+                 _PSNR),
+    "warpnet": (("", "", lambda r: f"{r['size'][0]}x{r['size'][1]} (guide {r['guide_size'][0]}x{r['guide_size'][1]})"),
+                ("", "<7", lambda r: r["output"]), ("", "", lambda r: f"{r['max_abs_error']:.2e}")),
+}
+_TABLES["wct"] = _TABLES["photowct"]
+
+
 def format_report(report: dict[str, Any]) -> str:
-    """The human-readable summary: output, settings and the parity table."""
-    tol = report["tolerance"]
-    bound = f"max abs error <= {tol['max_abs_error']:g}"
-    if tol.get("min_psnr_db") is not None:
-        bound += f", PSNR >= {tol['min_psnr_db']:g} dB"
-    lines = [
-        f"exported {report['style_name']!r} -> {report['output']} ({report['precision']}, opset {report['opset']}, "
-        f"{report['exporter']} exporter, {report['onnx_bytes'] / 1e6:.2f} MB, {report['seconds']:.1f} s)",
-        f"parity vs PyTorch on ONNX Runtime CPU ({bound}): passed",
-        f"  {'size (HxW)':<12} {'max abs err':>12} {'PSNR (dB)':>10}",
-    ]
-    for row in report["parity"]:
-        h, w = row["size"]
-        lines.append(f"  {f'{h}x{w}':<12} {row['max_abs_error']:>12.2e} {row['psnr_db']:>10.1f}")
+    """The human-readable summary of an export report: what was written, the parity bound and table."""
+    method, tol = report["method"], report["tolerance"]
+    exporter = f"{report['exporter']} exporter, " if method in ("feedforward", "bank") else ""
+    written = (f"{report['precision']}, opset {report['opset']}, {exporter}{report['onnx_bytes'] / 1e6:.2f} MB, "
+               f"{report['seconds']:.1f} s")
+    lines = [f"exported {method if 'settings' in report else repr(report['style_name'])} -> {report['output']} "
+             + (f"(MT-Net, outputs {', '.join(report['outputs'])}; {written})" if method == "multimodal"
+                else f"({written})")]
+    if method in PIPELINES:
+        st = report["settings"]
+        lines.append(f"  levels {', '.join(st['levels'])}; eps {st['eps']:g}, {st['ns_iters']} Newton-Schulz steps"
+                     + (f"; guided filter r={st['smooth_radius']}, eps={st['smooth_eps']:g}"
+                        if st["kind"] == "photo" else ""))
+    bound = tol.get("rule") or f"max abs error <= {tol['max_abs_error']:g}" + (
+        f", PSNR >= {tol['min_psnr_db']:g} dB" if tol.get("min_psnr_db") is not None else "")
+    lines.append(f"parity vs PyTorch on ONNX Runtime CPU ({bound}): passed")
+    columns = _TABLES[method]
+    if columns[0][0]:
+        lines.append("  " + " ".join(f"{head:{align}}" for head, align, _ in columns))
+    lines += ["  " + " ".join(f"{cell(row):{align}}" for _, align, cell in columns) for row in report["parity"]]
     return "\n".join(lines)
 
 
-def format_wct_report(report: dict[str, Any]) -> str:
-    """The human-readable summary of a photowct / wct export."""
-    st = report["settings"]
-    lines = [
-        f"exported {report['method']} -> {report['output']} ({report['precision']}, opset {report['opset']}, "
-        f"{report['onnx_bytes'] / 1e6:.2f} MB, {report['seconds']:.1f} s)",
-        f"  levels {', '.join(st['levels'])}; eps {st['eps']:g}, {st['ns_iters']} Newton-Schulz steps"
-        + (f"; guided filter r={st['smooth_radius']}, eps={st['smooth_eps']:g}" if st["kind"] == "photo" else ""),
-        f"parity vs PyTorch on ONNX Runtime CPU (max abs error <= {report['tolerance']['max_abs_error']:g}): passed",
-        f"  {'size (HxW)':<12} {'labels':>6} {'output':<11} {'max abs err':>12} {'PSNR (dB)':>10}",
-    ]
-    for row in report["parity"]:
-        h, w = row["size"]
-        lines.append(f"  {f'{h}x{w}':<12} {row['labels']:>6} {row['output']:<11} {row['max_abs_error']:>12.2e} "
-                     f"{row['psnr_db']:>10.1f}")
-    return "\n".join(lines)
+def _refuse(args: argparse.Namespace, names: Sequence[str], form: str) -> None:
+    given = [f"--{k.replace('_', '-')}" for k in names if getattr(args, k, None) is not None]
+    if given:
+        raise CliError(f"{', '.join(given)}: apply to {form} only")
 
 
 def run_export(args: argparse.Namespace) -> int:
     from impasto.errors import ExportError
 
-    first = args.checkpoint[0]
-    if first == "warpnet":
-        from impasto.cli.warp import run_export_warpnet
-
-        return run_export_warpnet(args, args.checkpoint[1:])
-    if first in PIPELINES:
-        return _run_export_pipeline(args, first, args.checkpoint[1:])
-    if len(args.checkpoint) > 1:
-        raise CliError(f"export: expected one checkpoint, got {len(args.checkpoint)} "
-                       f"(decoders go after 'photowct' or 'wct')")
-    wct_only = [f"--{k.replace('_', '-')}" for k in ("vgg_weights", "eps", "ns_iters", "smooth_radius", "smooth_eps")
-                if getattr(args, k) is not None]
-    if wct_only:
-        raise CliError(f"{', '.join(wct_only)}: apply to 'impasto export photowct|wct' only")
-    from impasto.export.bank_export import export_bank, is_bank_checkpoint
-    from impasto.export.multimodal_export import export_multimodal, is_multimodal_checkpoint
-    from impasto.export.onnx_export import export_onnx
-
-    args.checkpoint = first
+    first, rest = args.checkpoint[0], args.checkpoint[1:]
     try:
-        if is_bank_checkpoint(first):  # impasto train bank: conditioning inputs, see impasto.export.bank_export
-            if args.fp16:
-                raise CliError("--fp16: a style bank exports in fp32 only")
-            report = export_bank(first, args.output, opset=args.opset)
-        elif is_multimodal_checkpoint(first):  # impasto train multimodal: 3 outputs, see multimodal_export
-            if args.fp16:
-                raise CliError("--fp16: an MT-Net exports in fp32 only")
-            report = export_multimodal(first, args.output, opset=args.opset)
+        if first in PIPELINES:
+            report = _export_pipeline(args, first, rest)
+        elif first == "warpnet":
+            report = _export_warpnet(args, rest)
         else:
-            report = export_onnx(args.checkpoint, args.output, fp16=args.fp16, opset=args.opset)
+            report = _export_checkpoint(args, first, rest)
     except ExportError as exc:  # not a user error: exit 1, still one line, no file written
         sys.stderr.write(f"impasto: error: {exc}\n")
         return 1
     if args.json:
         emit_json(report)
-    elif "outputs" in report:  # an MT-Net: one parity row per output
-        from impasto.export.multimodal_export import format_multimodal_report
-
-        print(format_multimodal_report(report))
     else:
         print(format_report(report))
     return 0
 
 
-def _run_export_pipeline(args: argparse.Namespace, method: str, decoders: list[str]) -> int:
-    from impasto.errors import ExportError
-    from impasto.export.wct_export import export_wct
+def _export_checkpoint(args: argparse.Namespace, checkpoint: str, rest: list[str]) -> dict[str, Any]:
+    """``impasto export CKPT``: read once, exported by its method (feed-forward, bank or MT-Net)."""
+    if rest:
+        raise CliError(f"export: expected one checkpoint, got {1 + len(rest)} (decoders go after 'photowct' or 'wct')")
+    _refuse(args, ("vgg_weights", *_WCT_SETTINGS), "'impasto export photowct|wct'")
+    from impasto.export.pipeline import export_checkpoint, load
 
+    loaded = load(checkpoint)
+    if loaded[1].method == "warpnet":
+        raise CliError(f"checkpoint {checkpoint!r}: a warp network exports with "
+                       f"'impasto export warpnet {checkpoint} -o warpnet.onnx'")
+    return export_checkpoint(checkpoint, args.output, loaded=loaded, fp16=args.fp16, opset=args.opset)
+
+
+def _export_warpnet(args: argparse.Namespace, checkpoints: list[str]) -> dict[str, Any]:
+    """``impasto export warpnet CKPT``."""
+    if len(checkpoints) != 1:
+        raise CliError(f"export warpnet: expected one checkpoint from 'impasto train warpnet', got {len(checkpoints)}")
+    _refuse(args, _WCT_SETTINGS, "'impasto export photowct|wct'")
+    from impasto.export.pipeline import export_checkpoint
+
+    return export_checkpoint(checkpoints[0], args.output, method="warpnet", vgg_weights=args.vgg_weights,
+                             opset=args.opset, fp16=args.fp16)
+
+
+def _export_pipeline(args: argparse.Namespace, method: str, decoders: list[str]) -> dict[str, Any]:
+    """``impasto export photowct|wct DECODER.pt...``."""
     if not decoders:
         kind = "photo" if method == "photowct" else "artistic"
         raise CliError(f"export {method}: expected decoder checkpoints after {method!r} "
                        f"(one per level, from 'impasto train decoder --kind {kind}')")
-    if method == "wct" and (args.smooth_radius is not None or args.smooth_eps is not None):
-        raise CliError("--smooth-radius, --smooth-eps: apply to photowct only")
-    settings = {k: getattr(args, k) for k in ("eps", "ns_iters", "smooth_radius", "smooth_eps")
-                if getattr(args, k) is not None}
-    try:
-        report = export_wct(method, decoders, args.output, vgg_weights=args.vgg_weights, opset=args.opset,
-                            fp16=args.fp16, **settings)
-    except ExportError as exc:
-        sys.stderr.write(f"impasto: error: {exc}\n")
-        return 1
-    if args.json:
-        emit_json(report)
-    else:
-        print(format_wct_report(report))
-    return 0
+    if method == "wct":
+        _refuse(args, ("smooth_radius", "smooth_eps"), "photowct")
+    from impasto.export.methods.wct import export_wct
+
+    settings = {k: getattr(args, k) for k in _WCT_SETTINGS if getattr(args, k) is not None}
+    return export_wct(method, decoders, args.output, vgg_weights=args.vgg_weights, opset=args.opset, fp16=args.fp16,
+                      **settings)

@@ -7,19 +7,16 @@ comes from a built-in feed-forward style (``--style NAME``, torch-free) or a pai
 ``--method dst`` runs Deformable Style Transfer (torch): NBB keypoints and a joint
 optimisation of the image and the keypoint displacements, with the style of
 ``--texture`` or, without it, of the guide itself.
-
-Also holds :func:`run_export_warpnet`, the ``impasto export warpnet`` form.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from typing import Any
 
 from impasto.cli.batch import STDIO, check_image_output, check_stdin_once, read_input, report, write_output
-from impasto.cli.common import CliError, add_backend_args, emit_json, positive_int
+from impasto.cli.common import CliError, add_backend_args, positive_int
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -112,33 +109,3 @@ def _gatys(image: Any, texture: Any, args: argparse.Namespace) -> Any:
     cfg = GatysConfig(scales=(min(args.size, max(image.shape[:2])),), iters=args.iters)
     out, _ = run_gatys(image, texture, cfg, progress=not args.json, vgg_weights=args.vgg_weights)
     return out
-
-
-def run_export_warpnet(args: argparse.Namespace, checkpoints: list[str]) -> int:
-    """``impasto export warpnet CKPT -o warpnet.onnx``: exit 0 written, 1 export/parity failure, 2 bad input."""
-    from impasto.errors import ExportError
-    from impasto.export.warpnet_export import export_warpnet
-
-    if len(checkpoints) != 1:
-        raise CliError(f"export warpnet: expected one checkpoint from 'impasto train warpnet', got {len(checkpoints)}")
-    others = [f"--{k.replace('_', '-')}" for k in ("eps", "ns_iters", "smooth_radius", "smooth_eps")
-              if getattr(args, k, None) is not None]
-    if others:
-        raise CliError(f"{', '.join(others)}: apply to 'impasto export photowct|wct' only")
-    try:
-        report = export_warpnet(checkpoints[0], args.output, vgg_weights=args.vgg_weights, opset=args.opset,
-                                fp16=args.fp16)
-    except ExportError as exc:
-        sys.stderr.write(f"impasto: error: {exc}\n")
-        return 1
-    if args.json:
-        emit_json(report)
-    else:
-        lines = [f"exported warpnet -> {report['output']} ({report['precision']}, opset {report['opset']}, "
-                 f"{report['onnx_bytes'] / 1e6:.2f} MB, {report['seconds']:.1f} s)",
-                 f"parity vs PyTorch on ONNX Runtime CPU (max abs error <= {report['tolerance']['max_abs_error']:g}):"
-                 " passed"]
-        lines += [f"  {r['size'][0]}x{r['size'][1]} (guide {r['guide_size'][0]}x{r['guide_size'][1]}) "
-                  f"{r['output']:<7} {r['max_abs_error']:.2e}" for r in report["parity"]]
-        print("\n".join(lines))
-    return 0

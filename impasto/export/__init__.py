@@ -1,30 +1,22 @@
 """Export trained checkpoints to deployable graphs (needs the ``[train]`` extra).
 
 Importing this package is light: torch, onnx and onnxruntime are imported only when an
-export actually runs.
+export actually runs. :mod:`impasto.export.pipeline` holds the one pipeline every method
+goes through; :mod:`impasto.export.methods` one small module per method.
 
 Convention:
-    An exported model is a single ONNX file whose graph follows the runtime's
-    convention (input ``"image"``, output ``"stylized"``, float32 NCHW RGB in ``[0, 1]``,
-    dynamic batch/height/width) and whose ``metadata_props`` carry the ``impasto.*``
-    model card. See :mod:`impasto.export.onnx_export`.
+    An exported model is a single ONNX file whose graph follows its contract
+    (:mod:`impasto.contracts`) and whose ``metadata_props`` carry the ``impasto.*`` model
+    card; nothing is written unless it passes ``onnx.checker``, the contract's I/O check
+    and the parity check against PyTorch.
 
 Example:
-    >>> from impasto.export import export_onnx
-    >>> report = export_onnx("runs/starry_night.pt", "starry_night.onnx")
+    >>> from impasto.export import export_checkpoint
+    >>> report = export_checkpoint("runs/starry_night.pt", "starry_night.onnx")
     >>> [p["max_abs_error"] for p in report["parity"]]  # each <= 1e-4
 """
 
-from impasto.export.onnx_export import (
-    DEFAULT_OPSET,
-    DEFAULT_PARITY_SIZES,
-    FP16_ATOL,
-    FP16_MIN_PSNR_DB,
-    FP32_ATOL,
-    INPUT_NAME,
-    OUTPUT_NAME,
-    export_onnx,
-)
+from impasto.export.methods.wct import export_wct
+from impasto.export.pipeline import ExportPlan, export_checkpoint, export_plan
 
-__all__ = ["DEFAULT_OPSET", "DEFAULT_PARITY_SIZES", "FP16_ATOL", "FP16_MIN_PSNR_DB", "FP32_ATOL", "INPUT_NAME",
-           "OUTPUT_NAME", "export_onnx"]
+__all__ = ["ExportPlan", "export_checkpoint", "export_plan", "export_wct"]

@@ -42,6 +42,7 @@ from types import ModuleType
 from typing import Any
 
 from impasto import __version__
+from impasto.contracts import ENGINE_SUFFIX, ONNX_SUFFIX
 from impasto.errors import BackendUnavailableError, CudaError, EngineBuildError, ModelError, UserError
 from impasto.runtime.io.atomic import atomic_write_bytes
 from impasto.runtime.tensorrt.profile import (
@@ -55,7 +56,6 @@ from impasto.runtime.tensorrt.sidecar import PRECISIONS, EngineSidecar, sha256_b
 
 log = logging.getLogger("impasto.export")
 
-ENGINE_SUFFIX = ".engine"
 #: The timing cache's file name when none is given: shared by every engine in the output folder.
 DEFAULT_TIMING_CACHE = "timing.cache"
 
@@ -103,7 +103,7 @@ def make_build_config(onnx_path: str | os.PathLike, engine_path: str | os.PathLi
             ``shapes``, a non-positive workspace or a timing cache path that is a folder.
     """
     onnx = Path(onnx_path)
-    if onnx.suffix.lower() != ".onnx":
+    if onnx.suffix.lower() != ONNX_SUFFIX:
         raise UserError(f"build-engine: expected an .onnx model, got {str(onnx)!r}")
     if not onnx.is_file():
         raise UserError(f"build-engine: expected an .onnx model, got {str(onnx)!r} "
@@ -366,7 +366,7 @@ def _build(trt: ModuleType, cuda_mem: ModuleType, config: BuildConfig, metadata:
     calibration = None
     if calibrator is not None:
         calibration = {**calibrator.report, "batches": calibrator.batches_used, "reused": calibrator.cache_reused}
-    from impasto.export.onnx_export import sha256_file
+    from impasto.export.graph import sha256_file
 
     sidecar = EngineSidecar(
         engine_file=config.engine_path.name, engine_sha256=sha256_bytes(data), engine_bytes=len(data),

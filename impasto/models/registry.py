@@ -29,17 +29,31 @@ class ExportDefaults:
     """How a method's graph is exported and checked.
 
     Attributes:
-        opset: the default ONNX opset; ``min_opset`` the lowest accepted.
+        opset: the default ONNX opset; ``min_opset`` / ``max_opset`` the accepted range
+            (``max_opset`` None: the newest ``onnx`` knows), ``opset_note`` why it is narrow.
         atol: the fp32 parity bound (max abs error between ONNX Runtime and PyTorch).
         parity_sizes: ``(height, width)`` of the parity inputs; at least one odd size.
-        fp16: whether ``--fp16`` is accepted.
+        min_parity_sizes: how many parity sizes an export needs at least.
+        min_side: the smallest image height/width the graph accepts.
+        fp16: what ``--fp16`` does: ``""`` (refused: fp32 only), ``"full"`` (weights and
+            activations in float16, held to ``fp16_atol`` and ``fp16_min_psnr_db``) or
+            ``"weights"`` (float16 weight storage, compute and bound stay fp32).
+        torchscript: whether the TorchScript exporter may run (for opsets below 18, and
+            as the fallback when the dynamo exporter fails).
     """
 
     opset: int = 18
     min_opset: int = 18
+    max_opset: int | None = None
+    opset_note: str = ""
     atol: float = 1e-4
     parity_sizes: tuple[tuple[int, int], ...] = ((128, 128), (131, 97))
-    fp16: bool = False
+    min_parity_sizes: int = 1
+    min_side: int = 5
+    fp16: str = ""
+    fp16_atol: float | None = None
+    fp16_min_psnr_db: float | None = None
+    torchscript: bool = False
 
 
 @dataclass(frozen=True)
@@ -111,28 +125,38 @@ def _warpnet(config: Any, *, vgg_weights: Any = None, **_: Any) -> nn.Module:
 
 
 def _specs() -> dict[str, ModelSpec]:
+    from impasto.models.multimodal import MIN_SIDE as MULTIMODAL_MIN_SIDE
     from impasto.models.multimodal import MultimodalConfig
+    from impasto.models.photowct import MIN_SIDE as WCT_MIN_SIDE
     from impasto.models.photowct import DecoderConfig
     from impasto.models.style_bank import StyleBankConfig
     from impasto.models.transformer import TransformerConfig
     from impasto.models.warpnet import WarpNetConfig
 
+    # fp16 bounds: fp16 has an 11-bit significand (relative step ~4.9e-4 per rounding) and the
+    # error compounds over ~10 convolutions and instance norms; 2e-2 is ~5 steps of an 8-bit
+    # output at the worst pixel, and 40 dB PSNR (RMS error <= 0.01) keeps it visually the same.
+    # WCT / warp: 1e-3, as Newton-Schulz, whitening and the correlation compound float32 rounding.
     specs = [
         ModelSpec("feedforward", "TransformerNet", TransformerConfig, _feedforward, "stylize",
-                  ExportDefaults(opset=18, min_opset=17, atol=1e-4, fp16=True,
+                  ExportDefaults(opset=18, min_opset=17, atol=1e-4, fp16="full", fp16_atol=2e-2,
+                                 fp16_min_psnr_db=40.0, torchscript=True,
                                  parity_sizes=((128, 128), (201, 317), (384, 256))),
                   "Johnson et al. feed-forward network, one style"),
         ModelSpec("bank", "StyleBankNet", StyleBankConfig, _bank, "bank",
                   ExportDefaults(atol=1e-4, parity_sizes=((128, 128), (131, 97))),
                   "conditional-instance-norm style bank with per-layer loss weights as inputs"),
         ModelSpec("multimodal", "MultimodalNet", MultimodalConfig, _multimodal, "multiscale",
-                  ExportDefaults(atol=1e-4, parity_sizes=((128, 192), (101, 147))),
+                  ExportDefaults(atol=1e-4, parity_sizes=((128, 192), (101, 147)), min_side=MULTIMODAL_MIN_SIDE),
                   "Wang et al. hierarchical Multimodal Transfer network (three outputs)"),
         ModelSpec("decoder", "Decoder", DecoderConfig, _decoder, "wct",
-                  ExportDefaults(atol=1e-3, parity_sizes=((64, 96), (75, 53))),
+                  ExportDefaults(atol=1e-3, parity_sizes=((64, 96), (75, 53)), min_parity_sizes=2,
+                                 min_side=WCT_MIN_SIDE, fp16="weights"),
                   "PhotoWCT / WCT decoder of one VGG16 level (exported as a whole pipeline)"),
         ModelSpec("warpnet", "WarpNet", WarpNetConfig, _warpnet, "warp",
-                  ExportDefaults(atol=1e-3, parity_sizes=((96, 128), (75, 53))),
+                  ExportDefaults(atol=1e-3, parity_sizes=((96, 128), (75, 53)), min_parity_sizes=2, min_side=16,
+                                 max_opset=18, opset_note="GridSample at opset 20 is mis-computed by TensorRT",
+                                 fp16="weights"),
                   "Learning-to-Warp network (VGG16 pool4 correlation -> warp field)",
                   stored=lambda net: net.head),
     ]

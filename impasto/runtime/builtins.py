@@ -13,14 +13,13 @@ import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from impasto.contracts import MODEL_SUFFIXES
 from impasto.errors import ModelError
 from impasto.runtime.pipelines.bank import BankLayout, is_bank, is_style_mix, parse_style
 
 MODELS_DIR = Path(__file__).resolve().parent / "data"
 #: The style used when none is named.
 DEFAULT_STYLE = "starry_night"
-#: File suffixes taken as model paths: ONNX graphs and TensorRT engines.
-MODEL_SUFFIXES = (".onnx", ".engine", ".plan", ".trt")
 
 
 @dataclass(frozen=True)

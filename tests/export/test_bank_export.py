@@ -15,8 +15,10 @@ import pytest
 import torch
 
 from impasto.cli.main import main
+from impasto.contracts import BANK_INPUTS as INPUT_NAMES
 from impasto.errors import ExportError, ModelError
-from impasto.export.bank_export import INPUT_NAMES, export_bank, parity_conditions
+from impasto.export import export_checkpoint
+from impasto.export.methods.bank import parity_conditions
 from impasto.models.checkpoint import save_checkpoint
 from impasto.models.style_bank import ClampedBank, StyleBankConfig, StyleBankNet
 
@@ -41,7 +43,7 @@ def _make_bank_checkpoint(path: Path, upsample: str = "bilinear") -> StyleBankNe
 def exported(tmp_path_factory, request):
     d = tmp_path_factory.mktemp("bank")
     net = _make_bank_checkpoint(d / "bank.pt", request.param)
-    report = export_bank(d / "bank.pt", d / "bank.onnx", parity_sizes=((64, 64), (37, 53)))
+    report = export_checkpoint(d / "bank.pt", d / "bank.onnx", parity_sizes=((64, 64), (37, 53)))
     return d, net, report
 
 
@@ -101,13 +103,13 @@ def test_graph_rejects_wrong_vector_lengths(exported):
 def test_parity_failure_writes_nothing(exported, tmp_path):
     d, _, _ = exported
     with pytest.raises(ExportError, match="parity check against PyTorch failed"):
-        export_bank(d / "bank.pt", tmp_path / "x.onnx", atol=0.0, parity_sizes=((32, 32),))
+        export_checkpoint(d / "bank.pt", tmp_path / "x.onnx", atol=0.0, parity_sizes=((32, 32),))
     assert list(tmp_path.iterdir()) == []
 
 
 def test_a_feedforward_checkpoint_is_not_a_bank(tiny_checkpoint, tmp_path):
     with pytest.raises(ModelError, match="expected method .bank., got .feedforward."):
-        export_bank(tiny_checkpoint, tmp_path / "x.onnx")
+        export_checkpoint(tiny_checkpoint, tmp_path / "x.onnx", method="bank")
 
 
 def test_cli_exports_a_bank(exported, tmp_path, capsys):

@@ -13,8 +13,9 @@ onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
 from impasto.errors import ExportError, ModelError, UserError  # noqa: E402
-from impasto.export import multimodal_export  # noqa: E402
-from impasto.export.multimodal_export import export_multimodal, is_multimodal_checkpoint  # noqa: E402
+from impasto.export import export_checkpoint  # noqa: E402
+from impasto.export.methods import multimodal  # noqa: E402
+from impasto.export.pipeline import load  # noqa: E402
 from impasto.models.checkpoint import save_checkpoint  # noqa: E402
 from impasto.models.multimodal import (  # noqa: E402
     OUTPUT_NAMES,
@@ -48,7 +49,7 @@ def checkpoint(tmp_path_factory):
 @pytest.fixture(scope="module")
 def exported(checkpoint, tmp_path_factory):
     out = tmp_path_factory.mktemp("onnx") / "tiny_mt.onnx"
-    report = export_multimodal(checkpoint[0], out, parity_sizes=SIZES)
+    report = export_checkpoint(checkpoint[0], out, parity_sizes=SIZES)
     return out, report
 
 
@@ -92,22 +93,23 @@ def test_onnx_matches_torch_at_another_odd_size_and_batch(exported, checkpoint):
 
 
 def test_failed_parity_writes_nothing(checkpoint, tmp_path, monkeypatch):
-    monkeypatch.setattr(multimodal_export, "NOISE_FACTOR", 0.0)  # bound 0: only a bit-exact graph would pass
+    monkeypatch.setattr(multimodal, "NOISE_FACTOR", 0.0)  # bound 0: only a bit-exact graph would pass
     out = tmp_path / "never.onnx"
     with pytest.raises(ExportError, match="parity check against PyTorch failed.*no file was written"):
-        export_multimodal(checkpoint[0], out, parity_sizes=((37, 53),), atol=0.0)
+        export_checkpoint(checkpoint[0], out, parity_sizes=((37, 53),), atol=0.0)
     assert list(tmp_path.iterdir()) == []
 
 
 def test_refusals(checkpoint, tiny_checkpoint, tmp_path):
     with pytest.raises(UserError, match="ending in .onnx"):
-        export_multimodal(checkpoint[0], tmp_path / "m.txt")
+        export_checkpoint(checkpoint[0], tmp_path / "m.txt", method="multimodal")
     with pytest.raises(UserError, match="--opset"):
-        export_multimodal(checkpoint[0], tmp_path / "m.onnx", opset=17)
+        export_checkpoint(checkpoint[0], tmp_path / "m.onnx", method="multimodal", opset=17)
     with pytest.raises(UserError, match="parity sizes"):
-        export_multimodal(checkpoint[0], tmp_path / "m.onnx", parity_sizes=((8, 64),))
+        export_checkpoint(checkpoint[0], tmp_path / "m.onnx", method="multimodal", parity_sizes=((8, 64),))
     with pytest.raises(ModelError, match="expected method 'multimodal'"):
-        export_multimodal(tiny_checkpoint, tmp_path / "m.onnx")
-    assert is_multimodal_checkpoint(checkpoint[0]) and not is_multimodal_checkpoint(tiny_checkpoint)
-    assert not is_multimodal_checkpoint(tmp_path / "missing.pt")
+        export_checkpoint(tiny_checkpoint, tmp_path / "m.onnx", method="multimodal")
+    assert load(checkpoint[0])[1].method == "multimodal" and load(tiny_checkpoint)[1].method == "feedforward"
+    with pytest.raises(ModelError, match="no such file"):
+        load(tmp_path / "missing.pt")
     assert list(tmp_path.iterdir()) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -11,7 +12,9 @@ import torch
 from torch import nn
 
 from impasto.errors import ExportError, ModelError, UserError
-from impasto.export.warpnet_export import export_network, export_warpnet
+from impasto.export import export_checkpoint, export_plan
+from impasto.export.methods.warpnet import network_plan
+from impasto.export.parity import smooth_image
 from impasto.models.warpnet import GATE_SCALE, WarpNet, WarpNetConfig
 
 
@@ -30,7 +33,7 @@ def small_net() -> WarpNet:
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     out = tmp_path_factory.mktemp("wn") / "warpnet.onnx"
-    report = export_network(small_net(), out, sources=[{"file": "x.pt", "sha256": "0" * 64}], card={"iterations": 3})
+    report = export_plan(network_plan(small_net(), [{"file": "x.pt", "sha256": "0" * 64}], {"iterations": 3}), out)
     return out, report
 
 
@@ -64,10 +67,8 @@ def test_runs_at_a_new_size_like_pytorch(exported):
 
     out, _ = exported
     sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
-    from impasto.export.wct_export import _smooth_image
-
     rng = np.random.default_rng(5)  # smooth images: warped-image error = field error x image gradient
-    c, g = _smooth_image(rng, 41, 67), _smooth_image(rng, 64, 64)
+    c, g = smooth_image(rng, 41, 67), smooth_image(rng, 64, 64)
     field, warped = sess.run(None, {"content": c, "guide": g})
     with torch.no_grad():
         ref_f, ref_w = small_net()(torch.from_numpy(c), torch.from_numpy(g))
@@ -78,14 +79,36 @@ def test_runs_at_a_new_size_like_pytorch(exported):
 def test_failed_parity_writes_nothing(tmp_path):
     out = tmp_path / "bad.onnx"
     with pytest.raises(ExportError, match="parity"):
-        export_network(small_net(), out, atol=0.0)
+        export_plan(network_plan(small_net()), out, atol=0.0)
     assert list(tmp_path.iterdir()) == []
 
 
 def test_refusals(tmp_path):
     with pytest.raises(UserError, match="opset"):
-        export_network(small_net(), tmp_path / "x.onnx", opset=20)
+        export_plan(network_plan(small_net()), tmp_path / "x.onnx", opset=20)
     with pytest.raises(UserError, match=".onnx"):
-        export_network(small_net(), tmp_path / "x.pt")
+        export_plan(network_plan(small_net()), tmp_path / "x.pt")
     with pytest.raises(ModelError, match="no such file"):
-        export_warpnet(tmp_path / "missing.pt", tmp_path / "x.onnx")
+        export_checkpoint(tmp_path / "missing.pt", tmp_path / "x.onnx", method="warpnet")
+
+
+def test_cli_exports_a_checkpoint_with_the_vgg16_encoder(vgg_weights, tmp_path, capsys):
+    """``impasto export warpnet CKPT``: the head from the checkpoint, the encoder from the VGG16 weights."""
+    from impasto.cli.main import main
+    from impasto.models.checkpoint import save_checkpoint
+    from impasto.models.warpnet import build_warpnet
+
+    torch.manual_seed(0)
+    net = build_warpnet(WarpNetConfig(size=64, hidden=16), vgg_weights)
+    ckpt = tmp_path / "w.pt"
+    save_checkpoint(ckpt, {"method": "warpnet", "model": {"arch": "WarpNet", "config": net.config.to_dict()},
+                           "state_dict": net.head.state_dict(), "optimizer": {}, "iteration": 1, "train_config": {},
+                           "card": {"iterations": 1}})
+    out = tmp_path / "w.onnx"
+    assert main(["export", "warpnet", str(ckpt), "-o", str(out), "--json", "--vgg-weights", vgg_weights]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["method"] == "warpnet" and report["output"] == str(out) and out.is_file()
+    assert all(r["max_abs_error"] <= 1e-3 for r in report["parity"])
+    meta = {p.key: p.value for p in onnx.load(out).metadata_props}
+    assert set(json.loads(meta["impasto.source_sha256"])) == {"w.pt", Path(vgg_weights).name}
+    assert json.loads(meta["impasto.card"]) == {"iterations": 1}

@@ -11,11 +11,16 @@ import pytest
 import torch
 
 from impasto.cli.main import main
+from impasto.contracts import WCT_INPUTS as INPUT_NAMES
 from impasto.errors import ExportError, ModelError, UserError
-from impasto.export import wct_export
-from impasto.export.wct_export import ATOL, INPUT_NAMES, build_pipeline, check_parity, export_wct, fp16_weights
+from impasto.export.graph import fp16_weights
+from impasto.export.methods import wct
+from impasto.export.methods.wct import build_pipeline, export_wct, pipeline_plan
+from impasto.export.parity import check_parity
+from impasto.models.registry import get_spec
 
 LEVELS = ("relu1_1", "relu2_1")
+ATOL = get_spec("decoder").export.atol
 
 
 def _session(path) -> ort.InferenceSession:
@@ -95,7 +100,8 @@ def test_parity_is_not_vacuous(photowct_graph, wct_decoders, vgg_weights):
     with torch.no_grad():
         pipeline.decoders["relu1_1"].out[1].bias.add_(0.01)
     with pytest.raises(ExportError, match="parity check against PyTorch failed"):
-        check_parity(_session(photowct_graph.path), pipeline, ((32, 48), (35, 41)), atol=ATOL)
+        check_parity(_session(photowct_graph.path), pipeline_plan(pipeline, "photowct"), ((32, 48), (35, 41)),
+                     atol=ATOL)
 
 
 def test_fp16_weight_storage_halves_the_file(photowct_graph):
@@ -103,7 +109,7 @@ def test_fp16_weight_storage_halves_the_file(photowct_graph):
     before = len(m.SerializeToString())
     half = fp16_weights(m)
     assert len(half.SerializeToString()) < 0.55 * before
-    feed = next(wct_export.parity_feeds([(40, 56)]))
+    feed = next(wct.parity_feeds([(40, 56)]))
     a = _session(photowct_graph.path).run(None, feed)
     b = ort.InferenceSession(half.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, feed)
     assert all(x.shape == y.shape and np.isfinite(y).all() for x, y in zip(a, b))

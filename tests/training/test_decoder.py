@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from impasto.errors import UserError
-from impasto.export.wct_export import load_decoders
+from impasto.export.methods.wct import load_decoders
 from impasto.models.checkpoint import load_checkpoint
 from impasto.models.photowct import Encoder
 from impasto.training.decoder import (

@@ -16,6 +16,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from impasto.contracts import ENGINE_SUFFIXES
 from impasto.errors import BackendUnavailableError, UserError
 from impasto.runtime.backends.base import Backend
 
@@ -25,7 +26,6 @@ log = logging.getLogger("impasto.runtime")
 BACKENDS: tuple[str, ...] = ("auto", "ort-cpu", "ort-cuda", "ort-trt", "tensorrt")
 #: ``auto``'s order for ONNX files, fastest first.
 AUTO_ORDER: tuple[str, ...] = ("ort-trt", "ort-cuda", "ort-cpu")
-ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
 
 
 @dataclass(frozen=True)

@@ -23,10 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from impasto.contracts import BANK_INPUTS as BANK_INPUTS
 from impasto.errors import ModelError, UserError
-
-#: Graph input names, image first.
-BANK_INPUTS = ("image", "style_weights", "content_layer_weights", "style_layer_weights")
 
 StyleSelection = str | Mapping[str, float] | Sequence[float]
 

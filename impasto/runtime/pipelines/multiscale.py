@@ -2,7 +2,7 @@
 
 A multiscale model has one ``image`` input and several outputs, each the stylisation at
 another resolution, described by its ``impasto.multiscale`` metadata (written by
-:mod:`impasto.export.multimodal_export`)::
+:mod:`impasto.export.methods.multimodal`)::
 
     {"outputs": [{"name": "stylized_256", "scale": 256, "downsample": 4}, ...],
      "default": "stylized_1024", "min_side": 17, "trained_side": 1024}
@@ -22,10 +22,9 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from impasto.contracts import MULTISCALE_KIND as KIND  # noqa: F401 (kept for importers)
+from impasto.contracts import MULTISCALE_METADATA_KEY as METADATA_KEY
 from impasto.errors import ModelError, UserError
-
-METADATA_KEY = "impasto.multiscale"
-KIND = "multiscale"
 
 
 @dataclass(frozen=True)

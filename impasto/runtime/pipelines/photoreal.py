@@ -7,7 +7,7 @@ Example:
     >>> with WCTStylizer.load(method="wct") as paint:
     ...     out = paint(photo_rgb, painting_rgb, alpha=0.8)
 
-The graph (``impasto export photowct|wct``, :mod:`impasto.export.wct_export`) does all
+The graph (``impasto export photowct|wct``, :mod:`impasto.export.methods.wct`) does all
 of the stylisation — encoder, mask-restricted WCT, decoders and, for photowct, the
 guided-filter smoothing (``smooth="fast"``). ``smooth="exact"`` runs FastPhotoStyle's
 matting-affinity solve on the graph's unsmoothed output on the CPU
@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from impasto.contracts import WCT_INPUTS as _REQUIRED_INPUTS
 from impasto.errors import ImageError, ModelError, UserError
 from impasto.runtime.backends.base import Backend
 from impasto.runtime.backends.selection import Selection
@@ -48,7 +49,6 @@ METHODS: tuple[str, ...] = ("photowct", "wct")
 SMOOTH_MODES: tuple[str, ...] = ("fast", "exact", "none")
 #: The style is never downscaled below this longest side.
 STYLE_MIN_LONG_SIDE = 512
-_REQUIRED_INPUTS = ("content", "style", "content_mask", "style_mask", "alpha")
 
 
 def builtin_graph(method: str) -> Path | None:

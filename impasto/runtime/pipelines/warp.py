@@ -6,7 +6,7 @@ Example:
     ...     res = warper.run(content, guide)          # HxWx3 uint8 RGB each
     >>> res["warped"], res["field"]                   # HxWx3 uint8, HxWx2 float32
 
-The graph (``impasto export warpnet``, :mod:`impasto.export.warpnet_export`) holds the
+The graph (``impasto export warpnet``, :mod:`impasto.export.methods.warpnet`) holds the
 whole network: VGG16 to pool4, the normalised 4D correlation, the refinement steps and
 the final warp. The guide is resized here (area interpolation) to the graph's working
 square; the content goes in at its own size (the graph downsamples it with an
@@ -27,14 +27,13 @@ from typing import Any
 
 import numpy as np
 
+from impasto.contracts import WARP_INPUTS as _REQUIRED_INPUTS
+from impasto.contracts import WARP_OUTPUTS as _REQUIRED_OUTPUTS
 from impasto.runtime.backends.base import Backend
 from impasto.runtime.backends.selection import Selection
 from impasto.runtime.io.images import to_rgb8
 from impasto.runtime.pipelines.base import Pipeline, check_min_side, require_file
 from impasto.runtime.pipelines.tensors import image_to_nchw, nchw_to_image
-
-_REQUIRED_INPUTS = ("content", "guide")
-_REQUIRED_OUTPUTS = ("field", "warped")
 
 
 class Warper(Pipeline):

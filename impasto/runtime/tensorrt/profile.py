@@ -21,7 +21,7 @@ from impasto.errors import InputMismatchError, UserError
 
 DIM_NAMES = ("batch", "channels", "height", "width")
 CHANNELS = 3
-#: Smallest height/width the style networks accept (same as ``impasto.export.onnx_export.MIN_SIDE``).
+#: Smallest height/width the style networks accept (as the feed-forward export plan's minimum side).
 MIN_SIDE = 5
 #: ``impasto build-engine``'s profile when ``--shapes`` is not given: either orientation up to 1920 px.
 DEFAULT_SHAPES = "64x64,512x512,1920x1920"

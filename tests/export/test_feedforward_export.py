@@ -1,4 +1,4 @@
-"""ONNX export: graph convention, metadata, parity gate, dynamic shapes, fp16, CLI.
+"""Feed-forward export through the pipeline: graph convention, metadata, parity gate, dynamic shapes, fp16, CLI.
 
 The dynamo export itself takes ~10 s on a small CPU, so it runs once (``exported``);
 tests of the later stages (fp16 conversion, parity failure, CLI) replay that recorded
@@ -10,8 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -24,8 +22,7 @@ import torch
 import impasto
 from impasto.cli.main import main
 from impasto.errors import ExportError, ModelError, UserError
-from impasto.export import onnx_export
-from impasto.export.onnx_export import export_onnx
+from impasto.export import export_checkpoint, parity, pipeline
 from impasto.models.checkpoint import load_checkpoint, save_checkpoint
 from impasto.models.registry import build_from_checkpoint
 from impasto.models.transformer import ClampedOutput, TransformerConfig, TransformerNet
@@ -76,25 +73,24 @@ def ckpt(tmp_path_factory) -> Path:
 def exported(ckpt, tmp_path_factory) -> SimpleNamespace:
     """One real fp32 export (dynamo, opset 18); its raw graph is recorded for replay."""
     graphs: dict[int, tuple[bytes, str]] = {}
-    real = onnx_export._torch_export
+    real = pipeline.torch_export
 
-    def recording(module, opset):
-        model, exporter = real(module, opset)
+    def recording(plan, opset):
+        model, exporter = real(plan, opset)
         graphs[opset] = (model.SerializeToString(), exporter)
         return model, exporter
 
     out = tmp_path_factory.mktemp("fp32") / "tiny.onnx"
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(onnx_export, "_torch_export", recording)
-        report = export_onnx(ckpt, out)
+        mp.setattr(pipeline, "torch_export", recording)
+        report = export_checkpoint(ckpt, out)
     return SimpleNamespace(report=report, path=out, graphs=graphs)
 
 
 @pytest.fixture
 def cached_export(exported, monkeypatch) -> None:
     data, exporter = exported.graphs[18]
-    monkeypatch.setattr(onnx_export, "_torch_export",
-                        lambda module, opset: (onnx.load_from_string(data), exporter))
+    monkeypatch.setattr(pipeline, "torch_export", lambda plan, opset: (onnx.load_from_string(data), exporter))
 
 
 def test_fp32_export_passes_parity(exported):
@@ -165,7 +161,7 @@ def test_dynamic_shapes_unseen_sizes(exported, ckpt, shape):
 
 def test_fp16_export_within_bound(cached_export, ckpt, tmp_path):
     out = tmp_path / "tiny16.onnx"
-    r = export_onnx(ckpt, out, fp16=True)
+    r = export_checkpoint(ckpt, out, fp16=True)
     assert r["precision"] == "fp16"
     assert r["tolerance"] == {"max_abs_error": 2e-2, "min_psnr_db": 40.0}
     for p in r["parity"]:
@@ -185,7 +181,7 @@ def test_fp16_export_within_bound(cached_export, ckpt, tmp_path):
 
 def test_opset17_uses_torchscript_and_stays_dynamic(ckpt, tmp_path):
     out = tmp_path / "tiny17.onnx"
-    r = export_onnx(ckpt, out, opset=17, parity_sizes=((33, 45),))
+    r = export_checkpoint(ckpt, out, opset=17, parity_sizes=((33, 45),))
     assert (r["opset"], r["exporter"]) == (17, "torchscript")
     model = onnx.load(str(out))
     assert {o.domain: o.version for o in model.opset_import}.get("", 0) == 17
@@ -196,11 +192,15 @@ def test_opset17_uses_torchscript_and_stays_dynamic(ckpt, tmp_path):
 
 
 def test_broken_parity_raises_and_writes_nothing(cached_export, ckpt, tmp_path, monkeypatch, capsys):
-    real = onnx_export._torch_reference
-    monkeypatch.setattr(onnx_export, "_torch_reference", lambda module, x: real(module, x) + 0.05)
+    real = parity.torch_outputs
+
+    def shifted(module, feed, names):  # a PyTorch reference 0.05 away from the graph's output
+        return [r + 0.05 for r in real(module, feed, names)]
+
+    monkeypatch.setattr(parity, "torch_outputs", shifted)
     out = tmp_path / "sub" / "broken.onnx"
     with pytest.raises(ExportError, match="parity check"):
-        export_onnx(ckpt, out)
+        export_checkpoint(ckpt, out)
     assert not out.exists()
     assert not out.parent.exists() or not any(out.parent.iterdir())
     # the CLI reports it on one line and exits 1
@@ -212,19 +212,19 @@ def test_broken_parity_raises_and_writes_nothing(cached_export, ckpt, tmp_path, 
 
 def test_bad_inputs(ckpt, tmp_path):
     with pytest.raises(ModelError, match="no such file") as exc:
-        export_onnx(tmp_path / "missing.pt", tmp_path / "m.onnx")
+        export_checkpoint(tmp_path / "missing.pt", tmp_path / "m.onnx")
     assert "\n" not in str(exc.value)
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"not a checkpoint at all")
     with pytest.raises(ModelError, match="junk.pt") as exc:
-        export_onnx(junk, tmp_path / "m.onnx")
+        export_checkpoint(junk, tmp_path / "m.onnx")
     assert "\n" not in str(exc.value)
     with pytest.raises(UserError, match=r"\.onnx"):
-        export_onnx(ckpt, tmp_path / "model.pt")
+        export_checkpoint(ckpt, tmp_path / "model.pt")
     with pytest.raises(UserError, match="opset"):
-        export_onnx(ckpt, tmp_path / "m.onnx", opset=16)
+        export_checkpoint(ckpt, tmp_path / "m.onnx", opset=16)
     with pytest.raises(UserError, match="tolerance"):
-        export_onnx(ckpt, tmp_path / "m.onnx", atol=-1.0)
+        export_checkpoint(ckpt, tmp_path / "m.onnx", atol=-1.0)
     assert not list(tmp_path.glob("*.onnx"))
 
 
@@ -250,10 +250,3 @@ def test_cli_missing_checkpoint(tmp_path, capsys):
     assert err.startswith("impasto: error:") and err.count("\n") == 1
     assert not (tmp_path / "m.onnx").exists()
 
-
-def test_cli_module_imports_without_torch():
-    root = str(Path(impasto.__file__).resolve().parents[1])
-    code = ("import sys, impasto.cli.export, impasto.export; "
-            "bad = [m for m in ('torch', 'onnx', 'onnxruntime') if m in sys.modules]; assert not bad, bad")
-    env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=root)

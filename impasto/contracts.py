@@ -1,0 +1,190 @@
+"""Graph contracts: every exported graph's inputs, outputs and metadata keys, defined once (torch-free).
+
+``impasto export`` names a graph's inputs and outputs from its contract and checks the
+exported graph against it; the runtime reads the same names from here. The model-file
+suffixes live here too.
+
+Convention:
+    A dim is an ``int`` (fixed) or a symbolic name: ``batch``; ``height`` / ``width`` (the
+    content image); ``style_height`` / ``style_width``, ``guide_height`` /
+    ``guide_width`` (a second image); ``labels`` (mask channels); ``styles``,
+    ``content_layers`` / ``style_layers`` (a bank's vector lengths, fixed per graph);
+    and the derived ``height_2 = ceil(height / 2)``, ``height_4 = ceil(height_2 / 2)``
+    (likewise widths; see :data:`DERIVED_DIMS`). Images are float32 NCHW RGB in
+    ``[0, 1]``. Every ``metadata_props`` value is a string (JSON where it holds more than
+    one value): the keys of :data:`COMMON_METADATA` in every graph, plus the contract's own.
+
+Example:
+    >>> from impasto.contracts import contract
+    >>> contract("bank").input_names
+    ('image', 'style_weights', 'content_layer_weights', 'style_layer_weights')
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from impasto.errors import ModelError
+
+ONNX_SUFFIX = ".onnx"
+#: The suffix ``impasto build-engine`` writes; the other two are read as engines too.
+ENGINE_SUFFIX = ".engine"
+ENGINE_SUFFIXES: tuple[str, ...] = (ENGINE_SUFFIX, ".plan", ".trt")
+#: File suffixes taken as model paths: ONNX graphs and TensorRT engines.
+MODEL_SUFFIXES: tuple[str, ...] = (ONNX_SUFFIX, *ENGINE_SUFFIXES)
+
+#: Metadata keys of every exported graph. ``impasto.input`` / ``impasto.output`` hold
+#: :meth:`GraphContract.input_metadata` / :meth:`GraphContract.output_metadata`;
+#: ``impasto.source_sha256`` is a hex digest, or a JSON map of file name to digest.
+COMMON_METADATA: tuple[str, ...] = (
+    "impasto.version", "impasto.method", "impasto.style_name", "impasto.description", "impasto.input",
+    "impasto.output", "impasto.card", "impasto.precision", "impasto.source_sha256", "impasto.parity")
+#: Derived dim -> (the dim it halves, divisor): ``ceil(dim / divisor)``.
+DERIVED_DIMS: dict[str, tuple[str, int]] = {"height_2": ("height", 2), "width_2": ("width", 2),
+                                            "height_4": ("height", 4), "width_4": ("width", 4)}
+
+#: ``impasto.kind`` of a multi-output graph and the metadata key of its layout (read by the runtime).
+MULTISCALE_KIND = "multiscale"
+MULTISCALE_METADATA_KEY = "impasto.multiscale"
+
+Dim = int | str
+
+
+@dataclass(frozen=True)
+class TensorContract:
+    """One graph input or output.
+
+    Attributes:
+        name: the graph's name for it.
+        dims: ints (fixed) or symbolic names (see the module docstring).
+        dtype: the element type, always ``"float32"`` today.
+        layout: ``"NCHW"``, ``"vector"`` or ``"scalar"``.
+        range: ``(low, high)`` of the values (``high`` None: unbounded), or None.
+        color: ``"RGB"`` for images, else None.
+        units: what the values measure, where that is not a colour.
+    """
+
+    name: str
+    dims: tuple[Dim, ...]
+    dtype: str = "float32"
+    layout: str = "NCHW"
+    range: tuple[float, float | None] | None = (0, 1)
+    color: str | None = "RGB"
+    units: str | None = None
+
+    def spec(self) -> dict[str, Any]:
+        """The JSON object stored in ``impasto.input`` / ``impasto.output`` (None fields left out)."""
+        spec = {"name": self.name, "layout": self.layout, "dtype": self.dtype,
+                "range": list(self.range) if self.range else None, "color": self.color, "units": self.units,
+                "shape": list(self.dims)}
+        return {k: v for k, v in spec.items() if v is not None}
+
+
+@dataclass(frozen=True)
+class GraphContract:
+    """One exported graph's signature and metadata keys.
+
+    Attributes:
+        name: the contract's name (:func:`contract`).
+        inputs: the graph inputs, in order.
+        outputs: the graph outputs, in order.
+        metadata: the graph's metadata keys besides :data:`COMMON_METADATA`.
+        kind: the ``impasto.kind`` value, where the graph has one.
+        single_image: ``impasto.input`` describes the image input alone, as one object
+            (graphs run by the runtime's Stylizer, which reads its ``range``), and
+            ``impasto.output`` a single output as one object; otherwise both are lists.
+    """
+
+    name: str
+    inputs: tuple[TensorContract, ...]
+    outputs: tuple[TensorContract, ...]
+    metadata: tuple[str, ...] = ()
+    kind: str | None = None
+    single_image: bool = False
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        return tuple(t.name for t in self.inputs)
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        return tuple(t.name for t in self.outputs)
+
+    @property
+    def metadata_keys(self) -> tuple[str, ...]:
+        """Every ``impasto.*`` key the graph carries."""
+        return COMMON_METADATA + self.metadata
+
+    def input_metadata(self) -> dict[str, Any] | list[dict[str, Any]]:
+        return self.inputs[0].spec() if self.single_image else [t.spec() for t in self.inputs]
+
+    def output_metadata(self) -> dict[str, Any] | list[dict[str, Any]]:
+        if self.single_image and len(self.outputs) == 1:
+            return self.outputs[0].spec()
+        return [t.spec() for t in self.outputs]
+
+
+def _image(name: str, dims: tuple[Dim, ...] = ("batch", 3, "height", "width")) -> TensorContract:
+    return TensorContract(name, dims)
+
+
+def _mask(name: str, height: str, width: str) -> TensorContract:
+    """One-hot label weights, one channel per label (one all-ones channel without masks)."""
+    return TensorContract(name, (1, "labels", height, width), color=None)
+
+
+def _weights(name: str, length: str, high: float | None) -> TensorContract:
+    return TensorContract(name, (length,), layout="vector", range=(0, high), color=None)
+
+
+_WCT_INPUTS = (_image("content", (1, 3, "height", "width")), _image("style", (1, 3, "style_height", "style_width")),
+               _mask("content_mask", "height", "width"), _mask("style_mask", "style_height", "style_width"),
+               TensorContract("alpha", (1,), layout="scalar", color=None))
+_WCT_OUTPUT = (1, 3, "height", "width")
+
+#: Feed-forward style network: image -> stylized, same size.
+STYLIZE = GraphContract("stylize", (_image("image"),), (_image("stylized"),), single_image=True)
+#: Style bank: the style mixture (sums to 1) and the per-layer loss weights (1 = trained) are inputs.
+BANK = GraphContract(
+    "bank", (_image("image"), _weights("style_weights", "styles", 1),
+             _weights("content_layer_weights", "content_layers", None),
+             _weights("style_layer_weights", "style_layers", None)),
+    (_image("stylized"),), ("impasto.styles", "impasto.content_layers", "impasto.style_layers"), single_image=True)
+#: MT-Net: three outputs, coarse to fine, named by their scale for a 1024 px input.
+MULTISCALE = GraphContract(
+    "multiscale", (_image("image"),),
+    (_image("stylized_256", ("batch", 3, "height_4", "width_4")),
+     _image("stylized_512", ("batch", 3, "height_2", "width_2")), _image("stylized_1024")),
+    ("impasto.kind", MULTISCALE_METADATA_KEY), kind=MULTISCALE_KIND, single_image=True)
+#: PhotoWCT: ``stylized`` is guided-filter smoothed, ``unsmoothed`` the decoders' output.
+PHOTOWCT = GraphContract("photowct", _WCT_INPUTS, (_image("stylized", _WCT_OUTPUT), _image("unsmoothed", _WCT_OUTPUT)),
+                         ("impasto.wct",))
+WCT = GraphContract("wct", _WCT_INPUTS, (_image("stylized", _WCT_OUTPUT),), ("impasto.wct",))
+#: Learning-to-Warp: the warped image at p samples the content at ``p + field(p)``.
+WARP = GraphContract(
+    "warp", (_image("content", (1, 3, "height", "width")), _image("guide", (1, 3, "guide_height", "guide_width"))),
+    (TensorContract("field", (1, 2, "height", "width"), range=None, color=None,
+                    units="normalised offsets (x, y), align_corners=False"),
+     _image("warped", (1, 3, "height", "width"))),
+    ("impasto.warpnet",))
+
+CONTRACTS: dict[str, GraphContract] = {c.name: c for c in (STYLIZE, BANK, MULTISCALE, PHOTOWCT, WCT, WARP)}
+
+#: Names the runtime checks graphs against.
+BANK_INPUTS = BANK.input_names
+WCT_INPUTS = PHOTOWCT.input_names
+WARP_INPUTS = WARP.input_names
+WARP_OUTPUTS = WARP.output_names
+
+
+def contract(name: str) -> GraphContract:
+    """The contract called ``name``.
+
+    Raises:
+        ModelError: no such contract.
+    """
+    try:
+        return CONTRACTS[name]
+    except KeyError:
+        raise ModelError(f"expected a graph contract among {sorted(CONTRACTS)}, got {name!r}") from None
