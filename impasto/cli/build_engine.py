@@ -9,7 +9,6 @@ engine); nothing is written unless the build succeeds.
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 from impasto.cli.common import emit_json, positive_float
@@ -59,16 +58,12 @@ def format_report(report: dict[str, Any]) -> str:
 
 
 def run_build_engine(args: argparse.Namespace) -> int:
-    from impasto.errors import BackendRuntimeError, ExportError
     from impasto.export.tensorrt_build import build_engine
 
     precision = "fp16" if args.fp16 else "int8" if args.int8 else "fp32"
-    try:
-        report = build_engine(args.model, args.output, precision=precision, calib_dir=args.calib, shapes=args.shapes,
-                              timing_cache=args.timing_cache, workspace_gb=args.workspace_gb, device_id=args.device)
-    except (ExportError, BackendRuntimeError) as exc:  # the build failed: exit 1, one line, nothing written
-        sys.stderr.write(f"impasto: error: {exc}\n")
-        return 1
+    # a failed build (ExportError, BackendRuntimeError) exits 1 with one line from main; nothing is written
+    report = build_engine(args.model, args.output, precision=precision, calib_dir=args.calib, shapes=args.shapes,
+                          timing_cache=args.timing_cache, workspace_gb=args.workspace_gb, device_id=args.device)
     if args.json:
         emit_json(report)
     else:

@@ -304,21 +304,28 @@ def _calibrator(trt: ModuleType, cuda_mem: ModuleType, config: BuildConfig, meta
     return calibrator
 
 
-def _build(trt: ModuleType, cuda_mem: ModuleType, config: BuildConfig, metadata: dict[str, str],
-           device: Any) -> dict[str, Any]:
-    t0 = time.perf_counter()
-    logger = make_logger(trt)
-    builder = trt.Builder(logger)
-    _check_precision(builder, config.precision, device)
-
+def _parse_network(trt: ModuleType, builder: Any, logger: Any, config: BuildConfig) -> tuple[Any, Any]:
+    """``(network, parser)`` of the ONNX file; every parser error is reported with its node."""
     network = builder.create_network(0)  # TensorRT 10: networks are always explicit-batch
-    parser = trt.OnnxParser(network, logger)
+    parser = trt.OnnxParser(network, logger)  # kept alive with the network: it owns the parsed weights
     parsed = parser.parse_from_file(str(config.onnx_path))
     errors = format_parser_errors(parser)
     if not parsed or errors:
         detail = "; ".join(f"{i + 1}) {e}" for i, e in enumerate(errors)) or "; ".join(logger.errors) or "no detail"
         raise EngineBuildError(f"build-engine: TensorRT's ONNX parser rejected {str(config.onnx_path)!r} "
                                f"({len(errors)} error{'' if len(errors) == 1 else 's'}): {detail}")
+    return network, parser
+
+
+def _build(trt: ModuleType, cuda_mem: ModuleType, config: BuildConfig, metadata: dict[str, str],
+           device: Any) -> dict[str, Any]:
+    """Parse, configure (profile, precision, calibration, timing cache), build, then write the engine and sidecar."""
+    t0 = time.perf_counter()
+    logger = make_logger(trt)
+    builder = trt.Builder(logger)
+    _check_precision(builder, config.precision, device)
+
+    network, parser = _parse_network(trt, builder, logger, config)
     input_name, _ = _network_input(network, config)
 
     trt_config = builder.create_builder_config()
