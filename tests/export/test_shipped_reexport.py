@@ -1,0 +1,43 @@
+"""The shipped graphs can be rebuilt from the checkpoints kept in the repository (checkpoints/README.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+ort = pytest.importorskip("onnxruntime")
+
+from impasto.contracts import BANK_INPUTS  # noqa: E402
+from impasto.export.pipeline import export_checkpoint  # noqa: E402
+from impasto.models.checkpoint import load_checkpoint  # noqa: E402
+from impasto.runtime.builtins import MODELS_DIR  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+BANK_CKPT = ROOT / "checkpoints" / "bank.pt"
+
+
+def test_the_bank_checkpoint_loads_safely_and_matches_the_shipped_styles():
+    ckpt = load_checkpoint(BANK_CKPT)  # weights_only=True
+    assert ckpt["method"] == "bank" and ckpt["card"]["recovered_from"]["graph"] == "bank.onnx"
+    shipped = ort.InferenceSession(str(MODELS_DIR / "bank.onnx"), providers=["CPUExecutionProvider"])
+    styles = shipped.get_modelmeta().custom_metadata_map["impasto.styles"]
+    assert all(f'"{n}"' in styles for n in ckpt["style_names"])
+
+
+def test_re_exporting_the_bank_checkpoint_reproduces_the_shipped_graph(tmp_path):
+    out = tmp_path / "bank.onnx"
+    export_checkpoint(BANK_CKPT, out, method="bank")
+    shipped = ort.InferenceSession(str(MODELS_DIR / "bank.onnx"), providers=["CPUExecutionProvider"])
+    rebuilt = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    n_c, n_s = shipped.get_inputs()[2].shape[0], shipped.get_inputs()[3].shape[0]
+    rng = np.random.default_rng(7)
+    for h, w in ((173, 229), (64, 301)):  # sizes the exporter's parity check does not use
+        feed = dict(zip(BANK_INPUTS, (rng.random((1, 3, h, w), dtype=np.float32),
+                                      rng.dirichlet(np.ones(8)).astype(np.float32),
+                                      rng.uniform(0, 2, n_c).astype(np.float32),
+                                      rng.uniform(0, 2, n_s).astype(np.float32)), strict=True))
+        a, b = shipped.run(None, feed)[0], rebuilt.run(None, feed)[0]
+        assert np.abs(a - b).max() <= 1e-6, (h, w, float(np.abs(a - b).max()))
