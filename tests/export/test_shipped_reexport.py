@@ -41,3 +41,24 @@ def test_re_exporting_the_bank_checkpoint_reproduces_the_shipped_graph(tmp_path)
                                       rng.uniform(0, 2, n_s).astype(np.float32)), strict=True))
         a, b = shipped.run(None, feed)[0], rebuilt.run(None, feed)[0]
         assert np.abs(a - b).max() <= 1e-6, (h, w, float(np.abs(a - b).max()))
+
+
+def test_re_exporting_the_photowct_decoders_reproduces_the_shipped_graph(vgg_weights, tmp_path):
+    from impasto.contracts import WCT_INPUTS
+    from impasto.export.methods.wct import export_wct
+
+    decoders = [ROOT / "checkpoints" / f"photowct_{level}.pt" for level in ("relu4_1", "relu3_1", "relu2_1", "relu1_1")]
+    out = tmp_path / "photowct.onnx"
+    export_wct("photowct", decoders, out, vgg_weights=vgg_weights)
+    shipped = ort.InferenceSession(str(MODELS_DIR / "photoreal" / "photowct.onnx"), providers=["CPUExecutionProvider"])
+    rebuilt = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 2, (1, 91, 118))  # two regions, a size the exporter's parity check does not use
+    feed = dict(zip(WCT_INPUTS, (rng.random((1, 3, 91, 118), dtype=np.float32),
+                                 rng.random((1, 3, 80, 64), dtype=np.float32),
+                                 np.stack([labels == 0, labels == 1], 1).astype(np.float32),
+                                 np.concatenate([np.ones((1, 1, 80, 64)), np.zeros((1, 1, 80, 64))], 1).astype(
+                                     np.float32),  # the second label is absent from the style
+                                 np.array([0.7], np.float32)), strict=True))
+    for a, b in zip(shipped.run(None, feed), rebuilt.run(None, feed), strict=True):
+        assert np.abs(a - b).max() <= 1e-5
