@@ -5,7 +5,9 @@ and style pixels pair with the content label of the same value. ``--json`` repor
 kind and the labels found in each mask; a mask that yields one label while the other
 yields several is a warning on stderr and in ``--json``; masks of two kinds, or an index
 mask with more labels than the graph takes, are one line and exit 2. Checked on the Deep
-Photo Style Transfer pair 1 (colour-coded masks) and index masks made from them.
+Photo Style Transfer pair 1 (colour-coded masks) and index masks made from them, and with
+a hypothesis property: every pixel of an index pair is labelled by its value, or the pair
+is refused.
 
 On main at 973f7ac: a single-channel mask was read as grey RGB, its labels 0, 1, 2 merged
 into one colour, ``--json`` said ``"labels": {"count": 1}`` and the output was that of a
@@ -23,9 +25,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from impasto.errors import ImageError
 from impasto.runtime.io.images import read_image
-from impasto.runtime.io.masks import decode_mask
+from impasto.runtime.io.masks import decode_mask, label_maps
 from impasto.runtime.pipelines.photoreal import WCTStylizer
 
 #: Index value of each DPST label colour (RGB).
@@ -135,3 +140,25 @@ def test_the_api_takes_integer_arrays_as_index_masks():
     left, right = masked["image"][:, :24].astype(int).mean((0, 1)), masked["image"][:, 40:].astype(int).mean((0, 1))
     assert left[0] > left[2] and right[2] > right[0]  # each half took its own region's colours
     assert np.abs(masked["image"].astype(int) - plain.astype(int)).mean() > 5
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 20), st.integers(1, 20), st.integers(1, 24), st.integers(1, 24), st.integers(0, 2**32 - 1),
+       st.sampled_from([np.uint8, np.uint16, np.int64, np.bool_]))
+def test_index_pairs_label_every_pixel_by_value_or_refuse(h, w, n_content, n_style, seed, dtype):
+    rng = np.random.default_rng(seed)
+    top = 2 if dtype == np.bool_ else 300 if dtype != np.uint8 else 255
+    content = rng.choice(rng.integers(0, top, n_content), (h, w)).astype(dtype)
+    style = rng.choice(rng.integers(0, top, n_style), (w, h)).astype(dtype)
+    try:
+        c, s, info = label_maps(content, style, max_labels=16)
+    except ImageError as exc:
+        assert len(np.unique(content)) > 16 and "expected at most 16 labels" in str(exc)
+        return
+    values = np.array([lab["value"] for lab in info["labels"]])
+    assert info["kind"] == "index" and info["count"] == len(values) == len(np.unique(content)) <= 16
+    assert np.array_equal(values[c], content.astype(int)) and info["style_labels"] == len(np.unique(style))
+    matched = s >= 0
+    assert np.array_equal(values[s[matched]], style[matched].astype(int))
+    assert not np.isin(style[~matched].astype(int), values).any()
+    assert len(info["warnings"]) == ((info["count"] == 1) != (info["style_labels"] == 1))

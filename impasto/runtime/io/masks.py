@@ -8,12 +8,14 @@ Two kinds of mask are read:
 - **colour-coded** masks: an image of flat colours, one per region ("same colour = same
   region"), described below.
 
-Both masks of a pair must be of one kind. :func:`label_maps` reports the labels found in
+Both masks of a pair must be of one kind (a single-channel PNG read with
+``keep_single_channel=True`` is an index mask). :func:`label_maps` reports the labels found in
 each and warns when one mask yields a single label while the other yields several (a
 mask read as the wrong kind, or the wrong file: such a pair cannot match regions).
 
-A colour-coded mask is like the Deep Photo Style Transfer segmentations. Real masks are rarely clean (JPEG
-damage, anti-aliased edges: the DPST masks hold thousands of distinct colours), so:
+Colour-coded masks are like the Deep Photo Style Transfer segmentations. Real ones are
+rarely clean (JPEG damage, anti-aliased edges: the DPST masks hold thousands of distinct
+colours), so:
 
 1. the **label colours** are the colours that cover at least :data:`MIN_SHARE` of the
    pixels *inside flat areas* (pixels equal to their four neighbours: edge blends and
@@ -22,9 +24,9 @@ damage, anti-aliased edges: the DPST masks hold thousands of distinct colours), 
    already taken;
 2. every pixel gets the label of the nearest label colour.
 
-The content mask defines the labels. A style pixel takes the content label whose colour
-is nearest to its own, when that is within :data:`MATCH_DIST`; other style pixels
-belong to no label (they still count in the style's global statistics). A content label
+The content mask defines the labels. A style pixel of a colour-coded mask takes the
+content label whose colour is nearest to its own, when that is within :data:`MATCH_DIST`;
+other style pixels belong to no label (they still count in the style's global statistics). A content label
 with no style pixels is transferred with the whole style image's statistics (inside the
 graph, :mod:`impasto.models.wct`).
 
@@ -180,7 +182,8 @@ def decode_index_mask(mask: np.ndarray, *, name: str = "mask", max_labels: int =
     if len(values) > max_labels:
         shown = ", ".join(str(int(v)) for v in values[: max_labels + 1])
         raise ImageError(f"{name}: expected at most {max_labels} labels, got {len(values)} distinct values in a "
-                         f"label-index mask ({shown}, ...): one integer per region")
+                         f"label-index mask ({shown}, ...): one integer per region (save a colour-coded mask "
+                         "with blended edges as RGB)")
     return inverse.reshape(mask.shape).astype(np.int32), values
 
 
