@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from impasto.errors import ModelError, UserError
 
@@ -43,8 +43,8 @@ class MultiscaleLayout:
     default: str
     min_side: int
     trained_side: int
-    #: Output name -> its size divisor (a power of 2), where the metadata gives one.
-    downsample: Mapping[str, int] = field(default_factory=dict)
+    #: ``(output name, its size divisor, a power of 2)`` where the metadata gives one.
+    downsample: tuple[tuple[str, int], ...] = ()
 
     @property
     def scales(self) -> tuple[int, ...]:
@@ -63,11 +63,11 @@ class MultiscaleLayout:
         try:
             raw = json.loads(text)
             outputs = tuple((str(o["name"]), int(o["scale"])) for o in raw["outputs"])
-            downsample = {str(o["name"]): int(o["downsample"]) for o in raw["outputs"] if "downsample" in o}
+            downsample = tuple((str(o["name"]), int(o["downsample"])) for o in raw["outputs"] if "downsample" in o)
             layout = cls(outputs, str(raw["default"]), int(raw["min_side"]), int(raw["trained_side"]), downsample)
         except (ValueError, KeyError, TypeError) as exc:
             raise ModelError(f"{where}: unreadable {METADATA_KEY} metadata ({type(exc).__name__}: {exc})") from None
-        powers = all(d >= 1 and d & (d - 1) == 0 for d in downsample.values())
+        powers = all(d >= 1 and d & (d - 1) == 0 for _, d in downsample)
         if not outputs or layout.default not in {n for n, _ in outputs} or layout.min_side < 1 or not powers:
             raise ModelError(f"{where}: {METADATA_KEY} metadata expected outputs (downsample a power of 2), a "
                              f"default among them and min_side >= 1, got {text!r}")
@@ -119,7 +119,7 @@ def output_size(layout: MultiscaleLayout | None, name: str, height: int, width: 
     ``ceil`` of each halving for a multiscale output; None where the metadata gives no ``downsample``."""
     if layout is None:
         return height, width
-    d = layout.downsample.get(name)
+    d = dict(layout.downsample).get(name)
     if d is None:
         return None
     while d > 1:
