@@ -19,7 +19,7 @@ import time
 from typing import Any
 
 from impasto.cli.batch import STDIO, check_image_output, check_stdin_once, read_input, report, write_output
-from impasto.cli.common import CliError, add_backend_args, emit_json, image_side, positive_int
+from impasto.cli.common import CliError, add_backend_args, emit_json, positive_int
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--method", choices=["network", "dst"], default="network",
                    help="network: the exported warp graph (fast, torch-free); dst: Deformable Style Transfer (slow)")
     p.add_argument("--model", metavar="warpnet.onnx", help="exported warp graph (impasto export warpnet)")
-    p.add_argument("--max-size", type=image_side, default=512,
+    p.add_argument("--max-size", type=positive_int, default=512,
                    help="shrink the content so its longest side is at most this (default 512)")
     p.add_argument("--size", type=positive_int, default=256, help="dst / Gatys: longest side of the result")
     p.add_argument("--iters", type=positive_int, default=150, help="dst / Gatys: optimisation steps")
