@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import sys
 from importlib import metadata
@@ -32,6 +33,10 @@ def collect() -> dict:
     from impasto.utils.weights import ENV_VAR, find_vgg16_weights
 
     path, source = find_vgg16_weights()
+    weights = {"path": str(path) if path else None, "source": source, "resolves": bool(path and path.is_file()),
+               "variable": ENV_VAR}
+    if not weights["resolves"]:
+        weights.update(_weights_search(source))
     packages = {d: _version(d) for d in ("numpy", "onnxruntime", "onnxruntime-gpu", "opencv-python",
                                           "opencv-python-headless", "torch", "onnx", "tensorrt", "cuda-python")}
     builtins = builtin_paths()
@@ -44,9 +49,20 @@ def collect() -> dict:
         "backends": backend_status(),
         "builtin_models": sorted(builtins),
         "default_style": default_style() if builtins else None,
-        "vgg16_weights": {"path": str(path) if path else None, "source": source,
-                          "resolves": bool(path and path.is_file()), "variable": ENV_VAR},
+        "vgg16_weights": weights,
     }
+
+
+def _weights_search(source: str) -> dict:
+    """Where the VGG16 lookup looked when nothing resolved, and what training will do (for ``info``)."""
+    from impasto.utils.weights import ENV_VAR, TORCHVISION_URL, hub_cache_file
+
+    if source == "env":  # training refuses a variable naming no file; it does not download
+        return {"searched": [f"${ENV_VAR}={os.environ.get(ENV_VAR, '')} (no such file)"],
+                "training": f"will refuse it: point ${ENV_VAR} at a vgg16 .pth file, or unset it"}
+    return {"searched": [f"${ENV_VAR} (not set)", f"{hub_cache_file()} (torch hub cache: no such file)"],
+            "training": f"will try to download torchvision's file from {TORCHVISION_URL} into that cache "
+                        f"(or set ${ENV_VAR}, or pass --vgg-weights, to use a vgg16 .pth file)"}
 
 
 def run_info(args: argparse.Namespace) -> int:
@@ -60,6 +76,8 @@ def run_info(args: argparse.Namespace) -> int:
     print("backends: " + ", ".join(f"{k} ({v})" for k, v in info["backends"].items()))
     print(f"built-in models: {', '.join(info['builtin_models']) or 'none'} (default: {info['default_style']})")
     w = info["vgg16_weights"]
-    state = "resolves" if w["resolves"] else "NOT FOUND"
-    print(f"VGG16 weights: {state} ({w['source']}: {w['path']}); set {w['variable']} to choose a file")
+    if w["resolves"]:
+        print(f"VGG16 weights: resolves ({w['source']}: {w['path']}); set {w['variable']} to choose a file")
+    else:
+        print(f"VGG16 weights: NOT FOUND (looked at {'; '.join(w['searched'])}); training {w['training']}")
     return 0

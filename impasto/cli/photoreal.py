@@ -8,10 +8,17 @@ sibling (WCT) is ``impasto stylize --style-image``.
 from __future__ import annotations
 
 import argparse
+import sys
+
+import numpy as np
 
 from impasto.cli.batch import STDIO, check_image_output, check_stdin_once, read_input, report, write_output
-from impasto.cli.common import CliError, positive_int, unit_float
-from impasto.runtime.io.images import DEFAULT_MAX_PIXELS, fit_max_size
+from impasto.cli.common import CliError, image_side, positive_int, unit_float
+from impasto.runtime.io.images import DEFAULT_MAX_PIXELS, decode_image, fit_max_size, read_image
+from impasto.runtime.io.masks import KIND_NAMES, check_mask_size
+
+_MASK_HELP = ("label mask of the {what} (same size as it): colour-coded (flat colours, one per region) or "
+              "label-index (a single-channel 8/16-bit PNG, one integer per region); - for stdin")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,14 +29,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("content", metavar="CONTENT", help="the photo to restyle (- for stdin)")
     p.add_argument("--style-image", required=True, metavar="STYLE", help="the photo whose look to take (- for stdin)")
     p.add_argument("-o", "--output", required=True, help="output image file, or - for stdout (PNG)")
-    p.add_argument("--content-mask", metavar="M", help="colour-coded label mask of the content (same size)")
-    p.add_argument("--style-mask", metavar="M", help="colour-coded label mask of the style (same size as it)")
+    p.add_argument("--content-mask", metavar="M", help=_MASK_HELP.format(what="content"))
+    p.add_argument("--style-mask", metavar="M", help=_MASK_HELP.format(what="style"))
     p.add_argument("--smooth", choices=SMOOTH_MODES, default="fast",
                    help="fast: guided filter in the graph (default); exact: matting-affinity solve on the CPU "
                         "(slow, needs scipy, images up to 0.5 MP); none: the raw PhotoWCT output")
     p.add_argument("--alpha", type=unit_float, default=1.0, help="0 = content, 1 = full transfer (default 1)")
     p.add_argument("--model", help="an exported photowct .onnx graph (default: the built-in one)")
-    p.add_argument("--max-size", type=positive_int, help="downscale the content so its longest side is at most N")
+    p.add_argument("--max-size", type=image_side, help="downscale the content so its longest side is at most N")
     p.add_argument("--max-pixels", type=positive_int, default=DEFAULT_MAX_PIXELS,
                    help=f"reject larger images before decoding (default {DEFAULT_MAX_PIXELS})")
     p.add_argument("--exact-max-pixels", type=positive_int,
@@ -39,6 +46,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quality", type=positive_int, default=95, help="JPEG quality (default 95)")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.set_defaults(func=run_photoreal)
+
+
+def _read_mask(src: str, max_pixels: int) -> np.ndarray:
+    """A mask file (or ``-``: stdin) as stored: ``HxW`` for a single-channel (label-index) file, else RGB."""
+    if src == STDIO:
+        return decode_image(sys.stdin.buffer.read(), name="stdin", max_pixels=max_pixels, keep_single_channel=True)
+    return read_image(src, max_pixels=max_pixels, keep_single_channel=True)
 
 
 def _fit_mask(mask, image_before, image_after):
@@ -58,10 +72,9 @@ def run_photoreal(args: argparse.Namespace) -> int:
     sources = (args.content, args.style_image, args.content_mask, args.style_mask)
     check_image_output(args.output, *sources)
     check_stdin_once(*sources)
-    content, style, cmask, smask = (read_input(src, max_pixels=args.max_pixels) if src else None for src in sources)
+    content, style = (read_input(src, max_pixels=args.max_pixels) for src in sources[:2])
+    cmask, smask = (_read_mask(src, args.max_pixels) if src else None for src in sources[2:])
     if cmask is not None:  # before --max-size, so the message names the sizes the user gave
-        from impasto.runtime.io.masks import check_mask_size
-
         check_mask_size(cmask, content, "content mask")
     fitted = fit_max_size(content, args.max_size)
     cmask = _fit_mask(cmask, content, fitted)
@@ -73,10 +86,11 @@ def run_photoreal(args: argparse.Namespace) -> int:
     (h, w), sec = result["size"], result["seconds"]
     smooth = {"fast": ", guided-filter smoothing inside", "none": "",
               "exact": f", exact smoothing {sec['smooth']:.2f} s"}[args.smooth]
-    labels = f", {result['labels']['count']} mask labels" if result["labels"] else ""
+    info = result["labels"]
+    labels = f", {info['count']} {KIND_NAMES[info['kind']]} mask label{'s' * (info['count'] != 1)}" if info else ""
     report({**desc, "content": args.content, "style_image": args.style_image, "output": args.output, "width": w,
             "height": h, "style_size": result["style_size"], "smooth": args.smooth, "alpha": args.alpha,
-            "labels": result["labels"], "seconds": sec},
+            "labels": info, "warnings": info["warnings"] if info else [], "seconds": sec},
            f"wrote {args.output} ({w}x{h}) in {sec['total']:.2f} s (graph {sec['graph']:.2f} s{smooth}{labels}) "
            f"on {desc['provider']}", as_json=args.json, to_stdout=args.output == STDIO)
     return 0

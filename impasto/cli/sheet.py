@@ -6,14 +6,14 @@ import argparse
 import time
 
 from impasto.cli.batch import STDIO, check_image_output, read_input, report, write_output
-from impasto.cli.common import CliError, add_backend_args, positive_int
+from impasto.cli.common import CliError, add_backend_args, image_side, positive_int
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sheet", help="render every built-in style on one photo as a labelled contact sheet")
     p.add_argument("photo", metavar="PHOTO", help="the photo to stylise (- for stdin)")
     p.add_argument("-o", "--output", required=True, help="the sheet to write (.jpg or .png), or - for stdout (PNG)")
-    p.add_argument("--tile", type=positive_int, default=320, help="longest side of each tile in pixels (default 320)")
+    p.add_argument("--tile", type=image_side, default=320, help="longest side of each tile in pixels (default 320)")
     p.add_argument("--columns", type=positive_int, help="tiles per row (default: about square)")
     p.add_argument("--quality", type=positive_int, default=92, help="JPEG quality (default 92)")
     add_backend_args(p)

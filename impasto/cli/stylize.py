@@ -17,7 +17,7 @@ from impasto.cli.batch import (
     read_input,
     run_batch,
 )
-from impasto.cli.common import CliError, add_backend_args, emit_json, positive_int, unit_float
+from impasto.cli.common import CliError, add_backend_args, emit_json, image_side, positive_int, unit_float
 from impasto.errors import ImpastoError
 from impasto.runtime.io.images import DEFAULT_MAX_PIXELS
 
@@ -42,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="multiscale model (MT-Net): which output, by nominal scale (default: the finest)")
     p.add_argument("--strength", type=unit_float, default=1.0, help="0 = content, 1 = full style (default 1)")
     p.add_argument("--preserve-color", action="store_true", help="keep the content's colours")
-    p.add_argument("--max-size", type=positive_int, help="downscale so the longest side is at most N pixels")
+    p.add_argument("--max-size", type=image_side, help="downscale so the longest side is at most N pixels")
     p.add_argument("--max-pixels", type=positive_int, default=DEFAULT_MAX_PIXELS,
                    help=f"reject larger images before decoding (default {DEFAULT_MAX_PIXELS})")
     add_backend_args(p)

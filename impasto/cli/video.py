@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from impasto.cli.common import add_backend_args, emit_json, positive_int, unit_float
+from impasto.cli.common import add_backend_args, emit_json, image_side, unit_float
 from impasto.utils.progress import Progress
 
 _NO_FFMPEG_HINT = "install ffmpeg or `pip install imageio-ffmpeg` to keep the audio"
@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--stabilize", type=unit_float, default=0.0, metavar="F",
                    help="temporal stabilisation in [0, 1]: blend with the previous output warped by optical flow "
                         "(0 = off, default; try 0.5-0.8)")
-    p.add_argument("--max-size", type=positive_int, metavar="N",
+    p.add_argument("--max-size", type=image_side, metavar="N",
                    help="downscale so the longest side is at most N pixels")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout (no progress bar)")
     p.set_defaults(func=run_video)

@@ -13,14 +13,16 @@ import sys
 from pathlib import Path
 
 from impasto.cli.common import add_backend_args, emit_json, positive_int, unit_float
+from impasto.runtime.pipelines.tensors import MIN_SIDE
 from impasto.utils.progress import Progress
 
 
 def frame_size(text: str) -> tuple[int, int]:
-    """Parse ``WxH`` (e.g. ``640x480``) into ``(width, height)``."""
+    """Parse ``WxH`` (e.g. ``640x480``) into ``(width, height)``, each at least the style networks' smallest side."""
     m = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
-    if not m or int(m.group(1)) < 1 or int(m.group(2)) < 1:
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT of positive integers like 640x480, got {text!r}")
+    if not m or int(m.group(1)) < MIN_SIDE or int(m.group(2)) < MIN_SIDE:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT like 640x480, each at least {MIN_SIDE} pixels "
+                                         f"(the smallest side the style networks take), got {text!r}")
     return int(m.group(1)), int(m.group(2))
 
 

@@ -36,13 +36,16 @@ def _cv2():
     return cv2
 
 
-def decode_image(data: bytes, *, name: str = "image", max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+def decode_image(data: bytes, *, name: str = "image", max_pixels: int = DEFAULT_MAX_PIXELS,
+                 keep_single_channel: bool = False) -> np.ndarray:
     """Decode encoded image bytes into an ``HxWx3`` uint8 RGB array.
 
     Args:
         data: the file's bytes.
         name: how to refer to the source in errors (a path, ``"stdin"``).
         max_pixels: reject images with more pixels than this.
+        keep_single_channel: return a single-channel file as stored, ``HxW`` of its own
+            depth (uint8 or uint16), e.g. a label-index mask (:mod:`impasto.runtime.io.masks`).
 
     Raises:
         ImageError: empty, not an image, truncated, too large or undecodable.
@@ -76,10 +79,11 @@ def decode_image(data: bytes, *, name: str = "image", max_pixels: int = DEFAULT_
         raise ImageError(f"{name}: {img.shape[1]}x{img.shape[0]} pixels exceeds the limit of {max_pixels} pixels")
     if img.ndim == 3 and img.shape[2] in (3, 4):
         img = img[..., [2, 1, 0, 3][: img.shape[2]]]  # BGR(A) -> RGB(A)
-    return to_rgb8(img, name=name)
+    return img if keep_single_channel and img.ndim == 2 else to_rgb8(img, name=name)
 
 
-def read_image(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+def read_image(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS,
+               keep_single_channel: bool = False) -> np.ndarray:
     """Read an image file as ``HxWx3`` uint8 RGB. See :func:`decode_image`."""
     p = Path(path)
     if not p.exists():
@@ -90,7 +94,7 @@ def read_image(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS)
         data = p.read_bytes()
     except OSError as exc:
         raise ImageError(f"{str(p)!r}: cannot read: {exc.strerror}") from None
-    return decode_image(data, name=str(p), max_pixels=max_pixels)
+    return decode_image(data, name=str(p), max_pixels=max_pixels, keep_single_channel=keep_single_channel)
 
 
 def to_rgb8(image: np.ndarray, *, name: str = "image") -> np.ndarray:

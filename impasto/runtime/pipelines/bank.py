@@ -9,9 +9,11 @@ from its metadata, parses style selections (``"starry_night"``,
 reaches the graph, with messages that say what was expected and what was got.
 
 Convention:
-    Style weights are non-negative and are normalised to sum 1 (``a:3,b:1`` is
-    ``a:0.75,b:0.25``); layer weights are finite, non-negative, 1 = the trained default;
-    all vectors are float32 1-D arrays in the order of the metadata lists.
+    Style weights are finite and non-negative and are normalised to sum 1 (``a:3,b:1`` is
+    ``a:0.75,b:0.25``; only their ratios matter, so ``a:1e308,b:1e308`` is an even mix);
+    layer weights are non-negative and finite in float32, the graph's dtype (at most
+    about 3.4e38), 1 = the trained default; all vectors are float32 1-D arrays in the
+    order of the metadata lists.
 """
 
 from __future__ import annotations
@@ -120,15 +122,16 @@ def style_vector(layout: BankLayout, style: StyleSelection | None) -> np.ndarray
         for k, v in style.items():
             w[layout.styles.index(k)] = _number(v, f"style weight of {k!r}")
     else:
-        w = np.asarray(style, dtype=np.float64)
+        w = _numbers(style, "style weights")
         if w.shape != (n,):
             raise UserError(f"style weights: expected {n} values (one per style: {', '.join(layout.styles)}), "
                             f"got shape {w.shape}")
     _check_values(w, "style weights")
-    total = float(w.sum())
-    if total <= 0:
+    top = float(w.max())
+    if top <= 0:
         raise UserError(f"style weights: expected at least one positive weight, got {w.tolist()}")
-    return (w / total).astype(np.float32)
+    w = w / top  # in [0, 1] first: the sum of large weights would overflow
+    return (w / w.sum()).astype(np.float32)
 
 
 def layer_vector(values: Sequence[float] | str | None, layers: Sequence[str], flag: str) -> np.ndarray:
@@ -145,11 +148,12 @@ def layer_vector(values: Sequence[float] | str | None, layers: Sequence[str], fl
             values = [float(v) for v in values.split(",")]
         except ValueError:
             raise UserError(f"{flag}: expected {len(layers)} comma-separated numbers, got {values!r}") from None
-    w = np.asarray(values, dtype=np.float64)
+    w = _numbers(values, flag)
     if w.shape != (len(layers),):
         raise UserError(f"{flag}: expected {len(layers)} value{'s' if len(layers) != 1 else ''} "
                         f"(one per layer: {', '.join(layers)}), got shape {w.shape}")
     _check_values(w, flag)
+    _check_float32(w, flag)
     return w.astype(np.float32)
 
 
@@ -159,10 +163,18 @@ def describe_style(layout: BankLayout, weights: np.ndarray) -> str:
     return "+".join(used)
 
 
+def _numbers(values: object, what: str) -> np.ndarray:
+    """``values`` as a float64 array; a string, None or a value too large for a float is a :class:`UserError`."""
+    try:
+        return np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):
+        raise UserError(f"{what}: expected numbers, got {values!r}") from None
+
+
 def _number(v: object, what: str) -> float:
     try:
         return float(v)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise UserError(f"{what}: expected a number, got {v!r}") from None
 
 
@@ -170,3 +182,12 @@ def _check_values(w: np.ndarray, what: str) -> None:
     bad = [float(v) for v in w if not (math.isfinite(v) and v >= 0)]
     if bad:
         raise UserError(f"{what}: expected finite non-negative values, got {bad[0]!r} in {w.tolist()}")
+
+
+def _check_float32(w: np.ndarray, what: str) -> None:
+    """Refuse values that overflow float32, the graph's dtype (finite in Python's float64, infinite in the graph)."""
+    top = float(np.finfo(np.float32).max)
+    bad = [float(v) for v in w if v > top]
+    if bad:
+        raise UserError(f"{what}: expected values the graph's float32 holds (at most {top:.4g}), got {bad[0]!r} "
+                        f"in {w.tolist()}")

@@ -10,7 +10,8 @@ when its ``with`` block ends. A front-end's ``load`` resolves the model file and
 :mod:`impasto.runtime.backends.selection`) and builds the front-end, closing the backend
 again if the front-end refuses the graph. ``__init__`` checks the graph with the helpers
 here, which raise :class:`~impasto.errors.ModelError` saying what was expected and what
-was got.
+was got; every run is checked with :meth:`Pipeline._run_checked`: finite values, and the
+output contract of :mod:`impasto.runtime.pipelines.outputs` (channels, size, range).
 
 Example:
     >>> from impasto.runtime.pipelines.warp import Warper
@@ -31,6 +32,7 @@ import numpy as np
 from impasto.errors import BackendRuntimeError, ImageError, ModelError
 from impasto.runtime.backends.base import Backend
 from impasto.runtime.backends.selection import Selection, open_backend
+from impasto.runtime.pipelines.outputs import OutputContract, ValueRange, check_output
 
 P = TypeVar("P", bound="Pipeline")
 
@@ -58,6 +60,10 @@ def check_min_side(image: np.ndarray, min_side: int, what: str) -> None:
         raise ImageError(f"{what} image {w}x{h}: too small, expected at least {min_side} px on each side")
 
 
+#: What a run's output must be: channels, ``(height, width)`` (None: unchecked), the range assumed without metadata.
+Expected = tuple[int, tuple[int, int] | None, ValueRange | None]
+
+
 class Pipeline:
     """An opened backend behind a front-end; use a subclass's ``load``.
 
@@ -69,6 +75,9 @@ class Pipeline:
     def __init__(self, backend: Backend, selection: Selection | None = None) -> None:
         self.backend = backend.open()
         self.selection = selection or Selection(backend.name, backend.name)
+        #: The output ranges the graph's ``impasto.output`` metadata declares.
+        self.output_contract = OutputContract.from_metadata(self.metadata, [s.name for s in backend.outputs],
+                                                            self.where)
 
     @classmethod
     def from_file(cls: type[P], path: str | os.PathLike, backend: str = "auto", *, threads: int = 0,
@@ -161,6 +170,27 @@ class Pipeline:
         """
         out = self.backend.run(feed)
         if not all(np.isfinite(v).all() for v in out.values()):
-            raise BackendRuntimeError(f"{self.where}: the graph produced non-finite values for this "
+            raise BackendRuntimeError(f"{self.where}: the graph produced non-finite values (NaN or infinity) for this "
                                       f"{image.shape[1]}x{image.shape[0]} image{hint}")
+        return out
+
+    def _run_checked(self, feed: dict[str, np.ndarray], image: np.ndarray, expected: dict[str, Expected],
+                     hint: str = "") -> dict[str, np.ndarray]:
+        """:meth:`_run_finite`, then each output named in ``expected`` held to the graph's output contract.
+
+        Args:
+            feed: the graph's inputs.
+            image: the image the feed was made from, ``HxWx3`` at the size fed.
+            expected: output name -> ``(channels, (height, width) or None, range assumed without metadata)``.
+            hint: ends the non-finite message.
+
+        Raises:
+            BackendRuntimeError: a NaN or infinite value.
+            ModelError: an output of the wrong rank, channels, size or range (see
+                :func:`~impasto.runtime.pipelines.outputs.check_output`).
+        """
+        out = self._run_finite(feed, image, hint)
+        for name, (channels, size, assumed) in expected.items():
+            check_output(out[name], name, channels=channels, size=size, fed=image.shape[:2],
+                         value_range=self.output_contract.range_of(name, assumed), where=self.where)
         return out

@@ -42,6 +42,8 @@ class MultiscaleLayout:
     default: str
     min_side: int
     trained_side: int
+    #: ``(output name, its size divisor, a power of 2)`` where the metadata gives one.
+    downsample: tuple[tuple[str, int], ...] = ()
 
     @property
     def scales(self) -> tuple[int, ...]:
@@ -60,12 +62,14 @@ class MultiscaleLayout:
         try:
             raw = json.loads(text)
             outputs = tuple((str(o["name"]), int(o["scale"])) for o in raw["outputs"])
-            layout = cls(outputs, str(raw["default"]), int(raw["min_side"]), int(raw["trained_side"]))
+            downsample = tuple((str(o["name"]), int(o["downsample"])) for o in raw["outputs"] if "downsample" in o)
+            layout = cls(outputs, str(raw["default"]), int(raw["min_side"]), int(raw["trained_side"]), downsample)
         except (ValueError, KeyError, TypeError) as exc:
             raise ModelError(f"{where}: unreadable {METADATA_KEY} metadata ({type(exc).__name__}: {exc})") from None
-        if not outputs or layout.default not in {n for n, _ in outputs} or layout.min_side < 1:
-            raise ModelError(f"{where}: {METADATA_KEY} metadata expected outputs, a default among them and "
-                             f"min_side >= 1, got {text!r}")
+        powers = all(d >= 1 and d & (d - 1) == 0 for _, d in downsample)
+        if not outputs or layout.default not in {n for n, _ in outputs} or layout.min_side < 1 or not powers:
+            raise ModelError(f"{where}: {METADATA_KEY} metadata expected outputs (downsample a power of 2), a "
+                             f"default among them and min_side >= 1, got {text!r}")
         return layout
 
 
@@ -107,3 +111,16 @@ def input_size(layout: MultiscaleLayout | None, height: int, width: int) -> tupl
         return height, width
     s = layout.min_side / min(height, width)
     return max(layout.min_side, round(height * s)), max(layout.min_side, round(width * s))
+
+
+def output_size(layout: MultiscaleLayout | None, name: str, height: int, width: int) -> tuple[int, int] | None:
+    """The size output ``name`` has for a ``height x width`` input: the input's own for a single-output model,
+    ``ceil`` of each halving for a multiscale output; None where the metadata gives no ``downsample``."""
+    if layout is None:
+        return height, width
+    d = dict(layout.downsample).get(name)
+    if d is None:
+        return None
+    while d > 1:
+        height, width, d = -(-height // 2), -(-width // 2), d // 2
+    return height, width

@@ -17,16 +17,20 @@ Built-in graphs, where the package ships them, live in ``impasto/runtime/data/ph
 (``photowct.onnx``, ``wct.onnx``); otherwise pass the path of one you exported.
 
 Convention:
-    Images and masks are ``HxWx3`` uint8 RGB (other layouts are converted as in
-    :mod:`impasto.runtime.io.images`); the result has the content's size. Masks are
-    colour-coded (:mod:`impasto.runtime.io.masks`), each the size of its own image, and come
-    in pairs. The style image is downscaled (never upscaled) so its longest side is at most
-    ``max(content's longest side, 512)``; its shorter side must then still be at least the
-    graph's ``min_style_side`` (64 px).
+    Images are ``HxWx3`` uint8 RGB (other layouts are converted as in
+    :mod:`impasto.runtime.io.images`); the result has the content's size. Masks come in
+    pairs, each the size of its own image, both label-index (``HxW`` integers: each value
+    a label) or both colour-coded (an RGB image of flat colours); see
+    :mod:`impasto.runtime.io.masks`. The style image is downscaled (never upscaled) so its
+    longest side is at most ``max(content's longest side, 512)``; its shorter side must
+    then still be at least the graph's ``min_style_side`` (64 px). The graph's outputs
+    must be ``1x3xHxW`` at the content's size, finite and in its declared range
+    (:mod:`impasto.runtime.pipelines.outputs`).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from pathlib import Path
@@ -39,8 +43,9 @@ from impasto.errors import ImageError, ModelError, UserError
 from impasto.runtime.backends.base import Backend
 from impasto.runtime.backends.selection import Selection
 from impasto.runtime.io.images import to_rgb8
-from impasto.runtime.io.masks import check_mask_size, label_maps, one_hot
+from impasto.runtime.io.masks import as_mask, check_mask_size, label_maps, one_hot
 from impasto.runtime.pipelines.base import Pipeline, check_min_side, require_file
+from impasto.runtime.pipelines.postprocess import unit_number
 from impasto.runtime.pipelines.tensors import image_to_nchw, nchw_to_image
 
 #: Folder of the built-in graphs.
@@ -49,6 +54,8 @@ METHODS: tuple[str, ...] = ("photowct", "wct")
 SMOOTH_MODES: tuple[str, ...] = ("fast", "exact", "none")
 #: The style is never downscaled below this longest side.
 STYLE_MIN_LONG_SIDE = 512
+
+log = logging.getLogger("impasto.runtime")
 
 
 def builtin_graph(method: str) -> Path | None:
@@ -120,8 +127,7 @@ class WCTStylizer(Pipeline):
         return style, style_labels
 
     def _check_options(self, alpha: float, smooth: str, masks: int) -> None:
-        if not (isinstance(alpha, (int, float)) and 0.0 <= alpha <= 1.0):
-            raise UserError(f"alpha: expected a number in [0, 1], got {alpha!r}")
+        unit_number(alpha, "alpha")
         if smooth not in SMOOTH_MODES:
             raise UserError(f"smooth: expected one of {list(SMOOTH_MODES)}, got {smooth!r}")
         if self.method == "wct" and smooth == "exact":
@@ -136,11 +142,13 @@ class WCTStylizer(Pipeline):
         info = None
         style_labels = None
         if content_mask is not None:
-            content_mask = to_rgb8(content_mask, name="content mask")
-            style_mask = to_rgb8(style_mask, name="style mask")
+            content_mask = as_mask(content_mask, name="content mask")
+            style_mask = as_mask(style_mask, name="style mask")
             check_mask_size(content_mask, content, "content mask")
             check_mask_size(style_mask, style, "style mask")
             content_labels, style_labels, info = label_maps(content_mask, style_mask, max_labels=self.max_labels)
+            for warning in info["warnings"]:
+                log.warning(warning)
             cm = one_hot(content_labels, info["count"])
             style_labels = style_labels.astype(np.int16)  # cv2 resizes int16, not int32
         else:
@@ -160,7 +168,8 @@ class WCTStylizer(Pipeline):
         Args:
             content: the photo to restyle.
             style: the style photo (photowct) or painting (wct).
-            content_mask, style_mask: colour-coded label masks, both or neither.
+            content_mask, style_mask: label masks, both or neither, both label-index or both
+                colour-coded (see :mod:`impasto.runtime.io.masks`).
             alpha: 0 keeps the content, 1 is the full transfer (blended in feature space at every level).
             smooth: ``fast`` (guided filter, in the graph), ``exact`` (matting solve, CPU) or
                 ``none``; wct graphs take ``none`` only (``fast`` is accepted and means none).
@@ -173,9 +182,11 @@ class WCTStylizer(Pipeline):
             "style_size": [h, w]}``.
 
         Raises:
-            ImageError: images too small, masks of the wrong size or not decodable, an image
-                too large for ``smooth="exact"`` (checked before the graph runs).
+            ImageError: images too small, masks of the wrong size, of two kinds or not
+                decodable, an image too large for ``smooth="exact"`` (checked before the
+                graph runs).
             UserError: a bad ``alpha`` or ``smooth``, or a single mask.
+            ModelError: an output of the wrong shape or range.
             BackendRuntimeError: the graph produced non-finite values.
         """
         self._check_options(alpha, smooth, (content_mask is not None) + (style_mask is not None))
@@ -192,7 +203,9 @@ class WCTStylizer(Pipeline):
         feed = {"content": image_to_nchw(content), "style": image_to_nchw(style), "content_mask": cm,
                 "style_mask": sm, "alpha": np.array([alpha], np.float32)}
         t1 = time.perf_counter()
-        out = self._run_finite(feed, content, "; please report it with the images")
+        size = content.shape[:2]
+        expected = {name: (3, size, (0.0, 1.0)) for name in self.outputs if name in ("stylized", "unsmoothed")}
+        out = self._run_checked(feed, content, expected, "; please report it with the images")
         t2 = time.perf_counter()
         image = nchw_to_image(out["stylized" if smooth == "fast" or self.method == "wct" else "unsmoothed"])
         if smooth == "exact":

@@ -30,10 +30,23 @@ def preserve_color(stylized: np.ndarray, content: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(yc, cv2.COLOR_YCrCb2RGB)
 
 
+def unit_number(value: object, name: str) -> float:
+    """``value`` as a float, which must be a real number in ``[0, 1]``.
+
+    Raises:
+        UserError: naming ``name``: a string, a bool, None or another type, or a number
+            outside ``[0, 1]`` (NaN included).
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise UserError(f"{name}: expected a number in [0, 1], got {value!r} ({type(value).__name__})")
+    if not 0.0 <= value <= 1.0:
+        raise UserError(f"{name}: expected a number in [0, 1], got {value!r}")
+    return float(value)
+
+
 def blend(stylized: np.ndarray, content: np.ndarray, strength: float) -> np.ndarray:
     """``strength * stylized + (1 - strength) * content``; strength in ``[0, 1]``."""
-    if not 0.0 <= strength <= 1.0:
-        raise UserError(f"strength: expected a number in [0, 1], got {strength}")
+    strength = unit_number(strength, "strength")
     if strength == 1.0:
         return stylized
     if strength == 0.0:

@@ -17,6 +17,7 @@ import numpy as np
 from impasto.errors import UserError
 from impasto.runtime.builtins import BuiltinStyle, builtin_styles
 from impasto.runtime.io.images import fit_max_size, to_rgb8
+from impasto.runtime.pipelines.tensors import MIN_SIDE
 
 #: Height of the label strip under each tile, in pixels.
 LABEL_HEIGHT = 26
@@ -88,7 +89,13 @@ def builtin_sheet(photo: np.ndarray, *, tile: int = 320, columns: int | None = N
 
     Returns:
         ``(sheet, style names in sheet order)``.
+
+    Raises:
+        UserError: ``tile`` below :data:`~impasto.runtime.pipelines.tensors.MIN_SIDE`.
     """
+    if isinstance(tile, bool) or not isinstance(tile, int) or tile < MIN_SIDE:
+        raise UserError(f"tile: expected an integer of at least {MIN_SIDE} (the smallest side the style networks "
+                        f"take), got {tile!r}")
     small = fit_max_size(to_rgb8(photo), tile)
     tiles = [("original", small), *stylize_builtins(small, backend=backend)]
     return contact_sheet(tiles, columns=columns), [name for name, _ in tiles[1:]]

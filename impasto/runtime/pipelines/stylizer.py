@@ -12,7 +12,13 @@ Example:
 Convention:
     Images are ``HxWx3`` uint8 RGB (see :mod:`impasto.runtime.io.images` for the other
     layouts and dtypes that are converted). Models take ``image``: float32 NCHW RGB in
-    ``[0, 1]`` and return float32 NCHW RGB in ``[0, 1]`` of the same size. A style bank
+    ``[0, 1]`` and return float32 NCHW RGB in ``[0, 1]`` of the same size; each run is
+    held to that (:mod:`impasto.runtime.pipelines.outputs`: 3 channels, the size fed,
+    the range of ``impasto.output``, finite values) and refused otherwise. An image with a
+    side below :data:`~impasto.runtime.pipelines.tensors.MIN_SIDE` (5 px, the graphs'
+    smallest) is padded up to it by repeating its edge pixels, and the result cropped back
+    (a multiscale model is fed at its own ``min_side``, see
+    :mod:`impasto.runtime.pipelines.multiscale`). A style bank
     (:mod:`impasto.runtime.pipelines.bank`) also takes ``style_weights``,
     ``content_layer_weights`` and ``style_layer_weights``: the stylizer keeps a current
     selection (:meth:`Stylizer.set_style`, :meth:`Stylizer.set_layer_weights`) and any call
@@ -43,9 +49,9 @@ from impasto.runtime.pipelines.bank import (
     style_vector,
 )
 from impasto.runtime.pipelines.base import Pipeline
-from impasto.runtime.pipelines.multiscale import MultiscaleLayout, input_size, select_output
-from impasto.runtime.pipelines.postprocess import blend, preserve_color
-from impasto.runtime.pipelines.tensors import image_to_nchw, nchw_to_image
+from impasto.runtime.pipelines.multiscale import MultiscaleLayout, input_size, output_size, select_output
+from impasto.runtime.pipelines.postprocess import blend, preserve_color, unit_number
+from impasto.runtime.pipelines.tensors import MIN_SIDE, image_to_nchw, nchw_to_image, pad_to_min_side
 
 log = logging.getLogger("impasto.runtime")
 
@@ -71,6 +77,9 @@ class Stylizer(Pipeline):
         self.multiscale = MultiscaleLayout.from_metadata(self.metadata, self.where)
         self.output_name = select_output(self.multiscale, [o.name for o in self.backend.outputs], scale, self.where)
         self.input_range = self._input_range()
+        declared, _ = self.output_contract.range_of(self.output_name, None)
+        #: The output value that means white: the declared range's top, else the input's.
+        self.output_range = declared[1] if declared and declared[1] else self.input_range
         self._warned_sizes: set[tuple[int, int]] = set()
         self._conditioning: dict[str, np.ndarray] = {}
         if self.bank is not None:
@@ -132,9 +141,10 @@ class Stylizer(Pipeline):
         if len(ins) != 1 or len(ins[0].shape) != 4 or ins[0].shape[1] not in (3, "3"):
             got = [s.describe() for s in ins]
             raise ModelError(f"{where}: expected one input Nx3xHxW, got {got}")
-        if not outs or len(outs[0].shape) != 4:
+        grey = [s for s in outs if len(s.shape) == 4 and isinstance(s.shape[1], int) and s.shape[1] != 3]
+        if not outs or len(outs[0].shape) != 4 or grey:
             got = [s.describe() for s in outs]
-            raise ModelError(f"{where}: expected an output Nx3xHxW, got {got}")
+            raise ModelError(f"{where}: expected image outputs Nx3xHxW (RGB), got {got}")
 
     def _input_range(self) -> float:
         spec = self.backend.metadata.get("impasto.input")
@@ -238,16 +248,20 @@ class Stylizer(Pipeline):
         import cv2
 
         spec = self.backend.inputs[0]
-        h, w = rgb.shape[:2]
+        padded, crop = pad_to_min_side(rgb, MIN_SIDE)
+        h, w = padded.shape[:2]
         mh, mw = input_size(self.multiscale, *self.model_size(h, w))
-        x = rgb if (mh, mw) == (h, w) else cv2.resize(rgb, (mw, mh), interpolation=cv2.INTER_AREA)
+        x = padded if (mh, mw) == (h, w) else cv2.resize(padded, (mw, mh), interpolation=cv2.INTER_AREA)
         tensor = image_to_nchw(x, self.input_range)
         feeds = dict(self._conditioning if conditioning is None else conditioning)
-        out = self.backend.run({spec.name: tensor.astype(spec.dtype, copy=False), **feeds})
-        y = nchw_to_image(out[self.output_name], self.input_range)
+        expected = {self.output_name: (3, output_size(self.multiscale, self.output_name, mh, mw),
+                                       (0.0, self.input_range))}
+        hint = "; the layer weights may be too large for it" if self.bank is not None else ""
+        out = self._run_checked({spec.name: tensor.astype(spec.dtype, copy=False), **feeds}, x, expected, hint)
+        y = nchw_to_image(out[self.output_name], self.output_range)
         if y.shape[:2] != (h, w):
             y = cv2.resize(y, (w, h), interpolation=cv2.INTER_CUBIC)
-        return y
+        return y if padded is rgb else np.ascontiguousarray(y[crop])
 
     def __call__(self, image: np.ndarray, *, strength: float = 1.0, preserve_colors: bool = False,
                  style: StyleSelection | None = None, style_layer_weights: object = None,
@@ -264,9 +278,15 @@ class Stylizer(Pipeline):
 
         Returns:
             ``HxWx3`` uint8 RGB of the input's size.
+
+        Raises:
+            UserError: a ``strength`` that is not a number in [0, 1], style or layer weights
+                that do not fit the model; :class:`~impasto.errors.ImageError` for an image
+                of another layout.
+            ModelError: the graph's output breaks its contract (channels, size, range).
+            BackendRuntimeError: the graph produced NaN or infinite values.
         """
-        if not 0.0 <= strength <= 1.0:
-            raise UserError(f"strength: expected a number in [0, 1], got {strength}")
+        strength = unit_number(strength, "strength")
         feeds = self._feeds(style, style_layer_weights, content_layer_weights)
         rgb = to_rgb8(image)
         out = self.run_array(rgb, feeds)

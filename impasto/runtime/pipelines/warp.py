@@ -67,6 +67,7 @@ class Warper(Pipeline):
 
         Raises:
             ImageError: an image below the graph's smallest side.
+            ModelError: an output of the wrong shape, or a warped image outside [0, 1].
             BackendRuntimeError: the graph produced non-finite values.
         """
         import cv2
@@ -79,7 +80,8 @@ class Warper(Pipeline):
         small = cv2.resize(guide, (self.size, self.size), interpolation=cv2.INTER_AREA)
         feed = {"content": image_to_nchw(content), "guide": image_to_nchw(small)}
         t1 = time.perf_counter()
-        out = self._run_finite(feed, content)
+        size = content.shape[:2]
+        out = self._run_checked(feed, content, {"warped": (3, size, (0.0, 1.0)), "field": (2, size, None)})
         t2 = time.perf_counter()
         return {"warped": nchw_to_image(out["warped"]),
                 "field": np.ascontiguousarray(out["field"][0].transpose(1, 2, 0)), "size": list(content.shape[:2]),
