@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from impasto.errors import BackendUnavailableError, ModelError
+from impasto.errors import BackendRuntimeError, BackendUnavailableError, ModelError
 from impasto.runtime.backends.base import Backend, TensorSpec
 
 log = logging.getLogger("impasto.runtime")
@@ -166,9 +166,17 @@ class OrtBackend(Backend):
 
     def _run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         names = [o.name for o in self.outputs]
-        if not self.io_binding:
-            return dict(zip(names, self.session.run(names, feed)))
-        return self._run_bound(feed, names)
+        try:
+            if not self.io_binding:
+                return dict(zip(names, self.session.run(names, feed)))
+            return self._run_bound(feed, names)
+        except Exception as exc:  # onnxruntime raises its own untyped errors (shapes a graph cannot take, OOM)
+            if isinstance(exc, BackendRuntimeError):
+                raise
+            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            shapes = ", ".join(f"{k} {list(v.shape)}" for k, v in feed.items())
+            raise BackendRuntimeError(f"model {self.model_path.name!r}: ONNX Runtime failed on {shapes}: "
+                                      f"{msg[:300]}") from None
 
     def _run_bound(self, feed: dict[str, np.ndarray], names: list[str]) -> dict[str, np.ndarray]:
         import onnxruntime as ort
