@@ -16,7 +16,10 @@ import time
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
+
+from impasto.runtime.stream.live import StreamPipeline
 
 
 def _start(args: list[str], cwd: Path) -> subprocess.Popen:
@@ -127,3 +130,49 @@ def test_main_maps_sigterm_and_sighup_to_their_exit_codes(monkeypatch, capsys):
             assert signal.getsignal(sig) is outer
         finally:
             signal.signal(sig, before)
+
+
+class _EndlessSource:
+    name, fps, is_live = "endless", 0.0, False
+
+    def __init__(self) -> None:
+        self.closed = False
+
+    def read(self) -> np.ndarray | None:
+        time.sleep(0.001)
+        return np.zeros((8, 8, 3), np.uint8)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class _Identity:
+    name, provider = "identity", "FakeProvider"
+
+    def __call__(self, image, *, strength=1.0, preserve_colors=False):
+        return image
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_signal_while_the_stream_threads_start_still_stops_and_joins_them(monkeypatch):
+    """The race behind a rare abort at exit ("terminate called without an active exception"): SIGTERM arriving
+    while the pipeline started its threads left the first one running while the model was closed under it."""
+    import threading
+
+    real_start = threading.Thread.start
+
+    def start(thread):
+        real_start(thread)
+        if thread.name == "impasto-capture":
+            raise KeyboardInterrupt  # what the SIGTERM handler raises, at the worst moment
+
+    monkeypatch.setattr(threading.Thread, "start", start)
+    source = _EndlessSource()
+    pipeline = StreamPipeline(source, _Identity())
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.run()
+    monkeypatch.undo()
+    assert not [t for t in threading.enumerate() if t.name.startswith("impasto-")]
+    assert source.closed and pipeline.summary is not None

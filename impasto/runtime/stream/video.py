@@ -164,6 +164,8 @@ def _space_left(folder: Path) -> int | None:
         st = os.statvfs(folder)
     except (OSError, AttributeError):  # no statvfs on Windows
         return None
+    if st.f_blocks == 0:  # a file system that reports no size at all (some FUSE mounts): it cannot say
+        return None
     blocks = st.f_bfree if getattr(os, "geteuid", lambda: -1)() == 0 else st.f_bavail  # root may use reserved blocks
     return blocks * st.f_frsize
 
