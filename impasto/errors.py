@@ -47,6 +47,25 @@ class TrainingDivergedError(ImpastoError):
     """A training run whose loss stopped being finite (NaN or infinite); the CLI prints it as one line, exit 1."""
 
 
+class OutputError(UserError, OSError):
+    """An output that cannot be written where it was asked: a read-only folder, a parent that is a file,
+    a folder where a file is expected, a name too long for the file system (the CLI exits 2).
+
+    Also an ``OSError`` (``errno``, ``filename`` and ``strerror`` are set), so callers that caught the
+    ``OSError`` of a failed write still catch it.
+    """
+
+    __str__ = BaseException.__str__  # the message as given, not OSError's "[Errno N] ..." form
+
+
+class StorageError(ImpastoError, OSError):
+    """Writing an output failed for a reason outside the input: a full disk, a quota, an I/O error, or an
+    encoder that could not write every frame (the CLI exits 1). Also an ``OSError``, like :class:`OutputError`.
+    """
+
+    __str__ = BaseException.__str__
+
+
 class StreamError(ImpastoError):
     """A frame source that stopped mid-stream: a camera that vanished, a corrupt frame."""
 

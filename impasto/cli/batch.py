@@ -6,14 +6,17 @@ goes through this module, so they all behave alike:
 
 - inputs: image files, ``-`` for stdin (at most once per command) and, for the commands
   that take several inputs, folders (recursive, relative names kept);
-- outputs: checked before any work (an image extension; never one of the inputs), written
-  atomically (temporary file + rename: never half-written), or ``-`` for stdout (PNG
-  unless ``--format``);
-- folder runs (:func:`run_batch`): a file that fails is one line on stderr and an entry in
-  the ``--json`` report; the others are still written, a summary line follows, and the
-  exit code is 2 if any failed;
-- the report (:func:`report`): ``--json`` on stdout, otherwise one human line; neither
-  when stdout carries the image.
+- outputs: checked before any work (an image extension; a path that can be written; never
+  one of the inputs; never the output of another input: two inputs that would write the
+  same file are refused, nothing is written), written atomically (temporary file +
+  rename: never half-written), or ``-`` for stdout (PNG unless ``--format``);
+- folder runs (:func:`run_batch`): a file that fails, in any way (a bad file, a backend
+  error, a full disk), is one line on stderr and an entry in the ``--json`` report; the
+  others are still written, a summary line follows, and the exit code is 2 if every
+  failure was the input's fault, 1 if any was not (:func:`finish_batch`);
+- the report (:func:`report`): ``--json`` on stdout, otherwise one human line; when stdout
+  carries the image, ``--json`` goes to stderr and the human line is left out, so stdout
+  holds the image and nothing else.
 
 Convention:
     Images are ``HxWx3`` uint8 RGB (:mod:`impasto.runtime.io.images`). ``-`` (:data:`STDIO`)
@@ -23,6 +26,8 @@ Convention:
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -33,7 +38,8 @@ from typing import Any
 import numpy as np
 
 from impasto.cli.common import CliError, emit_json
-from impasto.errors import UserError
+from impasto.errors import ImpastoError, UserError
+from impasto.runtime.io.atomic import check_writable
 from impasto.runtime.io.images import (
     DEFAULT_MAX_PIXELS,
     IMAGE_SUFFIXES,
@@ -51,12 +57,14 @@ _EXTENSIONS = ", ".join(sorted(IMAGE_SUFFIXES))
 
 
 def check_image_output(path: str, *inputs: str | None, flag: str = "-o") -> None:
-    """Refuse an output path without an image extension, or one that is one of ``inputs``.
+    """Refuse an output path without an image extension, one that is one of ``inputs``, or one that cannot be written.
 
     ``-`` (stdout) passes; ``None`` inputs (an optional flag not given) are skipped.
 
     Raises:
         CliError: naming ``flag`` and the path.
+        OutputError: an existing folder, a name too long, a parent that is a file, a
+            folder that is not writable (:func:`impasto.runtime.io.atomic.check_writable`).
     """
     if path == STDIO:
         return
@@ -66,6 +74,7 @@ def check_image_output(path: str, *inputs: str | None, flag: str = "-o") -> None
     for src in inputs:
         if src and src != STDIO and Path(path).resolve() == Path(src).resolve():
             raise CliError(f"{flag} {path}: would overwrite its input")
+    check_writable(path)
 
 
 def check_stdin_once(*inputs: str | None) -> None:
@@ -99,19 +108,19 @@ def write_output(dst: str, image: np.ndarray, *, fmt: str | None = None, quality
 
 
 def report(summary: dict[str, Any], line: str | None, *, as_json: bool, to_stdout: bool = False) -> None:
-    """Print ``summary`` as JSON (``as_json``) or the human ``line`` on stdout; nothing if it carries an image.
+    """Print ``summary`` as JSON (``as_json``) or the human ``line``; never on stdout when it carries the image.
 
     Args:
         summary: the ``--json`` report.
         line: one human line (None: none).
         as_json: the command's ``--json``.
-        to_stdout: the image went to stdout (``-o -``), which must stay a clean image.
+        to_stdout: the image went to stdout (``-o -``), which must stay a clean image:
+            ``--json`` goes to stderr instead, the human line is left out.
     """
-    if to_stdout:
-        return
     if as_json:
-        emit_json(summary)
-    elif line is not None:
+        with contextlib.redirect_stdout(sys.stderr) if to_stdout else contextlib.nullcontext():
+            emit_json(summary)
+    elif line is not None and not to_stdout:
         print(line)
 
 
@@ -166,8 +175,8 @@ def plan_jobs(inputs: list[tuple[str, Path | None]], output: str | None, tag: st
     many = len(inputs) > 1 or any(rel is not None for _, rel in inputs)
     if many and output == STDIO:
         raise CliError("-o -: stdout takes a single image, got several inputs")
-    out_dir = Path(output) if output not in (None, STDIO) and (many or Path(output).is_dir()) else None
-    if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
+    out_dir = Path(output) if output not in (None, STDIO) and (many or os.path.isdir(output)) else None
+    if out_dir is not None and os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise CliError(f"-o {output}: expected a folder for several inputs, got an existing file")
     jobs = []
     for src, rel in inputs:
@@ -184,7 +193,39 @@ def plan_jobs(inputs: list[tuple[str, Path | None]], output: str | None, tag: st
         jobs.append(Job(src, dst))
     if fmt and any(job.dst != STDIO for job in jobs):
         raise CliError("--format applies to stdout only; give the output file an extension instead")
+    check_distinct_outputs(jobs)
     return jobs
+
+
+def _same_file_key(path: str) -> str:
+    return os.path.normcase(str(Path(path).resolve()))
+
+
+def check_distinct_outputs(jobs: list[Job]) -> None:
+    """Refuse, before anything is written, a batch in which one file would overwrite another's result or input.
+
+    Two inputs with the same name (``a/x.png b/x.png -o res``, or two folders both called
+    ``in``) would both be written to one output; an output may also be another input
+    (``x.png x_STYLE.png`` without ``-o``). Either would lose a file, so the batch is refused.
+
+    Raises:
+        CliError: naming the output and both inputs.
+    """
+    inputs = {_same_file_key(job.src): job.src for job in jobs if job.src != STDIO}
+    written: dict[str, Job] = {}
+    for job in jobs:
+        if job.dst == STDIO:
+            continue
+        key = _same_file_key(job.dst)
+        first = written.setdefault(key, job)
+        if first is not job:
+            if first.src == STDIO or _same_file_key(first.src) != _same_file_key(job.src):
+                raise CliError(f"{job.dst}: both {first.src} and {job.src} would be written there; "
+                               "rename one, or stylise them in separate runs")
+            raise CliError(f"{job.src}: given twice (as {first.src} and {job.src}); give each input once")
+        if key in inputs:
+            raise CliError(f"{job.dst}: the result of {job.src} would overwrite the input {inputs[key]}; "
+                           "give -o a folder of its own")
 
 
 @dataclass(frozen=True)
@@ -224,8 +265,10 @@ def run_batch(jobs: list[Job], render: Callable[[np.ndarray], np.ndarray], optio
 
     Returns:
         One JSON-ready dict per job: ``input``, ``output`` and ``width``, ``height``,
-        ``seconds`` (render time), or ``output`` None and ``error`` (also printed as one
-        line on stderr).
+        ``seconds`` (render time), or ``output`` None, ``error`` (also printed as one line
+        on stderr) and ``user_error`` (True when the file or the request was at fault,
+        False for a failure of the machine or the backend: a full disk, a runtime error).
+        Ctrl-C and SIGTERM stop the batch (files already written stay).
     """
     results = []
     with Progress(len(jobs), what, enabled=options.progress and len(jobs) > 1) as bar:
@@ -242,11 +285,22 @@ def _run_job(job: Job, render: Callable[[np.ndarray], np.ndarray], options: Batc
         out = render(image)
         seconds = time.perf_counter() - t0
         write_output(job.dst, out, fmt=options.fmt, quality=options.quality)
-    except (UserError, OSError) as exc:  # this file's problem: report it and go on with the next one
-        sys.stderr.write(f"impasto: error: {exc}\n")
-        return {"input": job.src, "output": None, "error": str(exc)}
+    except Exception as exc:  # noqa: BLE001 - this file's failure, whatever it is: report it, go on with the next
+        message = _failure_message(job.src, exc)
+        sys.stderr.write(f"impasto: error: {message}\n")
+        return {"input": job.src, "output": None, "error": message, "user_error": isinstance(exc, UserError)}
     return {"input": job.src, "output": job.dst, "width": out.shape[1], "height": out.shape[0],
             "seconds": round(seconds, 4)}
+
+
+def _failure_message(src: str, exc: Exception) -> str:
+    """impasto's own errors as they are (they name the file); anything else with the input and its type."""
+    if isinstance(exc, ImpastoError):
+        return str(exc)
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.filename or src}: {exc.strerror}"
+    detail = (str(exc).strip().splitlines() or [""])[0]
+    return f"{src}: {type(exc).__name__}: {detail}" if detail else f"{src}: {type(exc).__name__}"
 
 
 def finish_batch(jobs: list[Job], results: list[dict[str, Any]], summary: dict[str, Any], how: str, *,
@@ -261,7 +315,8 @@ def finish_batch(jobs: list[Job], results: list[dict[str, Any]], summary: dict[s
         as_json: the command's ``--json``.
 
     Returns:
-        0 if every image was written, else 2.
+        0 if every image was written; 2 if some failed, all through their own fault
+        (``user_error``); 1 if any failed for another reason (a full disk, a backend error).
     """
     ok = [r for r in results if r["output"]]
     if len(jobs) > 1:
@@ -272,4 +327,7 @@ def finish_batch(jobs: list[Job], results: list[dict[str, Any]], summary: dict[s
         line = None
     report({**summary, "images": results, "succeeded": len(ok), "failed": len(results) - len(ok)}, line,
            as_json=as_json, to_stdout=any(job.dst == STDIO for job in jobs))
-    return 0 if len(ok) == len(results) else 2
+    failed = [r for r in results if not r["output"]]
+    if not failed:
+        return 0
+    return 2 if all(r["user_error"] for r in failed) else 1

@@ -1,15 +1,19 @@
 """``impasto`` entry point: one command, many subcommands.
 
-Exit codes, mapped here once for every command (a command returns 0, or 2 when some
-files of a folder run failed, and raises for the rest):
+Exit codes, mapped here once for every command (a command returns 0, or 2 / 1 when some
+files of a folder run failed, see :func:`impasto.cli.batch.finish_batch`, and raises for
+the rest):
 
 - 0: done;
 - 2: a user error (:class:`impasto.errors.UserError`, :class:`impasto.cli.common.CliError`,
-  a bad flag, a missing ``[train]`` extra): one line on stderr;
+  a bad flag, a missing ``[train]`` extra, an output path that cannot be written:
+  :class:`impasto.errors.OutputError`): one line on stderr;
 - 1: a failure that is not the input's fault (:class:`impasto.errors.ExportError`, a backend
-  or stream failing at run time, any other :class:`impasto.errors.ImpastoError`, an
-  ``OSError`` such as a full disk): one line on stderr;
-- 130: interrupted (Ctrl-C).
+  or stream failing at run time, a full disk: :class:`impasto.errors.StorageError`, any
+  other :class:`impasto.errors.ImpastoError` or ``OSError``): one line on stderr;
+- 130: interrupted (Ctrl-C); 143: terminated (SIGTERM), 129: hung up (SIGHUP). The two
+  signals stop a command the way Ctrl-C does (:class:`Terminated` is a
+  ``KeyboardInterrupt``), so its temporary files are removed and a previous output is kept.
 
 Nothing is left half-written: outputs are written atomically.
 """
@@ -17,14 +21,46 @@ Nothing is left half-written: outputs are written atomically.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import pkgutil
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 
 from impasto import __version__
 from impasto.cli.common import CliError
 from impasto.errors import ImpastoError, UserError
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP arrived: unwinds like Ctrl-C (``finally`` blocks remove temporary files)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    for sig in (signal.SIGTERM, signal.SIGHUP):  # a second signal must not cut the clean-up short
+        signal.signal(sig, signal.SIG_IGN)
+    raise Terminated(signum)
+
+
+@contextlib.contextmanager
+def _stop_signals_unwind() -> Iterator[None]:
+    """While a command runs, SIGTERM and SIGHUP raise :class:`Terminated` instead of killing the process at once."""
+    if threading.current_thread() is not threading.main_thread():  # signal handlers belong to the main thread
+        yield
+        return
+    previous = {sig: signal.signal(sig, _raise_terminated) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -76,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        with _stop_signals_unwind():
+            return int(args.func(args) or 0)
     except (UserError, CliError) as exc:
         return _fail(str(exc), 2)
     except ModuleNotFoundError as exc:
@@ -86,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
                      "pip install 'impasto[train]'", 2)
     except (ImpastoError, OSError) as exc:  # export, backend, stream or environment failures
         return _fail(str(exc), 1)
+    except Terminated as exc:
+        sys.stderr.write(f"impasto: terminated ({signal.Signals(exc.signum).name})\n")
+        return 128 + exc.signum
     except KeyboardInterrupt:
         sys.stderr.write("impasto: interrupted\n")
         return 130

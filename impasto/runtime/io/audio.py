@@ -27,6 +27,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from impasto.errors import StorageError
+from impasto.runtime.io.atomic import ENVIRONMENT_ERRNOS
+
 ENV_VAR = "IMPASTO_FFMPEG"
 
 COPIED = "copied"
@@ -229,12 +232,15 @@ def _mux(ffmpeg: str, video_only: Path, source: Path, out: Path, audio_codec: st
 
 
 def carry_audio(source: str | os.PathLike, video_only: str | os.PathLike, out: str | os.PathLike,
-                ffmpeg: str | None) -> AudioStatus:
+                ffmpeg: str | None, *, target: str | os.PathLike | None = None) -> AudioStatus:
     """Mux ``source``'s audio with ``video_only``'s video into ``out`` (if there is audio and ffmpeg).
 
     ``out`` is written only when the returned status has ``muxed=True``; otherwise
     ``video_only`` is the result. A failing ffmpeg is reported in the status, not raised:
-    the stylised video is still good.
+    the stylised video is still good; except when ffmpeg failed for want of room (a full
+    disk, a quota, a file size limit, an I/O error): then the output cannot be trusted
+    either, and a :class:`~impasto.errors.StorageError` naming ``target`` (the final
+    output ``out`` will become; default ``out``) is raised.
     """
     src, vid, dst = Path(source), Path(video_only), Path(out)
     audio = has_audio(src, ffmpeg)
@@ -254,4 +260,7 @@ def carry_audio(source: str | os.PathLike, video_only: str | os.PathLike, out: s
         return AudioStatus(f"dropped: cannot run ffmpeg {ffmpeg!r}: {exc.strerror}")
     dst.unlink(missing_ok=True)
     reason = (r.stderr.strip().splitlines() or [f"exit code {r.returncode}"])[-1]
+    if any(os.strerror(code) in r.stderr for code in ENVIRONMENT_ERRNOS):
+        reason = re.sub(r"^\[[^\]]*\]\s*", "", reason)  # ffmpeg's "[out#0/mp4 @ 0x...]" prefix
+        raise StorageError(f"{target or out}: cannot write: ffmpeg, adding the audio: {reason}")
     return AudioStatus(f"dropped: ffmpeg failed: {reason}")

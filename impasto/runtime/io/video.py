@@ -17,7 +17,9 @@ Convention:
 Logging:
     Failures surface as typed one-line errors, so FFmpeg's own messages are silenced
     (``OPENCV_FFMPEG_LOGLEVEL=-8`` unless already set: set it to ``32`` to see them) and
-    OpenCV's warnings are muted while a file or camera is being opened.
+    OpenCV's warnings are muted while a file or camera is being opened and while a frame is
+    encoded (OpenCV's writer reports a failed write only as a warning, so finished files
+    are read back instead: :func:`count_frames`).
 """
 
 from __future__ import annotations
@@ -199,6 +201,20 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
         return reader.info
 
 
+def count_frames(path: str | os.PathLike) -> int:
+    """How many frames of ``path`` decode, to the end (0 if it does not open): the check of a finished file."""
+    cv2 = _cv2()
+    with _quiet_opencv():
+        cap = cv2.VideoCapture(str(path))
+    try:
+        frames = 0
+        while cap.isOpened() and cap.grab():
+            frames += 1
+        return frames
+    finally:
+        cap.release()
+
+
 class CameraSource:
     """A live camera (V4L2 index or device path) as ``HxWx3`` uint8 RGB frames.
 
@@ -297,7 +313,8 @@ class VideoWriter:
         if not isinstance(frame, np.ndarray) or frame.shape != (h, w, 3) or frame.dtype != np.uint8:
             got = f"{frame.dtype} {frame.shape}" if isinstance(frame, np.ndarray) else type(frame).__name__
             raise VideoError(f"output {str(self.path)!r}: expected uint8 frames of shape ({h}, {w}, 3), got {got}")
-        self._writer.write(np.ascontiguousarray(frame[..., ::-1]))
+        with _quiet_opencv():  # a failed write is OpenCV's warning only: callers check the finished file instead
+            self._writer.write(np.ascontiguousarray(frame[..., ::-1]))
         self.frames_written += 1
 
     def close(self) -> None:

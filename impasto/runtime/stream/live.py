@@ -353,9 +353,9 @@ class StreamPipeline:
         start = self._clock()
         threads = [threading.Thread(target=self._capture_loop, name="impasto-capture", daemon=True),
                    threading.Thread(target=self._infer_loop, name="impasto-infer", daemon=True)]
-        for t in threads:
-            t.start()
         try:
+            for t in threads:  # inside the try: a Ctrl-C or SIGTERM during start() still stops and joins them
+                t.start()
             while (result := self._results.get()) is not None:
                 now = self._clock()
                 self.frames_out += 1
@@ -373,7 +373,8 @@ class StreamPipeline:
             self._stop.set()
             self._captured.cancel()
             for t in threads:
-                t.join(_JOIN_TIMEOUT_S)
+                if t.ident is not None:  # started
+                    t.join(_JOIN_TIMEOUT_S)
             alive = [t.name for t in threads if t.is_alive()]
             if alive:  # a driver stuck in read(): closing under it could crash, so leave it
                 log.warning("threads %s did not finish within %.0f s; the source is left open", alive,

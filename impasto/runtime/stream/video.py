@@ -3,7 +3,9 @@
 Decoding, stylisation and encoding run in separate threads (a
 :class:`~impasto.runtime.stream.live.StreamPipeline` that never drops frames). The result is
 written to a temporary file beside the output and renamed into place only when
-complete, so a failure or Ctrl-C never leaves a half-written video. Audio is muxed back
+complete and read back in full (OpenCV's writer does not report failed writes, so a full
+disk is caught by decoding the finished file), so a failure, a full disk, Ctrl-C or
+SIGTERM never leaves a half-written video nor replaces a previous one. Audio is muxed back
 with ffmpeg when one is found (see :mod:`impasto.runtime.io.audio`).
 
 Example:
@@ -22,6 +24,7 @@ Convention:
 
 from __future__ import annotations
 
+import errno
 import os
 import time
 from collections.abc import Callable
@@ -30,11 +33,19 @@ from pathlib import Path
 
 import numpy as np
 
-from impasto.errors import UserError, VideoError
-from impasto.runtime.io.atomic import publish, temp_beside
+from impasto.errors import StorageError, UserError, VideoError
+from impasto.runtime.io.atomic import check_writable, output_error, publish, temp_beside
 from impasto.runtime.io.audio import carry_audio, find_ffmpeg
-from impasto.runtime.io.video import VIDEO_SUFFIXES, VideoInfo, VideoReader, VideoWriter, even_size, resize_frame
-from impasto.runtime.stream.live import StreamConfig, StreamPipeline, StylisedFrame, StylizerLike
+from impasto.runtime.io.video import (
+    VIDEO_SUFFIXES,
+    VideoInfo,
+    VideoReader,
+    VideoWriter,
+    count_frames,
+    even_size,
+    resize_frame,
+)
+from impasto.runtime.stream.live import StreamConfig, StreamPipeline, StreamSummary, StylisedFrame, StylizerLike
 
 #: Frame rate written when the input's container does not give one.
 FALLBACK_FPS = 25.0
@@ -94,16 +105,19 @@ def check_output_path(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
 
     Raises:
         VideoError: unknown extension, the input itself, or an existing folder.
+        OutputError: a path that cannot be written (a name too long, a parent that is a
+            file, a folder that is not writable; :func:`~impasto.runtime.io.atomic.check_writable`).
     """
     out = Path(dst)
     suffix = out.suffix.lower()
     if suffix not in VIDEO_SUFFIXES:
         raise VideoError(f"output {str(out)!r}: expected a video extension ({', '.join(sorted(VIDEO_SUFFIXES))}), "
                          f"got {suffix or 'none'!r}")
-    if out.is_dir():
+    if os.path.isdir(out):  # os.path: False for a name too long, which check_writable names
         raise VideoError(f"output {str(out)!r}: expected a file path, got a directory")
     if Path(src).exists() and out.resolve() == Path(src).resolve():
         raise VideoError(f"output {str(out)!r} would overwrite its input")
+    check_writable(out)
     return out
 
 
@@ -144,10 +158,75 @@ class _FittedSource:
 _AUTO = object()
 
 
+def _space_left(folder: Path) -> int | None:
+    """Bytes this process may still write in ``folder``'s file system (None if it cannot say)."""
+    try:
+        st = os.statvfs(folder)
+    except (OSError, AttributeError):  # no statvfs on Windows
+        return None
+    if st.f_blocks == 0:  # a file system that reports no size at all (some FUSE mounts): it cannot say
+        return None
+    blocks = st.f_bfree if getattr(os, "geteuid", lambda: -1)() == 0 else st.f_bavail  # root may use reserved blocks
+    return blocks * st.f_frsize
+
+
+def _full(out: Path, frames: int) -> StorageError:
+    err = StorageError(f"{out}: cannot write: No space left on device (after {frames} frames; nothing was published)")
+    err.errno, err.strerror, err.filename = errno.ENOSPC, os.strerror(errno.ENOSPC), str(out)
+    return err
+
+
+def verify_video(path: Path, out: Path, frames: int) -> None:
+    """Decode the finished temporary file ``path`` to its end: it must hold all ``frames`` before it becomes ``out``.
+
+    OpenCV's writer does not report a failed write (a full disk, a file size limit), so a
+    file is only published once every frame written has been read back.
+
+    Raises:
+        StorageError: fewer frames decode (none: the file is unreadable, e.g. an MP4
+            whose index could not be written).
+    """
+    decoded = count_frames(path)
+    if decoded != frames:
+        free = _space_left(out.parent)
+        if free == 0:
+            raise _full(out, frames)
+        room = "" if free is None else f"; {free} bytes free there"
+        raise StorageError(f"{out}: cannot write: {decoded} of the {frames} frames written could be read back "
+                           f"(a full disk or a file size limit?{room}); nothing was published")
+
+
+def _encode(source: _FittedSource, video_tmp: Path, final: tuple[int, int], fps: float, stylizer: StylizerLike,
+            options: VideoOptions, on_frame: Callable[[int, int], object] | None, out: Path,
+            expected: int) -> tuple[int, StreamSummary]:
+    """Stylise ``source`` into ``video_tmp``; ``(frames written, stream summary)``.
+
+    Raises:
+        StorageError: the disk filled up while frames were written.
+        Whatever the stylizer raised.
+    """
+    with VideoWriter(video_tmp, final, fps) as writer:
+        config = StreamConfig(strength=options.strength, preserve_colors=options.preserve_colors,
+                              stabilize=options.stabilize, drop_frames=False)
+        pipeline = StreamPipeline(source, stylizer, config)
+
+        def write(frame: StylisedFrame) -> None:
+            writer.write(frame.image)
+            if _space_left(out.parent) == 0:  # the encoder cannot tell us; stop now rather than at the end
+                raise _full(out, writer.frames_written)
+            if on_frame is not None:
+                on_frame(writer.frames_written, expected)
+
+        summary = pipeline.run(on_frame=write)
+    if pipeline.error is not None:
+        raise pipeline.error
+    return writer.frames_written, summary
+
+
 def stylize_video(src: str | os.PathLike, dst: str | os.PathLike, stylizer: StylizerLike,
                   options: VideoOptions | None = None, *, on_frame: Callable[[int, int], object] | None = None,
                   ffmpeg: str | None | object = _AUTO) -> VideoReport:
-    """Stylise every frame of ``src`` into ``dst`` (written atomically).
+    """Stylise every frame of ``src`` into ``dst`` (written atomically, published only once it decodes in full).
 
     Args:
         src: input video.
@@ -164,7 +243,11 @@ def stylize_video(src: str | os.PathLike, dst: str | os.PathLike, stylizer: Styl
 
     Raises:
         VideoError: bad input or output path, unreadable video, a frame that cannot be decoded.
-        UserError: bad options. Other errors from the stylizer propagate; no output is left behind.
+        OutputError: an output path that cannot be written (a read-only folder, a parent that is a file).
+        StorageError: the disk filled up (or another write failure): the finished file did
+            not decode in full. UserError: bad options. Other errors from the stylizer
+            propagate. In every case no output or temporary file is left behind and an
+            existing ``dst`` is kept as it was.
     """
     options = options or VideoOptions()
     out = check_output_path(src, dst)
@@ -179,43 +262,33 @@ def stylize_video(src: str | os.PathLike, dst: str | os.PathLike, stylizer: Styl
     if fps <= 0:
         fps = FALLBACK_FPS
         notes.append(f"the input does not give a frame rate: wrote {FALLBACK_FPS:g} fps")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        reader.close()
-        raise VideoError(f"output {str(out)!r}: cannot create its folder: {exc.strerror}") from None
     video_tmp = muxed_tmp = None
     try:
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise output_error(out, exc, "create its folder") from None
         video_tmp = temp_beside(out, f".video{out.suffix}")
         muxed_tmp = temp_beside(out, f".muxed{out.suffix}")
-        with VideoWriter(video_tmp, final, fps) as writer:
-            config = StreamConfig(strength=options.strength, preserve_colors=options.preserve_colors,
-                                  stabilize=options.stabilize, drop_frames=False)
-            pipeline = StreamPipeline(_FittedSource(reader, scaled, final), stylizer, config)
-
-            def write(frame: StylisedFrame) -> None:
-                writer.write(frame.image)
-                if on_frame is not None:
-                    on_frame(writer.frames_written, info.frame_count)
-
-            summary = pipeline.run(on_frame=write)
-        if pipeline.error is not None:
-            raise pipeline.error
+        written, summary = _encode(_FittedSource(reader, scaled, final), video_tmp, final, fps, stylizer, options,
+                                   on_frame, out, info.frame_count)
         if summary.reason.startswith("source failed"):
             raise VideoError(f"{str(src)!r}: {summary.reason.removeprefix('source failed: ')}")
-        if summary.frames_out != summary.frames_in or writer.frames_written == 0:
+        if summary.frames_out != summary.frames_in or written == 0:
             raise VideoError(f"{str(src)!r}: expected every decoded frame to be written, decoded "
-                             f"{summary.frames_in}, wrote {writer.frames_written} ({summary.reason})")
-        if info.frame_count and writer.frames_written != info.frame_count:
-            notes.append(f"the header says {info.frame_count} frames; {writer.frames_written} could be decoded")
-        status = carry_audio(src, video_tmp, muxed_tmp, find_ffmpeg() if ffmpeg is _AUTO else ffmpeg)
-        publish(muxed_tmp if status.muxed else video_tmp, out)
+                             f"{summary.frames_in}, wrote {written} ({summary.reason})")
+        if info.frame_count and written != info.frame_count:
+            notes.append(f"the header says {info.frame_count} frames; {written} could be decoded")
+        status = carry_audio(src, video_tmp, muxed_tmp, find_ffmpeg() if ffmpeg is _AUTO else ffmpeg, target=out)
+        result = muxed_tmp if status.muxed else video_tmp
+        verify_video(result, out, written)
+        publish(result, out)
     finally:
         reader.close()
         for tmp in (video_tmp, muxed_tmp):
             if tmp is not None:
                 tmp.unlink(missing_ok=True)
-    return VideoReport(input=str(src), output=str(out), frames=writer.frames_written,
+    return VideoReport(input=str(src), output=str(out), frames=written,
                        frames_in_header=info.frame_count, fps=fps, width=final[0], height=final[1],
                        input_width=info.width, input_height=info.height, audio=status.text,
                        style=summary.style, provider=summary.provider, seconds=time.perf_counter() - t0,
