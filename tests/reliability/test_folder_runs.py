@@ -19,18 +19,21 @@ from impasto.cli.batch import Job
 from impasto.errors import BackendRuntimeError, StorageError
 
 
-def test_a_file_that_crashes_inside_the_runtime_does_not_stop_the_folder(tmp_path, impasto_cli, write_photo,
-                                                                           error_lines):
-    write_photo(tmp_path / "in" / "0_tiny.png", 1, 1)  # sorts first; ONNX Runtime's reflect padding fails on it
+def test_a_tiny_file_first_and_a_broken_one_do_not_stop_the_folder(tmp_path, impasto_cli, write_photo,
+                                                                     error_lines):
+    """A 1x1 photo sorting first (at 973f7ac: a crash inside ONNX Runtime, nothing written) is padded and stylised;
+    a truncated file is one line; the good files are written and the summary follows."""
+    write_photo(tmp_path / "in" / "0_tiny.png", 1, 1)
     write_photo(tmp_path / "in" / "a.png", seed=1)
-    write_photo(tmp_path / "in" / "b.png", seed=2)
+    (tmp_path / "in" / "b_broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    write_photo(tmp_path / "in" / "c.png", seed=2)
     r = impasto_cli("stylize", "in", "-o", "res", cwd=tmp_path)
-    assert r.returncode in (1, 2), r.stderr  # 1 for a runtime error, 2 once small images are refused as input
-    lines = [line for line in error_lines(r.stderr) if line.startswith("impasto")]  # (ONNX Runtime logs its own)
-    assert len(lines) == 1 and lines[0].startswith("impasto: error: ") and "0_tiny.png" in lines[0], lines
-    assert "Traceback" not in r.stderr.decode()
-    assert r.stdout.decode().startswith("stylized 2/3 images")
-    assert sorted(p.name for p in (tmp_path / "res" / "in").iterdir()) == ["a.png", "b.png"]
+    assert r.returncode == 2, r.stderr  # every failure was the input's
+    lines = error_lines(r.stderr)
+    assert len(lines) == 1 and lines[0].startswith("impasto: error: ") and "b_broken.png" in lines[0], lines
+    assert "Traceback" not in r.stderr.decode() and "onnxruntime" not in r.stderr.decode()
+    assert r.stdout.decode().startswith("stylized 3/4 images")
+    assert sorted(p.name for p in (tmp_path / "res" / "in").iterdir()) == ["0_tiny.png", "a.png", "c.png"]
 
 
 def test_any_exception_of_one_file_is_reported_and_the_others_written(tmp_path, capsys, write_photo):

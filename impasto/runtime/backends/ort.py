@@ -142,7 +142,7 @@ class OrtBackend(Backend):
                     Path(opts[key]).mkdir(parents=True, exist_ok=True)
         so = ort.SessionOptions()
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        so.log_severity_level = 3
+        so.log_severity_level = 4  # errors surface as impasto's own one-line messages, not ONNX Runtime's log
         if self.threads:
             so.intra_op_num_threads = self.threads
         try:
