@@ -69,3 +69,13 @@ def test_info_names_a_variable_that_points_at_no_file(tmp_path):
     line = [x for x in _info(tmp_path, str(missing)).stdout.splitlines() if x.startswith("VGG16 weights")][0]
     assert line == (f"VGG16 weights: NOT FOUND (looked at $IMPASTO_VGG16_WEIGHTS={missing} (no such file)); "
                     "training will refuse it: point $IMPASTO_VGG16_WEIGHTS at a vgg16 .pth file, or unset it")
+
+
+@pytest.mark.parametrize("value", ["0.5", None, float("nan"), True])
+def test_the_stream_api_types_its_strength_error_too(value):
+    """``StreamConfig`` (webcam, video) raised a bare ``TypeError`` for a string strength, like the Stylizer did."""
+    from impasto.errors import UserError
+    from impasto.runtime.stream.live import StreamConfig
+
+    with pytest.raises(UserError, match=r"^strength: expected a number in \[0, 1\], got "):
+        StreamConfig(strength=value)

@@ -41,6 +41,7 @@ import numpy as np
 
 from impasto.errors import UserError
 from impasto.runtime.io.video import resize_frame
+from impasto.runtime.pipelines.postprocess import unit_number
 from impasto.runtime.stream.channel import FrameChannel
 from impasto.runtime.stream.temporal import StabilizerConfig, TemporalStabilizer
 
@@ -103,8 +104,7 @@ class StreamConfig:
     latency_window: int = 10_000
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.strength <= 1.0:
-            raise UserError(f"strength: expected a number in [0, 1], got {self.strength}")
+        object.__setattr__(self, "strength", unit_number(self.strength, "strength"))
         StabilizerConfig(weight=self.stabilize)  # validates the weight
         if self.size is not None and (len(self.size) != 2 or min(self.size) < 1):
             raise UserError(f"size: expected (width, height) of positive integers, got {self.size}")
