@@ -248,5 +248,6 @@ def test_cli_missing_checkpoint(tmp_path, capsys):
     assert main(["export", str(tmp_path / "nope.pt"), "-o", str(tmp_path / "m.onnx")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("impasto: error:") and err.count("\n") == 1
+    assert f"checkpoint: expected a file, got {str(tmp_path / 'nope.pt')!r} (no such file)" in err
     assert not (tmp_path / "m.onnx").exists()
 

@@ -144,6 +144,8 @@ def test_cli_bad_input_exits_2(wct_decoders, tmp_path, capsys):
     assert main(["export", str(tmp_path / "a.pt"), "--eps", "0.01", "-o", out]) == 2
     assert "apply to 'impasto export photowct|wct' only" in capsys.readouterr().err
     assert main(["export", str(tmp_path / "a.pt"), str(tmp_path / "b.pt"), "-o", out]) == 2
+    assert "export: expected one checkpoint, got 2 (decoders go after 'photowct' or 'wct')" in capsys.readouterr().err
     assert main(["export", "photowct", str(tmp_path / "missing.pt"), "-o", out]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 2 and "no such file" in err[-1]
+    assert len(err) == 1 and "no such file" in err[0]
+    assert not (tmp_path / "m.onnx").exists()
