@@ -98,7 +98,7 @@ def test_stylize_scale_returns_the_output_asked_for(multiscale_model, photo, tmp
         assert got.shape == photo.shape
         diff = np.abs(got - expected[scale])
         # averages of k/255 values often sit exactly halfway between two levels, so float32 sums taken in another
-        # order round some pixels (5 % at 256) the other way; the cubic resize can stretch that to 2 levels
+        # order round some pixels (up to 5 %) the other way; the cubic resize can stretch that to 2 levels
         assert diff.max() <= 2 and diff.mean() < 0.2, (scale, diff.max(), diff.mean())
     capsys.readouterr()
     bad = tmp_path / "bad.png"
