@@ -67,12 +67,39 @@ def test_one_iteration_json_then_export_refuses_fp16(data, vgg_weights, capsys):
     assert not (data / "m.onnx").exists()
 
 
-def test_stylize_scale(multiscale_model, photo, tmp_path, capsys):
+def _expected_scale_output(photo: np.ndarray, downsample: int) -> np.ndarray:
+    """What the fixture's output at ``downsample`` (1, 2 or 4) becomes on the CLI: ``1 - image``, box-averaged
+    ``downsample`` x ``downsample`` (ceil sizes), rounded to uint8 and resized back to the photo with cv2's cubic."""
+    import cv2
+
+    y = 1.0 - photo.astype(np.float32) / 255.0
+    h, w = photo.shape[:2]
+    for _ in range(downsample.bit_length() - 1):  # one 2x2 ceil-mode average per halving, as in the graph
+        hh, ww = -(-y.shape[0] // 2) * 2, -(-y.shape[1] // 2) * 2
+        padded = np.full((hh, ww, 3), np.nan, np.float32)
+        padded[:y.shape[0], :y.shape[1]] = y
+        y = np.nanmean(padded.reshape(hh // 2, 2, ww // 2, 2, 3), axis=(1, 3))
+    small = np.clip(np.rint(y * 255.0), 0, 255).astype(np.uint8)
+    return small if small.shape[:2] == (h, w) else cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
+
+
+def test_stylize_scale_returns_the_output_asked_for(multiscale_model, photo, tmp_path, capsys):
+    """Each --scale gives its own output back: 1 - image at 1024, its 2x2 average at 512, its 4x4 average at 256."""
     src = tmp_path / "in.png"
     write_image(src, photo)
-    out = tmp_path / "out.png"
-    assert main(["stylize", str(src), "--model", str(multiscale_model), "--scale", "512", "-o", str(out)]) == 0
-    assert read_image(out).shape == photo.shape
+    expected = {scale: _expected_scale_output(photo, down).astype(int)
+                for scale, down in ((256, 4), (512, 2), (1024, 1))}
+    # the three are far apart, so only the right one can match
+    assert min(np.abs(expected[a] - expected[b]).mean() for a, b in ((256, 512), (512, 1024), (256, 1024))) > 2
+    for scale in (256, 512, 1024):
+        out = tmp_path / f"out_{scale}.png"
+        assert main(["stylize", str(src), "--model", str(multiscale_model), "--scale", str(scale), "-o", str(out)]) == 0
+        got = read_image(out).astype(int)
+        assert got.shape == photo.shape
+        diff = np.abs(got - expected[scale])
+        # averages of k/255 values often sit exactly halfway between two levels, so float32 sums taken in another
+        # order round some pixels (up to 5 %) the other way; the cubic resize can stretch that to 2 levels
+        assert diff.max() <= 2 and diff.mean() < 0.2, (scale, diff.max(), diff.mean())
     capsys.readouterr()
     bad = tmp_path / "bad.png"
     assert main(["stylize", str(src), "--model", str(multiscale_model), "--scale", "300", "-o", str(bad)]) == 2

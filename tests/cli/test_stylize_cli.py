@@ -190,12 +190,6 @@ def test_version(capsys):
     assert exc.value.code == 0 and capsys.readouterr().out.strip() == f"impasto {impasto.__version__}"
 
 
-def test_strength_zero_returns_the_content(tiny_model, tmp_path):
-    out = tmp_path / "same.png"
-    assert main(["stylize", str(CHELSEA), "--model", str(tiny_model), "-o", str(out), "--strength", "0"]) == 0
-    np.testing.assert_array_equal(read_image(out), read_image(CHELSEA))
-
-
 def _chroma(rgb: np.ndarray) -> np.ndarray:
     import cv2
 

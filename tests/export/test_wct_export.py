@@ -34,7 +34,8 @@ def test_photowct_export_report_and_parity(photowct_graph):
     assert sizes == {(64, 96), (75, 53)}  # the second odd, with masks
     assert {p["output"] for p in r["parity"]} == {"stylized", "unsmoothed"}
     assert {p["labels"] for p in r["parity"]} == {1, 3}
-    assert all(p["max_abs_error"] <= ATOL for p in r["parity"])
+    # the rows' errors are the exporter's own gate (it writes no failing graph): the independent check is
+    # test_dynamic_sizes_and_label_counts, at sizes and label counts the exporter did not use
     assert r["settings"]["levels"] == ["relu2_1", "relu1_1"] and r["settings"]["ns_iters"] == 12
 
 
@@ -53,7 +54,7 @@ def test_graph_signature_and_metadata(photowct_graph):
     assert meta["impasto.method"] == "photowct"
     settings = json.loads(meta["impasto.wct"])
     assert settings["kind"] == "photo" and settings["max_labels"] == 16 and settings["min_style_side"] == 64
-    assert json.loads(meta["impasto.parity"])["passed"] is True
+    assert json.loads(meta["impasto.parity"])["results"] == photowct_graph.report["parity"]
     sources = json.loads(meta["impasto.source_sha256"])
     assert {"photo_relu1_1.pt", "photo_relu2_1.pt", "vgg16_imagenet.pth"} <= set(sources)
     assert set(json.loads(meta["impasto.card"])) == set(LEVELS)
@@ -83,14 +84,23 @@ def test_dynamic_sizes_and_label_counts(photowct_graph, wct_decoders, vgg_weight
         assert np.abs(g - r.numpy()).max() <= ATOL
 
 
-def test_wct_export(wct_graph):
+def test_wct_export(wct_graph, wct_decoders, vgg_weights):
     r = wct_graph.report
     assert r["method"] == "wct" and r["settings"]["kind"] == "artistic" and r["settings"]["levels"] == ["relu2_1"]
     assert [p["output"] for p in r["parity"]] == ["stylized", "stylized"]
-    assert all(p["max_abs_error"] <= ATOL for p in r["parity"])
     m = onnx.load(str(wct_graph.path))
     assert [o.name for o in m.graph.output] == ["stylized"]
     assert "ScatterElements" not in {n.op_type for n in m.graph.node}  # upsampling, no unpooling
+    # independently of the exporter's gate: ONNX Runtime against PyTorch at a size it did not use
+    pipeline, _ = build_pipeline("wct", [wct_decoders["artistic", "relu2_1"]], vgg_weights=vgg_weights, ns_iters=12)
+    rng = np.random.default_rng(11)
+    feed = {"content": rng.random((1, 3, 45, 37), dtype=np.float32), "style": rng.random((1, 3, 66, 80), np.float32),
+            "content_mask": np.ones((1, 1, 45, 37), np.float32), "style_mask": np.ones((1, 1, 66, 80), np.float32),
+            "alpha": np.array([0.7], np.float32)}
+    (got,) = _session(wct_graph.path).run(None, feed)
+    with torch.no_grad():
+        (ref,) = pipeline(*(torch.from_numpy(feed[n]) for n in INPUT_NAMES))
+    assert got.shape == (1, 3, 45, 37) and np.abs(got - ref.numpy()).max() <= ATOL
 
 
 def test_parity_is_not_vacuous(photowct_graph, wct_decoders, vgg_weights):
@@ -104,15 +114,30 @@ def test_parity_is_not_vacuous(photowct_graph, wct_decoders, vgg_weights):
                      atol=ATOL)
 
 
-def test_fp16_weight_storage_halves_the_file(photowct_graph):
+#: fp16 weight storage against the fp32 graph. The smoothed output (what --smooth fast returns) must stay within
+#: one 8-bit level (1/255 = 3.9e-3) of the fp32 graph's, so the written image changes by at most one level: fp16
+#: rounds each weight by up to 2^-11 = 4.9e-4 of itself, and the guided filter's local averages keep the output's
+#: error at that scale (measured: mean 2.7e-5 to 2.0e-4, max 6.1e-5 to 1.3e-3 over 12 feeds, 3 sizes x 4 seeds).
+#: The unsmoothed output has no useful maximum: where a max-pooling switch between near-equal activations flips,
+#: a few pixels move by up to ~0.1 (0.022-0.101 measured; the README's 0.025 is one such figure for the shipped
+#: graph); its mean error must stay under 2e-3 (measured 6.7e-5 to 1.1e-3).
+FP16_SMOOTHED_MAX_ABS_ERROR = 1 / 255
+FP16_UNSMOOTHED_MEAN_ABS_ERROR = 2e-3
+
+
+def test_fp16_weight_storage_halves_the_file_and_keeps_the_values(photowct_graph):
     m = onnx.load(str(photowct_graph.path))
     before = len(m.SerializeToString())
     half = fp16_weights(m)
     assert len(half.SerializeToString()) < 0.55 * before
-    feed = next(wct.parity_feeds([(40, 56)]))
-    a = _session(photowct_graph.path).run(None, feed)
-    b = ort.InferenceSession(half.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, feed)
-    assert all(x.shape == y.shape and np.isfinite(y).all() for x, y in zip(a, b))
+    fp32 = _session(photowct_graph.path)
+    fp16 = ort.InferenceSession(half.SerializeToString(), providers=["CPUExecutionProvider"])
+    for feed in wct.parity_feeds([(40, 56), (75, 53)]):  # the second with three labels
+        (smoothed, raw), (smoothed16, raw16) = fp32.run(None, feed), fp16.run(None, feed)
+        assert smoothed16.shape == smoothed.shape and raw16.shape == raw.shape
+        assert np.abs(smoothed16 - smoothed).max() <= FP16_SMOOTHED_MAX_ABS_ERROR
+        assert np.abs(raw16 - raw).mean() <= FP16_UNSMOOTHED_MEAN_ABS_ERROR
+        assert np.abs(raw16 - raw).max() > 0  # the weights really were rounded: not the fp32 graph against itself
 
 
 def test_bad_inputs(wct_decoders, vgg_weights, tmp_path):
@@ -144,6 +169,8 @@ def test_cli_bad_input_exits_2(wct_decoders, tmp_path, capsys):
     assert main(["export", str(tmp_path / "a.pt"), "--eps", "0.01", "-o", out]) == 2
     assert "apply to 'impasto export photowct|wct' only" in capsys.readouterr().err
     assert main(["export", str(tmp_path / "a.pt"), str(tmp_path / "b.pt"), "-o", out]) == 2
+    assert "export: expected one checkpoint, got 2 (decoders go after 'photowct' or 'wct')" in capsys.readouterr().err
     assert main(["export", "photowct", str(tmp_path / "missing.pt"), "-o", out]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 2 and "no such file" in err[-1]
+    assert len(err) == 1 and "no such file" in err[0]
+    assert not (tmp_path / "m.onnx").exists()

@@ -2,7 +2,8 @@
 
 The quality tests run the shipped graph on a held-out photo (``assets/astronaut.jpg``,
 384 px) and judge the result with VGG16 statistics (:mod:`impasto.training.metrics`):
-each style moves the photo's Gram statistics most of the way to its painting, the
+each style brings the photo's Gram statistics nearer its painting than the photo is to
+any of the bank's paintings (six of the eight remove 2/3 or more of the distance), the
 per-layer loss weights α move the output in the direction they were trained for, and a
 0.5/0.5 mixture lies between its two styles.
 """
@@ -17,22 +18,30 @@ import pytest
 
 from impasto.runtime import Stylizer, read_image
 from impasto.runtime.builtins import DEFAULT_STYLE, MODELS_DIR, builtin_cards, builtin_styles
+from impasto.runtime.pipelines.photoreal import builtin_graph
 
 ROOT = Path(__file__).resolve().parents[2]
-MAX_PACKAGE_BYTES = 20 * 1024 * 1024
+#: The built-in models' budget: README "What ships" puts the bank and the photowct graph at "16.9 MB of the 20 MB
+#: budget", counting decimal megabytes (the photowct graph's 15,931,443 bytes are its "15.9 MB").
+MAX_PACKAGE_BYTES = 20_000_000
 STYLES = list(builtin_styles())
-#: Largest allowed Gram distance after / before, per style (astronaut at 384 px). Measured on
-#: the shipped bank (v3a): starry_night 0.22, la_muse 0.33, wave 0.18, candy 0.60, udnie 0.21,
-#: the_scream 0.20, composition_vii 0.28, mosaic 0.50. candy is the bank's weakest style: the
-#: photo's statistics are already close to the painting's (1.67 before).
+#: Regression pins, not quality floors: the largest allowed Gram distance after / before, per
+#: style (astronaut at 384 px), each the shipped bank's (v3a) measured ratio plus ~20 %, so a
+#: retrained or re-exported bank that loses a fifth of a style's effect is caught. Measured:
+#: starry_night 0.222, la_muse 0.329, wave 0.181, candy 0.604, udnie 0.208, the_scream 0.203,
+#: composition_vii 0.279, mosaic 0.498. candy is the weakest: the photo's statistics are already
+#: the closest to its painting's (1.67 before; the others 1.98-4.73).
 MAX_GRAM_RATIO = {"starry_night": 0.27, "la_muse": 0.4, "wave": 0.22, "candy": 0.7, "udnie": 0.25,
                   "the_scream": 0.25, "composition_vii": 0.34, "mosaic": 0.58}
 
 
 def test_builtins_ship_within_the_size_budget():
+    """Every shipped model, the bank and the photowct graph, is package data under MODELS_DIR and counts."""
     assert DEFAULT_STYLE in STYLES, f"the default style {DEFAULT_STYLE!r} is missing from {MODELS_DIR}"
+    photowct = builtin_graph("photowct")
+    assert photowct is not None and photowct.is_relative_to(MODELS_DIR), photowct  # counted in the total below
     total = sum(p.stat().st_size for p in MODELS_DIR.rglob("*") if p.is_file())
-    assert total <= MAX_PACKAGE_BYTES, f"built-in models take {total / 1e6:.1f} MB"
+    assert total <= MAX_PACKAGE_BYTES, f"built-in models take {total / 1e6:.2f} MB of {MAX_PACKAGE_BYTES / 1e6:.0f} MB"
 
 
 def test_the_bank_is_the_only_builtin_file_and_holds_eight_styles():
@@ -51,8 +60,11 @@ def test_model_card_records_how_it_was_made():
         assert trained.get(key), f"model card lacks {key!r}"
     assert trained["command"].startswith("impasto train bank ")
     assert trained["iterations"] + trained.get("init_from", {}).get("iterations", 0) >= 1400
+    # The exporter writes no graph that fails its parity gate, so "passed" and the rows' errors cannot fail here, and
+    # without the bank's checkpoint (it does not ship) no independent ONNX-vs-PyTorch check is possible. What can
+    # fail: the graph was gated at the default fp32 bound (not a relaxed --atol), at an odd size, over three draws.
     parity = json.loads(card.metadata["impasto.parity"])
-    assert parity["passed"] is True and all(r["max_abs_error"] <= 1e-4 for r in parity["results"])
+    assert parity["tolerance"]["max_abs_error"] <= 1e-4
     sizes = {tuple(r["size"]) for r in parity["results"]}
     assert len(sizes) == 2 and any(h % 2 or w % 2 for h, w in sizes)
     assert len({r["draw"] for r in parity["results"]}) == 3  # one-hot at α = 1, then random mixtures and α
@@ -88,16 +100,29 @@ def _painting(shared: Path, name: str) -> np.ndarray:
     return read_image(shared / "data" / "style" / builtin_styles()[name].source)
 
 
+@pytest.fixture(scope="module")
+def photo_to_painting(astronaut, shared, judge) -> dict[str, float]:
+    """The unstyled photo's Gram distance to each of the bank's paintings (1.67 for candy ... 4.73 for wave)."""
+    from impasto.training.metrics import style_distance
+
+    return {name: style_distance(astronaut, _painting(shared, name), judge) for name in STYLES}
+
+
 @pytest.mark.parametrize("name", STYLES)
-def test_style_is_unmistakable_and_content_recognisable(name, bank, astronaut, shared, judge):
-    """On a held-out photo: Gram statistics move most of the way to the painting's, edges stay the photo's."""
+def test_style_is_unmistakable_and_content_recognisable(name, bank, astronaut, shared, judge, photo_to_painting):
+    """On a held-out photo: Gram statistics move towards the painting's, edges stay the photo's."""
     from impasto.training.metrics import edge_correlation, style_distance
 
-    style = _painting(shared, name)
     out = bank(astronaut, style=name)
-    before, after = style_distance(astronaut, style, judge), style_distance(out, style, judge)
-    assert after < MAX_GRAM_RATIO[name] * before, (before, after)
-    assert edge_correlation(out, astronaut) > 0.6  # shipped bank: 0.81-0.92
+    before, after = photo_to_painting[name], style_distance(out, _painting(shared, name), judge)
+    # The quality floor, independent of today's numbers: the stylised photo ends nearer its painting than the unstyled
+    # photo is to the nearest of the eight paintings (candy's, 1.67) -- a style that leaves the photo no closer to its
+    # painting than a photo already is to some painting has not made it recognisable. Measured after: 0.55
+    # (composition_vii) to 1.37 (mosaic). A fixed fraction of the way (e.g. after <= 0.5 x before) cannot be the
+    # floor for all eight: candy's photo starts nearest its painting and keeps 0.60 of the distance.
+    assert after < min(photo_to_painting.values()), (name, after, photo_to_painting)
+    assert after < MAX_GRAM_RATIO[name] * before, (before, after)  # the regression pin
+    assert edge_correlation(out, astronaut) > 0.6  # shipped bank: 0.71-0.85
     assert np.abs(out.astype(float) - astronaut.astype(float)).mean() > 20  # not a light filter
 
 

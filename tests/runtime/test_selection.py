@@ -9,7 +9,6 @@ import pytest
 
 from impasto.errors import BackendUnavailableError, UserError
 from impasto.runtime.backends import ort as ort_backend
-from impasto.runtime.backends import selection
 from impasto.runtime.backends.ort import CPU, CUDA, TENSORRT, OrtBackend, provider_list
 from impasto.runtime.backends.selection import BACKENDS, Selection, make_backend, open_backend
 from impasto.runtime.pipelines.stylizer import Stylizer
@@ -143,7 +142,3 @@ def test_stylizer_reports_the_selection(tiny_model, monkeypatch):
         assert s.describe()["backend"]["chosen"] == "ort-cpu"
     with Stylizer.load(tiny_model, backend="ort-cpu") as s:
         assert s.selection == Selection("ort-cpu", "ort-cpu")
-
-
-def test_selection_module_is_torch_free():
-    assert "torch" not in selection.__dict__

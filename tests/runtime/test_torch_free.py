@@ -39,7 +39,9 @@ def test_stylize_end_to_end_without_torch(tiny_model, tmp_path):
     assert out.stat().st_size > 0 and (tmp_path / "cli.jpg").stat().st_size > 0
 
 
-def test_no_torch_import_statement_under_runtime():
+def test_no_torch_or_pycuda_import_statement_under_runtime():
+    """Also the modules the imports above do not load (TensorRT's CUDA memory helpers use cuda-python, never pycuda)."""
     offenders = [str(p) for p in (ROOT / "impasto" / "runtime").rglob("*.py")
-                 if any(line.strip().startswith(("import torch", "from torch")) for line in p.read_text().splitlines())]
+                 if any(line.strip().startswith(("import torch", "from torch", "import pycuda", "from pycuda"))
+                        for line in p.read_text().splitlines())]
     assert offenders == []
