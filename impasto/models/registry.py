@@ -3,8 +3,10 @@
 A spec says how a method's network is built from its configuration dataclass, which
 part of it a checkpoint stores, which graph contract its export produces
 (:mod:`impasto.contracts`) and the export defaults (opset, parity tolerance and sizes).
-:func:`build_from_checkpoint` is the one place a network is rebuilt from a checkpoint:
-``impasto export``, ``--resume``, ``--init`` and the tools all go through it.
+:func:`build_from_checkpoint` is the one place a network is rebuilt from a checkpoint
+(``impasto export``, the tests and the tools); a training run's ``--resume`` and
+``--init`` build the network with ``spec.build`` and load the checkpoint's weights into
+``spec.stored(net)``, the same part the checkpoint was written from.
 
 Example:
     >>> from impasto.models.checkpoint import load_checkpoint
