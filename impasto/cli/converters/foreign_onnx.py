@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from impasto.cli.converters import add_format, command_line
@@ -11,9 +12,13 @@ from impasto.cli.converters import add_format, command_line
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from impasto.export.convert.foreign_onnx import convert
 
-    return convert(args.sources, args.output, license=args.license, command=command_line(),
-                   input_range=args.input_range, layout=args.layout, channels=args.channels,
-                   style_name=args.style_name)
+    report = convert(args.sources, args.output, license=args.license, command=command_line(),
+                     input_range=args.input_range, layout=args.layout, channels=args.channels,
+                     style_name=args.style_name)
+    for note in (report["opset"]["note"], report["dims_note"]):
+        if note:
+            print(f"impasto: note: {note}", file=sys.stderr)
+    return report
 
 
 def register(sub: argparse._SubParsersAction) -> None:
