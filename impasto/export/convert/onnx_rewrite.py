@@ -267,7 +267,8 @@ def _convention_nodes(conv: SourceConvention, src_in: str, src_out: str,
         y = STYLIZED if i == len(steps_out) - 1 else f"impasto_out_{i}"
         post.append(helper.make_node(op, [x, *extra], [y], name=f"impasto_out_{op.lower()}", **attrs))
         x = y
-    return pre, post, inits
+    used = {n for node in (*pre, *post) for n in node.input}
+    return pre, post, {k: v for k, v in inits.items() if k in used}
 
 
 def _unique(model: onnx.ModelProto, base: str) -> str:

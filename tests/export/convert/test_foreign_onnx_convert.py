@@ -166,3 +166,28 @@ def test_bad_options(zoo, tmp_path):
     with pytest.raises(ModelError, match=r"expected an ONNX file, got '.*missing.onnx' \(no such file\)"):
         foreign_onnx.convert([tmp_path / "missing.onnx"], tmp_path / "o.onnx")
     assert not list(tmp_path.glob("o.*"))
+
+
+def test_source_tensors_named_like_the_contract_are_renamed(tmp_path):
+    model = graphs.zoo_style()
+    swap = {"input1": "stylized", "output1": "image"}  # the worst case: each other's names
+    for node in model.graph.node:
+        node.input[:] = [swap.get(n, n) for n in node.input]
+        node.output[:] = [swap.get(n, n) for n in node.output]
+    model.graph.input[0].name, model.graph.output[0].name = "stylized", "image"
+    src, out = tmp_path / "swapped.onnx", tmp_path / "out.onnx"
+    onnx.save(model, str(src))
+    foreign_onnx.convert([src], out)
+    x = image(224, 224)
+    np.testing.assert_allclose(run(out, x), np.clip(run(src, x * 255) / 255, 0, 1), atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("layout, channels", [("nchw", "rgb"), ("nhwc", "bgr")])
+def test_every_added_constant_is_used(tmp_path, layout, channels):
+    model = graphs.zoo_style() if layout == "nchw" else graphs.nhwc_bgr(graphs.zoo_style())
+    src, out = tmp_path / "src.onnx", tmp_path / "out.onnx"
+    onnx.save(model, str(src))
+    foreign_onnx.convert([src], out, layout=layout, channels=channels)
+    g = onnx.load(str(out)).graph
+    used = {n for node in g.node for n in node.input}
+    assert [i.name for i in g.initializer if i.name not in used] == []
