@@ -106,3 +106,16 @@ def test_input_range_is_required(tmp_path, capfd):
     with pytest.raises(SystemExit) as info:
         main(["convert", "onnx", str(src), "-o", str(tmp_path / "o.onnx")])
     assert info.value.code == 2 and "--input-range" in one_error_line(capfd)
+
+
+def test_convert_onnx_needs_no_torch(tmp_path):
+    import subprocess
+    import sys
+
+    src, out = tmp_path / "candy.onnx", tmp_path / "out.onnx"
+    onnx.save(graphs.zoo_style(), str(src))
+    code = ("import sys; sys.modules['torch'] = None\nfrom impasto.cli.main import main\n"
+            f"sys.exit(main(['convert', 'onnx', {str(src)!r}, '-o', {str(out)!r}, '--input-range', '0-255']))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"converted onnx -> {out} (") and out.is_file()
