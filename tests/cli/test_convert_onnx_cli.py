@@ -27,11 +27,10 @@ def no_ffmpeg(monkeypatch):
 
 
 def one_error_line(capfd) -> str:
+    """stderr, checked to be exactly one ``impasto: error:`` line."""
     err = capfd.readouterr().err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    assert lines[0].startswith("impasto: error: ")
-    return lines[0]
+    assert err.startswith("impasto: error: ") and err.count("\n") == 1 and err.endswith("\n"), err
+    return err
 
 
 def convert(tmp_path: Path, capfd, name: str, model: onnx.ModelProto, *flags: str) -> tuple[Path, dict]:
