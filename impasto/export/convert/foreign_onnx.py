@@ -80,6 +80,8 @@ def convert(sources: Sequence[str | os.PathLike], output: str | os.PathLike, *, 
     if out.suffix.lower() != ONNX_SUFFIX or out.is_dir():
         raise UserError(f"convert onnx: expected an output path ending in {ONNX_SUFFIX}, got {str(out)!r}")
     src = Path(sources[0])
+    if out.exists() and src.exists() and out.resolve() == src.resolve():
+        raise UserError(f"convert onnx: the output {str(out)!r} is the source; expected another path")
     source = rw.read_graph(src)
     rw.image_io(source, conv, f"onnx source {str(src)!r}")
     original = source_size(source, conv)

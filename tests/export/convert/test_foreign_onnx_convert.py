@@ -166,6 +166,10 @@ def test_bad_options(zoo, tmp_path):
     with pytest.raises(ModelError, match=r"expected an ONNX file, got '.*missing.onnx' \(no such file\)"):
         foreign_onnx.convert([tmp_path / "missing.onnx"], tmp_path / "o.onnx")
     assert not list(tmp_path.glob("o.*"))
+    before = zoo.read_bytes()
+    with pytest.raises(UserError, match=r"the output '.*candy-9.onnx' is the source; expected another path"):
+        foreign_onnx.convert([zoo], zoo)
+    assert zoo.read_bytes() == before
 
 
 def test_source_tensors_named_like_the_contract_are_renamed(tmp_path):
