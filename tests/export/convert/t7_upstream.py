@@ -167,12 +167,31 @@ def johnson_model(seed=0, width=32, blocks=5, batch=False, preprocessing="vgg", 
                                          "padding_type": "reflect"}}
 
 
+def shaved_model(seed=0, front_pad=8) -> dict:
+    """A small ``padding_type 'none'``-style chain: unpadded residual convolutions with a ``ShaveImage``
+    shortcut, ``SpatialUpSamplingNearest``, replication padding and ``cudnn.*`` layer names; ``front_pad``
+    reflection pixels first keep the output at least the input's size."""
+    rng = np.random.default_rng(seed)
+    body = seq(conv(rng, 8, 8, 3, 1, 0), norm(rng, 8, False), relu(), conv(rng, 8, 8, 3, 1, 0), norm(rng, 8, False))
+    first = conv(rng, 3, 4, 9, 1, 0)
+    first.cls = "cudnn.SpatialConvolution"
+    mods = [*([pad(front_pad)] if front_pad else []),
+            Lua("nn.SpatialReplicationPadding", {"pad_l": 4, "pad_r": 4, "pad_t": 4, "pad_b": 4}), first,
+            norm(rng, 4, False), Lua("cudnn.ReLU", {"threshold": 0, "val": 0}),
+            conv(rng, 4, 8, 3, 2, 1), norm(rng, 8, False), relu(),
+            seq(Lua("nn.ConcatTable", {"modules": [body, Lua("nn.ShaveImage", {"size": 2})]}), Lua("nn.CAddTable", {})),
+            Lua("nn.SpatialUpSamplingNearest", {"scale_factor": 2}), conv(rng, 8, 4, 3, 1, 1), norm(rng, 4, False),
+            relu(), pad(4), conv(rng, 4, 3, 9, 1, 0),
+            Lua("nn.Tanh", {}), Lua("nn.MulConstant", {"constant_scalar": 150.0})]
+    return {"model": seq(*mods), "opt": {"preprocessing": "vgg", "padding_type": "none"}}
+
+
 def _t(a) -> torch.Tensor:
     return torch.from_numpy(np.asarray(a, dtype=np.float32))
 
 
 def _forward(m: Lua, x: torch.Tensor) -> torch.Tensor:
-    f, cls = m.fields, m.cls
+    f, cls = m.fields, m.cls.replace("cudnn.", "nn.")
     if cls == "nn.Sequential":
         for sub in f["modules"]:
             x = _forward(sub, x)
@@ -183,6 +202,13 @@ def _forward(m: Lua, x: torch.Tensor) -> torch.Tensor:
         return sum(x[1:], x[0])
     if cls == "nn.SpatialReflectionPadding":
         return F.pad(x, (f["pad_l"], f["pad_r"], f["pad_t"], f["pad_b"]), mode="reflect")
+    if cls == "nn.SpatialReplicationPadding":
+        return F.pad(x, (f["pad_l"], f["pad_r"], f["pad_t"], f["pad_b"]), mode="replicate")
+    if cls == "nn.ShaveImage":
+        n = f["size"]
+        return x[:, :, n:-n, n:-n]
+    if cls == "nn.SpatialUpSamplingNearest":
+        return x.repeat_interleave(f["scale_factor"], 2).repeat_interleave(f["scale_factor"], 3)
     if cls == "nn.SpatialConvolution":
         w = _t(f["weight"]).reshape(f["nOutputPlane"], f["nInputPlane"], f["kH"], f["kW"])
         return F.conv2d(x, w, _t(f["bias"]), (f["dH"], f["dW"]), (f["padH"], f["padW"]))

@@ -33,10 +33,11 @@ VARIANTS = {
 }
 
 
-@pytest.fixture(scope="module", params=sorted(VARIANTS))
+@pytest.fixture(scope="module", params=[*sorted(VARIANTS), "shave-upsample-replicate-cudnn"])
 def converted(request, tmp_path_factory):
     d = tmp_path_factory.mktemp("t7")
-    ckpt = UP.johnson_model(seed=1, **VARIANTS[request.param])
+    name = request.param
+    ckpt = UP.shaved_model(seed=1) if name not in VARIANTS else UP.johnson_model(seed=1, **VARIANTS[name])
     src, out = d / "candy.t7", d / "candy.onnx"
     UP.save_t7(ckpt, src)
     report = convert([src], out, license="free for research", command="impasto convert torch7 candy.t7")
@@ -107,6 +108,14 @@ def test_bad_checkpoints_are_one_line_naming_the_layer(kind, tmp_path):
     with pytest.raises(ModelError) as err:
         convert([src], out)
     assert expected in str(err.value) and "\n" not in str(err.value)
+    assert list(tmp_path.iterdir()) == [src]
+
+
+def test_output_smaller_than_the_input_is_refused(tmp_path):
+    src = tmp_path / "shaved.t7"
+    UP.save_t7(UP.shaved_model(seed=0, front_pad=0), src)
+    with pytest.raises(ModelError, match="expected an output at least the input's size, got "):
+        convert([src], tmp_path / "shaved.onnx")
     assert list(tmp_path.iterdir()) == [src]
 
 
