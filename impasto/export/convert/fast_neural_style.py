@@ -16,15 +16,12 @@ Convention:
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-from impasto.contracts import STYLIZE
-from impasto.errors import UserError
-from impasto.export.convert.common import ATOL, PARITY_SIZES, check_keys, load_state_dict, sha256_of, source_card
-from impasto.export.pipeline import ExportPlan, export_plan
+from impasto.export.convert.common import check_keys, load_state_dict, source_card
+from impasto.export.convert.single_image import convert_one, stylize_plan
+from impasto.export.pipeline import ExportPlan
 
 FORMAT = "fast-neural-style"
 UPSTREAM = "pytorch/examples fast_neural_style (neural_style/transformer_net.py)"
@@ -52,17 +49,12 @@ def load_network(path: str | os.PathLike) -> Any:
 def plan_for(path: str | os.PathLike, *, license: str | None, command: str) -> ExportPlan:
     """The export plan of one upstream state dict."""
     from impasto.models.fast_neural_style import FastNeuralStyleGraph
-    from impasto.models.registry import ExportDefaults
 
-    graph = FastNeuralStyleGraph(load_network(path)).eval()
-    name = Path(path).stem
+    graph = FastNeuralStyleGraph(load_network(path))  # first: a missing or bad file is refused before hashing
     card = source_card(FORMAT, [path], upstream=UPSTREAM, input_convention=INPUT_CONVENTION, license=license,
                        command=command, wrapper="x255 in; crop to the input size, /255, clamp [0, 1] out")
-    return ExportPlan(method=FORMAT, module=graph, contract=STYLIZE,
-                      defaults=ExportDefaults(atol=ATOL, parity_sizes=PARITY_SIZES, torchscript=True),
-                      noun="a fast_neural_style TransformerNet", style_name=name,
-                      description=f"{name} — pytorch/examples fast_neural_style TransformerNet (converted)",
-                      card=card, source_sha256=sha256_of(path), named_rows=False)
+    return stylize_plan(FORMAT, graph, path, card=card,
+                        noun="a fast_neural_style TransformerNet", upstream=UPSTREAM)
 
 
 def convert(sources: Sequence[str | os.PathLike], output: str | os.PathLike, *, license: str | None = None,
@@ -74,11 +66,5 @@ def convert(sources: Sequence[str | os.PathLike], output: str | os.PathLike, *, 
         ModelError: the source is not an upstream ``TransformerNet`` state dict.
         ExportError: the export or its parity check failed.
     """
-    if len(sources) != 1:
-        raise UserError(f"convert {FORMAT}: expected one state dict (.pth/.model), got {len(sources)} files")
-    if options:
-        raise UserError(f"convert {FORMAT}: unexpected options {sorted(options)}")
-    t0 = time.perf_counter()
-    plan = plan_for(sources[0], license=license, command=command)
-    report = export_plan(plan, output, parity_sizes=PARITY_SIZES, atol=ATOL)
-    return {"format": FORMAT, **report, "seconds": round(time.perf_counter() - t0, 2)}
+    return convert_one(FORMAT, "state dict (.pth/.model)", sources, output, options,
+                       lambda path: plan_for(path, license=license, command=command))

@@ -15,7 +15,6 @@ Convention:
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,10 +22,10 @@ from typing import Any
 import numpy as np
 import torchfile
 
-from impasto.contracts import STYLIZE
-from impasto.errors import ModelError, UserError
-from impasto.export.convert.common import ATOL, PARITY_SIZES, sha256_of, source_card
-from impasto.export.pipeline import ExportPlan, export_plan
+from impasto.errors import ModelError
+from impasto.export.convert.common import source_card
+from impasto.export.convert.single_image import convert_one, stylize_plan
+from impasto.export.pipeline import ExportPlan
 
 FORMAT = "torch7"
 UPSTREAM = "jcjohnson/fast-neural-style (Torch7, fast_neural_style/models.lua)"
@@ -239,22 +238,17 @@ def _check_output_size(graph: Any, path: str | os.PathLike) -> None:
 
 def plan_for(path: str | os.PathLike, *, license: str | None, command: str) -> ExportPlan:
     """The export plan of one ``.t7`` checkpoint."""
-    from impasto.models.registry import ExportDefaults
     from impasto.models.torch7 import Torch7Graph
 
     net, pre = load_network(path)
     graph = Torch7Graph(net, pre).eval()
     _check_output_size(graph, path)
-    name = Path(path).stem
     card = source_card(FORMAT, [path], upstream=UPSTREAM, input_convention=CONVENTIONS[pre], license=license,
                        command=command, preprocessing=pre,
                        wrapper=f"RGB [0, 1] -> {pre} preprocessing in; its inverse, crop to the input size, "
                                "clamp [0, 1] out; the upstream's optional median filter is not applied")
-    return ExportPlan(method="fast-neural-style-torch7", module=graph, contract=STYLIZE,
-                      defaults=ExportDefaults(atol=ATOL, parity_sizes=PARITY_SIZES, torchscript=True),
-                      noun="a Torch7 fast-neural-style network", style_name=name,
-                      description=f"{name} — jcjohnson/fast-neural-style Torch7 model (converted)",
-                      card=card, source_sha256=sha256_of(path), named_rows=False)
+    return stylize_plan("fast-neural-style-torch7", graph, path, card=card, noun="a Torch7 fast-neural-style network",
+                        upstream=UPSTREAM)
 
 
 def convert(sources: Sequence[str | os.PathLike], output: str | os.PathLike, *, license: str | None = None,
@@ -266,11 +260,5 @@ def convert(sources: Sequence[str | os.PathLike], output: str | os.PathLike, *, 
         ModelError: the source is not a fast-neural-style Torch7 checkpoint this reader maps.
         ExportError: the export or its parity check failed.
     """
-    if len(sources) != 1:
-        raise UserError(f"convert {FORMAT}: expected one .t7 checkpoint, got {len(sources)} files")
-    if options:
-        raise UserError(f"convert {FORMAT}: unexpected options {sorted(options)}")
-    t0 = time.perf_counter()
-    plan = plan_for(sources[0], license=license, command=command)
-    report = export_plan(plan, output, parity_sizes=PARITY_SIZES, atol=ATOL)
-    return {"format": FORMAT, **report, "seconds": round(time.perf_counter() - t0, 2)}
+    return convert_one(FORMAT, ".t7 checkpoint", sources, output, options,
+                       lambda path: plan_for(path, license=license, command=command))
