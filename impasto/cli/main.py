@@ -75,7 +75,7 @@ class _Parser(argparse.ArgumentParser):
 _ORDER = ("stylize", "info", "gatys", "train", "export", "build_engine", "bench", "video", "webcam", "photoreal")
 _NOT_COMMANDS = {"batch", "common", "main"}
 #: Packages of the ``[train]`` extra: a command that needs one that is missing is a user error.
-_TRAIN_EXTRA = ("torch", "onnx", "onnxscript", "matplotlib")
+_TRAIN_EXTRA = ("torch", "onnx", "onnxscript", "matplotlib", "torchfile")
 
 
 def _command_modules() -> list[str]:
