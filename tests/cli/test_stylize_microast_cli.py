@@ -101,3 +101,39 @@ def test_style_image_without_torch(files, tmp_path):
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert read_image(out).shape == (61, 90, 3)
+
+
+def _clip(tmp_path: Path) -> Path:
+    from impasto.runtime.io.video import write_video
+
+    photo = cv2.resize(read_image(ROOT / "assets" / "chelsea.jpg"), (88, 48), interpolation=cv2.INTER_AREA)
+    path = tmp_path / "in.mp4"
+    write_video(path, [photo[:, i:i + 64] for i in range(0, 24, 4)], fps=6)
+    return path
+
+
+def test_video_with_a_painting(files, tmp_path, capfd, monkeypatch):
+    from impasto.runtime.io.video import VideoReader
+
+    monkeypatch.setenv("IMPASTO_FFMPEG", "none")
+    clip, out = _clip(tmp_path), tmp_path / "out.mp4"
+    assert main(["video", str(clip), "-o", str(out), "--style-image", str(files["style"]), "--json"]) == 0
+    report = json.loads(capfd.readouterr().out)
+    assert report["method"] == "microast" and report["style"] == "style" and report["frames"] == 6
+    with VideoReader(clip) as a, VideoReader(out) as b:
+        src, got = list(a), list(b)
+    assert len(got) == 6 and got[0].shape == src[0].shape == (48, 64, 3)
+    assert np.mean([np.abs(g.astype(float) - s).mean() for g, s in zip(got, src)]) > 10  # restyled frames
+    assert main(["video", str(clip), "-o", str(tmp_path / "x.mp4"), "--style-image", str(files["style"]),
+                 "--style", "candy"]) == 2
+    assert "choose one" in capfd.readouterr().err
+    assert not (tmp_path / "x.mp4").exists()
+
+
+def test_webcam_with_a_painting(files, tmp_path, capfd):
+    clip = _clip(tmp_path)
+    assert main(["webcam", "--camera", str(clip), "--no-window", "--style-image", str(files["style"]),
+                 "--json"]) == 0
+    report = json.loads(capfd.readouterr().out)
+    assert Path(report["model"]).name == "microast.onnx" and report["style"] == "style"
+    assert report["frames_out"] == 6

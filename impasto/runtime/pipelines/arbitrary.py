@@ -130,3 +130,63 @@ class ArbitraryStylizer(Pipeline):
 
     def describe(self) -> dict[str, Any]:
         return {"method": self.method, **super().describe()}
+
+
+class PaintingStylizer:
+    """An :class:`ArbitraryStylizer` bound to one painting: what ``impasto video`` / the live loop run per frame.
+
+    Attributes:
+        model: the opened graph (closed with this object).
+        style: the painting, ``HxWx3`` uint8 RGB.
+        name: the painting's name (the file's stem), reported as the style.
+    """
+
+    def __init__(self, model: ArbitraryStylizer, style: np.ndarray, name: str) -> None:
+        self.model = model
+        self.style = to_rgb8(style, name="style")
+        self.name = name
+
+    @classmethod
+    def load(cls, painting: str | os.PathLike, *, model: str | os.PathLike | None = None, backend: str = "auto",
+             threads: int = 0) -> PaintingStylizer:
+        """Read ``painting`` and open ``model`` (default: the built-in MicroAST graph).
+
+        Raises:
+            ImageError: the painting cannot be read.
+            ModelError: no such graph, or not an arbitrary-style graph.
+        """
+        from impasto.runtime.io.images import read_image
+
+        style = read_image(painting)
+        return cls(ArbitraryStylizer.load(model, backend=backend, threads=threads), style, Path(painting).stem)
+
+    @property
+    def provider(self) -> str:
+        return self.model.provider
+
+    @property
+    def backend(self) -> Backend:
+        return self.model.backend
+
+    @property
+    def selection(self) -> Selection:
+        return self.model.selection
+
+    def __call__(self, image: np.ndarray, *, strength: float = 1.0, preserve_colors: bool = False) -> np.ndarray:
+        """One frame in the painting's style (``strength`` is the graph's alpha)."""
+        from impasto.runtime.pipelines.postprocess import preserve_color
+
+        out = self.model(image, self.style, alpha=strength)
+        return preserve_color(out, image) if preserve_colors else out
+
+    def describe(self) -> dict[str, Any]:
+        return {**self.model.describe(), "style_image": self.name}
+
+    def close(self) -> None:
+        self.model.close()
+
+    def __enter__(self) -> PaintingStylizer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
