@@ -188,3 +188,12 @@ def contract(name: str) -> GraphContract:
         return CONTRACTS[name]
     except KeyError:
         raise ModelError(f"expected a graph contract among {sorted(CONTRACTS)}, got {name!r}") from None
+
+# --- arbitrary: a feed-forward arbitrary-style network (impasto convert microast) ---
+#: Content, style painting and alpha -> the stylised content, at the content's size.
+ARBITRARY = GraphContract(
+    "arbitrary", (_image("content", (1, 3, "height", "width")), _image("style", (1, 3, "style_height", "style_width")),
+                  TensorContract("alpha", (1,), layout="scalar", color=None)),
+    (_image("stylized", (1, 3, "height", "width")),), ("impasto.arbitrary",))
+CONTRACTS[ARBITRARY.name] = ARBITRARY
+ARBITRARY_INPUTS = ARBITRARY.input_names

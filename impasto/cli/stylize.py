@@ -21,6 +21,9 @@ from impasto.cli.common import CliError, add_backend_args, emit_json, image_side
 from impasto.errors import ImpastoError
 from impasto.runtime.io.images import DEFAULT_MAX_PIXELS
 
+#: What ``--style-image`` runs: the built-in MicroAST graph (default) or a WCT graph.
+STYLE_IMAGE_METHODS = ("microast", "wct")
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("stylize", help="stylise images, folders or stdin with a style model")
@@ -30,14 +33,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--style", help="built-in style name (see `impasto styles`) or a mix of a bank's styles, "
                    "e.g. starry_night:0.6,la_muse:0.4 (with --model: styles of that bank)")
     p.add_argument("--model", help="path to an .onnx style model or a TensorRT .engine "
-                   "(with --style-image: an exported wct graph)")
+                   "(with --style-image: a converted microast graph or an exported wct graph)")
     p.add_argument("--style-layer-weights", metavar="A,B,C,D",
                    help="style bank: weight of each VGG16 style layer "
                    "(relu1_2,relu2_2,relu3_3,relu4_3; default 1 each)")
     p.add_argument("--content-layer-weights", metavar="A",
                    help="style bank: weight of each VGG16 content layer (relu2_2; default 1)")
     p.add_argument("--style-image", metavar="PAINTING",
-                   help="arbitrary style from a painting (WCT graph: --model, else the built-in one; - for stdin)")
+                   help="arbitrary style from a painting (- for stdin); see --method")
+    p.add_argument("--method", choices=STYLE_IMAGE_METHODS,
+                   help="with --style-image: microast (built in, the default) or wct (--model wct.onnx); "
+                        "default: the --model graph's own method, else microast")
     p.add_argument("--scale", type=positive_int, metavar="256|512|1024",
                    help="multiscale model (MT-Net): which output, by nominal scale (default: the finest)")
     p.add_argument("--strength", type=unit_float, default=1.0, help="0 = content, 1 = full style (default 1)")
@@ -59,6 +65,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_stylize(args: argparse.Namespace) -> int:
     if args.style_image is not None:
         return _run_style_image(args)
+    if args.method is not None:
+        raise CliError("--method: applies to --style-image only")
     from impasto.runtime.pipelines.stylizer import Stylizer
 
     inputs = expand_inputs(args.inputs)  # a missing input fails before a model loads
@@ -74,9 +82,32 @@ def run_stylize(args: argparse.Namespace) -> int:
                         f"with style {stylizer.name!r} on {stylizer.provider}", as_json=args.json)
 
 
-def _run_style_image(args: argparse.Namespace) -> int:
-    """``impasto stylize INPUT... --style-image PAINTING``: arbitrary style with the WCT graph."""
+def _style_image_method(args: argparse.Namespace) -> str:
+    """``--method``, else the ``--model`` graph's own (microast, or wct for anything else), else microast."""
+    if args.method is not None:
+        return args.method
+    if args.model is None:
+        return "microast"
+    from impasto.runtime.builtins import read_metadata
+    from impasto.runtime.pipelines.base import require_file
+
+    path = require_file(args.model, "a microast or wct .onnx graph")
+    if path.suffix.lower() != ".onnx":
+        return "wct"
+    return "microast" if read_metadata(path).get("impasto.method") == "microast" else "wct"
+
+
+def _open_style_image_model(method: str, args: argparse.Namespace):
+    from impasto.runtime.pipelines.arbitrary import ArbitraryStylizer
     from impasto.runtime.pipelines.photoreal import WCTStylizer
+
+    if method == "microast":
+        return ArbitraryStylizer.load(args.model, backend=args.backend)
+    return WCTStylizer.load(args.model, method="wct", backend=args.backend)
+
+
+def _run_style_image(args: argparse.Namespace) -> int:
+    """``impasto stylize INPUT... --style-image PAINTING``: arbitrary style with MicroAST or a WCT graph."""
     from impasto.runtime.pipelines.postprocess import preserve_color
 
     if args.scale is not None:
@@ -85,20 +116,22 @@ def _run_style_image(args: argparse.Namespace) -> int:
         raise CliError("--style-image takes the style from a painting; --style names a built-in model: choose one")
     if args.fp16:
         raise CliError("--fp16 applies to style models on the ort-trt backend, not to --style-image")
+    method = _style_image_method(args)
     inputs = expand_inputs(args.inputs)
     check_stdin_once(args.style_image, *(src for src, _ in inputs))
     painting = "stdin" if args.style_image == STDIO else Path(args.style_image).name
     style = read_input(args.style_image, max_pixels=args.max_pixels)
     jobs = plan_jobs(inputs, args.output, Path(painting).stem, args.format)
-    with WCTStylizer.load(args.model, method="wct", backend=args.backend) as model:
+    extra = {"smooth": "none"} if method == "wct" else {}
+    with _open_style_image_model(method, args) as model:
         def render(image: np.ndarray) -> np.ndarray:
-            out = model(image, style, alpha=args.strength, smooth="none")
+            out = model(image, style, alpha=args.strength, **extra)
             return preserve_color(out, image) if args.preserve_color else out
 
         results = run_batch(jobs, render, BatchOptions.from_args(args))
     return finish_batch(jobs, results, {**model.describe(), "style_image": args.style_image,
                                         "strength": args.strength, "preserve_color": args.preserve_color},
-                        f"with the style of {painting} (WCT) on {model.provider}", as_json=args.json)
+                        f"with the style of {painting} ({method}) on {model.provider}", as_json=args.json)
 
 
 def run_styles(args: argparse.Namespace) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from impasto.cli.common import add_backend_args, emit_json, image_side, unit_float
+from impasto.cli.common import CliError, add_backend_args, emit_json, image_side, unit_float
 from impasto.utils.progress import Progress
 
 _NO_FFMPEG_HINT = "install ffmpeg or `pip install imageio-ffmpeg` to keep the audio"
@@ -22,7 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "(default: NAME_STYLE.EXT beside the input)")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--style", help="built-in style name (see `impasto styles`)")
-    src.add_argument("--model", help="path to an .onnx style model")
+    src.add_argument("--model", help="path to an .onnx style model (with --style-image: a microast graph)")
+    p.add_argument("--style-image", metavar="PAINTING",
+                   help="arbitrary style from a painting with the built-in MicroAST graph (or --model microast.onnx)")
     add_backend_args(p)
     p.add_argument("--strength", type=unit_float, default=1.0, help="0 = content, 1 = full style (default 1)")
     p.add_argument("--preserve-color", action="store_true", help="keep the content's colours")
@@ -43,9 +45,23 @@ def default_output(src: str, style: str) -> str:
     return str(p.with_name(f"{p.stem}_{style}{suffix}"))
 
 
+def open_style_model(args: argparse.Namespace):
+    """The style model of ``video`` / ``webcam``: a painting with the MicroAST graph (``--style-image``), else a
+    style model (``--model`` / ``--style``)."""
+    from impasto.runtime.pipelines.arbitrary import PaintingStylizer
+    from impasto.runtime.pipelines.stylizer import Stylizer
+
+    if args.style_image is None:
+        return Stylizer.load(args.model or args.style, backend=args.backend, fp16=args.fp16)
+    if args.style:
+        raise CliError("--style-image takes the style from a painting; --style names a built-in model: choose one")
+    if args.fp16:
+        raise CliError("--fp16 applies to style models on the ort-trt backend, not to --style-image")
+    return PaintingStylizer.load(args.style_image, model=args.model, backend=args.backend)
+
+
 def run_video(args: argparse.Namespace) -> int:
     from impasto.runtime.io.video import probe_video
-    from impasto.runtime.pipelines.stylizer import Stylizer
     from impasto.runtime.stream.video import VideoOptions, check_output_path, stylize_video
 
     probe_video(args.input)  # fail on a bad input before loading a model
@@ -61,7 +77,7 @@ def run_video(args: argparse.Namespace) -> int:
             bar = Progress(expected, "video", enabled=not args.json)
         bar.update(1)
 
-    with Stylizer.load(args.model or args.style, backend=args.backend, fp16=args.fp16) as stylizer:
+    with open_style_model(args) as stylizer:
         output = args.output or default_output(args.input, stylizer.name)
         try:
             report = stylize_video(args.input, output, stylizer, options, on_frame=progress)

@@ -37,7 +37,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "a camera (every frame is stylised unless --realtime)")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--style", help="built-in style name (see `impasto styles`); n/p in the window cycle them")
-    src.add_argument("--model", help="path to an .onnx style model")
+    src.add_argument("--model", help="path to an .onnx style model (with --style-image: a microast graph)")
+    p.add_argument("--style-image", metavar="PAINTING",
+                   help="arbitrary style from a painting with the built-in MicroAST graph (or --model microast.onnx)")
     add_backend_args(p)
     p.add_argument("--size", type=frame_size, metavar="WxH", help="stylise at this size (e.g. 640x480)")
     p.add_argument("--no-window", action="store_true", help="run headless (no preview window)")
@@ -64,6 +66,7 @@ def open_source(camera: str, size: tuple[int, int] | None):
 
 
 def run_webcam(args: argparse.Namespace) -> int:
+    from impasto.cli.video import open_style_model
     from impasto.runtime.builtins import builtin_styles
     from impasto.runtime.io.video import PreviewWindow
     from impasto.runtime.pipelines.stylizer import Stylizer
@@ -72,10 +75,11 @@ def run_webcam(args: argparse.Namespace) -> int:
     config = StreamConfig(strength=args.strength, preserve_colors=args.preserve_color, stabilize=args.stabilize,
                           size=args.size, max_frames=args.frames, realtime=args.realtime)
     window = None if args.no_window else PreviewWindow("impasto webcam")
-    stylizer = Stylizer.load(args.model or args.style, backend=args.backend, fp16=args.fp16)
+    stylizer = open_style_model(args)
     try:
         source = open_source(args.camera, args.size)
-        pipeline = StreamPipeline(source, stylizer, config, styles=list(builtin_styles()),
+        styles = [] if args.style_image else list(builtin_styles())  # n/p cycle the built-in styles
+        pipeline = StreamPipeline(source, stylizer, config, styles=styles,
                                   load_style=lambda name: Stylizer.load(name, backend=args.backend, fp16=args.fp16))
         bar = Progress(args.frames, "webcam", enabled=not args.json and window is None)
 

@@ -127,11 +127,12 @@ def test_stylize_style_image_errors(wct_graph, photowct_graph, files, tmp_path, 
 
 
 def test_stylize_style_image_without_a_wct_graph(files, tmp_path, capsys, monkeypatch):
-    """No wct graph ships (the 20 MB budget): the one-line error says how to build one."""
+    """No wct graph ships (the 20 MB budget): --method wct without --model gets a one-line error saying how to build one
+    (without --method, the built-in microast graph runs: tests/cli/test_stylize_microast_cli.py)."""
     from impasto.runtime.pipelines import photoreal
 
     monkeypatch.setattr(photoreal, "PHOTOREAL_DIR", tmp_path)
-    assert main(["stylize", str(files["content"]), "--style-image", str(files["style"]), "-o",
+    assert main(["stylize", str(files["content"]), "--style-image", str(files["style"]), "--method", "wct", "-o",
                  str(tmp_path / "o.png")]) == 2
     line = _one_error_line(capsys)
     assert "no built-in wct graph" in line and "impasto export wct" in line and "--kind artistic" in line

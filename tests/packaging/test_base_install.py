@@ -51,6 +51,8 @@ def test_the_wheel_fits_the_budget_and_holds_the_built_in_graphs(base):
     assert size <= WHEEL_BUDGET, f"wheel is {size / 2**20:.1f} MiB"
     names = zipfile.ZipFile(base["wheel"]).namelist()
     assert "impasto/runtime/data/bank.onnx" in names and "impasto/runtime/data/photoreal/photowct.onnx" in names
+    assert {"impasto/runtime/data/arbitrary/microast.onnx", "impasto/runtime/data/arbitrary/MICROAST_LICENSE"} <= set(
+        names)
     assert not [n for n in names if n.endswith((".so", ".pt", ".pth"))], "compiled or checkpoint files in the wheel"
 
 
@@ -110,6 +112,13 @@ def test_stylize_files_mixes_folders_and_pipes(base, tmp_path):
 
     piped = _impasto(base, "stylize", "-", "--max-size", "64", cwd=tmp_path, stdin=PHOTO.read_bytes())
     assert piped.returncode == 0 and piped.stdout[:8] == b"\x89PNG\r\n\x1a\n", piped.stderr.decode()
+
+
+def test_stylize_style_image_runs_the_built_in_microast(base, tmp_path):
+    report = json.loads(_ok(_impasto(base, "stylize", str(PHOTO), "--style-image", str(OTHER), "-o",
+                                     str(tmp_path / "m.jpg"), "--max-size", "96", "--json", cwd=tmp_path)))
+    assert report["method"] == "microast" and report["succeeded"] == 1
+    assert max(_read(base, tmp_path / "m.jpg").shape[:2]) == 96
 
 
 def test_sheet_photoreal_video_webcam_bench(base, tmp_path):
