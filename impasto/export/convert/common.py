@@ -8,7 +8,6 @@ Convention:
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,19 +15,12 @@ from typing import Any
 
 from impasto import __version__
 from impasto.errors import ModelError
+from impasto.export.graph import sha256_file as sha256_of  # one digest helper for export and convert
 
 #: Parity sizes of every conversion: three, one odd (the issue's gate).
 PARITY_SIZES: tuple[tuple[int, int], ...] = ((128, 128), (131, 97), (192, 256))
 #: fp32 max abs error bound of every conversion.
 ATOL = 1e-4
-
-
-def sha256_of(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def source_card(fmt: str, sources: Sequence[str | os.PathLike], *, upstream: str, input_convention: str,
