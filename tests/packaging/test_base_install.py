@@ -32,8 +32,15 @@ def _run(cmd: list[str], timeout: float = 300, **kw) -> subprocess.CompletedProc
 @pytest.fixture(scope="module")
 def base(tmp_path_factory) -> dict[str, Path]:
     """``{"python", "impasto", "wheel"}`` of a fresh venv holding only the wheel and its dependencies."""
+    import shutil
+
     d = tmp_path_factory.mktemp("base_install")
-    build = _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", str(ROOT),
+    # a copy without build outputs: setuptools' build/ folder of a working tree can hold modules deleted since
+    src = d / "src"
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(
+        ".git", ".venv*", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache", ".ruff_cache", "runs",
+        "out", ".carry", "engines", "demo-output", "_C*.so"))
+    build = _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", str(src),
                   "-w", str(d / "wheel")], cwd=d)
     assert build.returncode == 0, build.stderr.decode()[-2000:]
     (wheel,) = (d / "wheel").glob("impasto-*.whl")
