@@ -1,11 +1,11 @@
-"""``impasto upgrade-checkpoint``: rewrite a trusted old checkpoint as plain data (needs the [train] extra).
+"""``impasto upgrade-checkpoint``: rewrite an older checkpoint as plain data (needs the [train] extra).
 
 impasto reads checkpoints with ``torch.load(..., weights_only=True)``, so a file never
-runs code. Checkpoints written before that rule may hold Python objects (a
-``TorchVersion`` in the card) that only the full unpickler loads; they are refused with
-a message naming this command. It reads the file with the full unpickler — which runs
-whatever code the file names, so use it only on files you trust — and writes a copy
-that loads safely. The original is kept.
+runs code. Checkpoints written before that rule hold a ``TorchVersion`` (and sometimes
+paths) in the card, which plain ``weights_only`` loading refuses; they are refused with a
+message naming this command. It reads the file with ``weights_only=True`` as well,
+allowing just those value types, and writes a copy with them as strings. A file holding
+anything else is refused, naming its types; nothing in it runs. The original is kept.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from impasto.cli.common import emit_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("upgrade-checkpoint", help="rewrite a checkpoint you trust so that it loads without unpickling "
-                                                  "code (needs the [train] extra)",
-                       description="Reads CKPT with the full unpickler (it can run code: only for files you trust) "
-                                   "and writes its tensors and plain data to -o, which every impasto command loads "
-                                   "with weights_only=True.")
+    p = sub.add_parser("upgrade-checkpoint", help="rewrite an older checkpoint (version strings, paths) as plain "
+                                                  "data (needs the [train] extra)",
+                       description="Reads CKPT with weights_only=True, allowing only version strings and paths "
+                                   "(nothing in the file runs), and writes it to -o as tensors and plain data, which "
+                                   "every impasto command loads.")
     p.add_argument("checkpoint", metavar="CKPT", help="the old checkpoint (.pt); kept as it is")
     p.add_argument("-o", "--output", required=True, metavar="NEW.pt", help="the converted checkpoint to write")
     p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")

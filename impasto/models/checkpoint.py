@@ -10,20 +10,22 @@ A checkpoint is a ``dict`` saved with ``torch.save``::
 Convention:
     Everything but tensors is plain data (dicts, lists, tuples, str, int, float, bool,
     None), so :func:`torch.load` with ``weights_only=True`` reads it. A file that needs
-    the full unpickler is refused, never executed.
+    the full unpickler is refused, never executed (:func:`safe_load`).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import os
+import pathlib
 import pickle
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch.torch_version import TorchVersion
 
 from impasto.errors import ModelError, UserError
 from impasto.runtime.io.atomic import atomic_write_bytes
@@ -61,24 +63,45 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """Load and check an impasto checkpoint (``weights_only=True``).
 
     Raises:
-        ModelError: missing file, not a checkpoint, a file that would need the full
-            unpickler (it may run code: refused, naming the conversion command), or an
+        ModelError: missing file, not a checkpoint, a file holding Python objects beyond
+            plain data and tensors (refused, naming the conversion command), or an
             unknown format.
+    """
+    hint = f"convert it with 'impasto upgrade-checkpoint {str(path)} -o NEW.pt'"
+    return _check_format(safe_load(path, "checkpoint", refused_hint=hint), path)
+
+
+def safe_load(path: str | os.PathLike, what: str, *, allowed: Sequence[type] = (),
+              refused_hint: str = "") -> Any:
+    """``torch.load(path, weights_only=True)``: tensors and plain data only, so the file never runs code.
+
+    Args:
+        path: the file.
+        what: how messages name it (``"checkpoint"``, ``"fast-neural-style checkpoint"``).
+        allowed: classes the unpickler may rebuild besides plain data (harmless value types).
+        refused_hint: what to do about a file holding other objects (appended to the message).
+
+    Raises:
+        ModelError: no such file, unreadable, or holding objects outside plain data,
+            tensors and ``allowed`` — one line each.
     """
     p = Path(path)
     if not p.is_file():
-        raise ModelError(f"checkpoint: expected a file, got {str(p)!r} (no such file)")
+        raise ModelError(f"{what}: expected a file, got {str(p)!r} (no such file)")
     try:
-        ckpt = torch.load(p, map_location="cpu", weights_only=True)
+        with torch.serialization.safe_globals(list(allowed)):
+            return torch.load(p, map_location="cpu", weights_only=True)
     except Exception as exc:
-        if needs_full_unpickler(exc):
-            raise ModelError(f"checkpoint {str(p)!r}: refused: it holds Python objects that only the full unpickler "
-                             "loads, and unpickling can run code; if you trust the file, convert it with "
-                             f"'impasto upgrade-checkpoint {str(p)} -o NEW.pt'") from None
-        raise ModelError(f"checkpoint {str(p)!r}: cannot read ({one_line_load_error(exc)})") from None
+        if refused_hint and needs_full_unpickler(exc):
+            raise ModelError(f"{what} {str(p)!r}: refused: it holds Python objects that only the full unpickler "
+                             f"loads, and unpickling can run code; {refused_hint}") from None
+        raise ModelError(f"{what} {str(p)!r}: cannot read ({one_line_load_error(exc)})") from None
+
+
+def _check_format(ckpt: Any, path: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         got = ckpt.get("format") if isinstance(ckpt, dict) else type(ckpt).__name__
-        raise ModelError(f"checkpoint {str(p)!r}: expected format {FORMAT!r}, got {got!r}")
+        raise ModelError(f"checkpoint {str(path)!r}: expected format {FORMAT!r}, got {got!r}")
     return ckpt
 
 
@@ -95,12 +118,18 @@ def one_line_load_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text.splitlines()[0][:200]}" if text else "an empty or truncated file"
 
 
-def upgrade_checkpoint(src: str | os.PathLike, dst: str | os.PathLike) -> dict[str, Any]:
-    """Rewrite a checkpoint you trust as plain data, so that ``weights_only=True`` loads it.
+#: What checkpoints written before the plain-data rule held beyond plain data: ``torch.__version__``
+#: (a ``TorchVersion``) and paths in the card. Harmless value types, rebuilt without running code.
+OLD_CHECKPOINT_TYPES: tuple[type, ...] = (TorchVersion, pathlib.PosixPath, pathlib.PurePosixPath,
+                                          pathlib.WindowsPath, pathlib.PureWindowsPath)
 
-    The source is read with the full unpickler, which runs whatever code the file names:
-    only call this on files you trust. Strings subclasses (``torch.__version__``), paths,
-    numpy scalars and arrays, and dataclasses become plain values; anything else is refused.
+
+def upgrade_checkpoint(src: str | os.PathLike, dst: str | os.PathLike) -> dict[str, Any]:
+    """Rewrite an older checkpoint as plain data, so that ``weights_only=True`` loads it.
+
+    The source is read with ``weights_only=True`` too, allowing only
+    :data:`OLD_CHECKPOINT_TYPES` (version strings and paths, which become ``str``): no file
+    runs code, trusted or not. A file holding any other object is refused, naming its types.
 
     Args:
         src: the old checkpoint.
@@ -110,51 +139,35 @@ def upgrade_checkpoint(src: str | os.PathLike, dst: str | os.PathLike) -> dict[s
         ``{"output", "method", "converted"}``: ``converted`` lists the converted objects' types.
 
     Raises:
-        ModelError: unreadable source, an impasto format it is not, or an object that has no
-            plain equivalent.
+        ModelError: unreadable source, objects other than those above, or not an impasto
+            checkpoint.
         UserError: ``dst`` is ``src``.
     """
     if Path(src).resolve() == Path(dst).resolve():
         raise UserError("upgrade-checkpoint: expected an output other than the input (the original is kept)")
     try:
-        ckpt = torch.load(src, map_location="cpu", weights_only=False)
-    except Exception as exc:
-        raise ModelError(f"checkpoint {str(src)!r}: cannot read ({one_line_load_error(exc)})") from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        got = ckpt.get("format") if isinstance(ckpt, dict) else type(ckpt).__name__
-        raise ModelError(f"checkpoint {str(src)!r}: expected format {FORMAT!r}, got {got!r}")
+        ckpt = _check_format(safe_load(src, "checkpoint", allowed=OLD_CHECKPOINT_TYPES), src)
+    except ModelError as exc:
+        if "only the full unpickler" not in str(exc):
+            raise
+        others = sorted(set(torch.serialization.get_unsafe_globals_in_checkpoint(src))
+                        - {f"{t.__module__}.{t.__qualname__}" for t in OLD_CHECKPOINT_TYPES})
+        raise ModelError(f"upgrade-checkpoint: {str(src)!r} holds objects impasto does not rebuild "
+                         f"({', '.join(others)}); only version strings and paths are converted, and nothing in "
+                         "the file was run") from None
     converted: list[str] = []
-    plain = {k: _plain(v, converted, k) for k, v in ckpt.items() if k != "format"}
+    plain = {k: _plain(v, converted) for k, v in ckpt.items() if k != "format"}
     save_checkpoint(dst, plain)
     return {"output": str(dst), "method": plain.get("method"), "converted": sorted(set(converted))}
 
 
-def _plain(obj: Any, converted: list[str], where: str) -> Any:
-    """``obj`` with every value that ``weights_only=True`` refuses turned into plain data."""
-    import numpy as np
-
-    if type(obj) in _PLAIN_TYPES or isinstance(obj, (torch.Tensor, torch.dtype, torch.device)):
-        return obj
-    if type(obj) is dict:
-        return {_plain(k, converted, where): _plain(v, converted, f"{where}.{k}") for k, v in obj.items()}
+def _plain(obj: Any, converted: list[str]) -> Any:
+    """``obj`` with the :data:`OLD_CHECKPOINT_TYPES` in it turned into ``str``."""
+    if isinstance(obj, OLD_CHECKPOINT_TYPES):
+        converted.append(f"{type(obj).__module__}.{type(obj).__qualname__}")
+        return str(obj)
+    if isinstance(obj, dict):  # dict or OrderedDict (state dicts), kept as it is
+        return type(obj)((k, _plain(v, converted)) for k, v in obj.items())
     if type(obj) in (list, tuple):
-        return type(obj)(_plain(v, converted, f"{where}[{i}]") for i, v in enumerate(obj))
-    converted.append(f"{type(obj).__module__}.{type(obj).__qualname__}")
-    for plain_type in (bool, int, float, str):  # subclasses: TorchVersion, IntEnum, ...
-        if isinstance(obj, plain_type):
-            return plain_type(obj)
-    if isinstance(obj, os.PathLike):
-        return os.fspath(obj)
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return torch.from_numpy(np.ascontiguousarray(obj))
-    if isinstance(obj, dict):  # OrderedDict, defaultdict
-        return _plain(dict(obj), converted, where)
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return _plain(dataclasses.asdict(obj), converted, where)
-    raise ModelError(f"upgrade-checkpoint: {where} holds a {type(obj).__module__}.{type(obj).__qualname__}, "
-                     "which has no plain-data equivalent")
-
-
-_PLAIN_TYPES = (type(None), bool, int, float, str)
+        return type(obj)(_plain(v, converted) for v in obj)
+    return obj

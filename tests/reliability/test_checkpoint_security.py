@@ -90,6 +90,15 @@ def test_an_old_checkpoint_is_refused_then_upgraded_on_request(tiny_checkpoint, 
     assert old.read_bytes() == original  # the original is untouched
 
 
+def test_upgrade_never_runs_a_hostile_file_either(tiny_checkpoint, tmp_path, capsys):
+    marker = tmp_path / "pwned"
+    evil = _hostile_checkpoint(tmp_path / "evil.pt", marker, tiny_checkpoint)
+    assert main(["upgrade-checkpoint", str(evil), "-o", str(tmp_path / "new.pt")]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert "builtins.getattr" in line and "nothing in the file was run" in line, line  # how Path.touch pickles
+    assert not marker.exists() and not (tmp_path / "new.pt").exists()
+
+
 def test_upgrade_refuses_to_overwrite_its_input(tiny_checkpoint, tmp_path, capsys):
     copy = tmp_path / "c.pt"
     copy.write_bytes(tiny_checkpoint.read_bytes())

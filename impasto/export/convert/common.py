@@ -50,19 +50,13 @@ def load_state_dict(path: str | os.PathLike, what: str) -> dict[str, Any]:
     """
     import torch
 
-    from impasto.models.checkpoint import one_line_load_error
+    from impasto.models.checkpoint import safe_load
 
-    p = Path(path)
-    if not p.is_file():
-        raise ModelError(f"{what}: expected a file, got {str(p)!r} (no such file)")
-    try:
-        obj = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ModelError(f"{what} {str(p)!r}: cannot read ({one_line_load_error(exc)})") from None
+    obj = safe_load(path, what)
     if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
         obj = obj["state_dict"]
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise ModelError(f"{what} {str(p)!r}: expected a state dict (names -> tensors), got {type(obj).__name__}")
+        raise ModelError(f"{what} {str(path)!r}: expected a state dict (names -> tensors), got {type(obj).__name__}")
     return obj
 
 
