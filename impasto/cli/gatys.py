@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from impasto.cli.batch import STDIO, check_image_output, check_stdin_once, read_input, report, write_output
 from impasto.cli.common import positive_float, positive_int
+from impasto.cli.file_batch import STDIO, check_image_output, check_stdin_once, read_input, report, write_output
 
 
 def _layers(text: str) -> tuple[str, ...]:

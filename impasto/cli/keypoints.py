@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from impasto.cli.batch import check_stdin_once, read_input, report
 from impasto.cli.common import positive_int, unit_float
+from impasto.cli.file_batch import check_stdin_once, read_input, report
 
 CONVENTION = ("(x, y) in pixels of each original image, origin at its top-left corner, x right, y down; "
               "pixel (row i, col j) has its centre at (j + 0.5, i + 0.5); x_norm = 2x/W - 1 (align_corners=False)")

@@ -1,7 +1,7 @@
 """``impasto`` entry point: one command, many subcommands.
 
 Exit codes, mapped here once for every command (a command returns 0, or 2 / 1 when some
-files of a folder run failed, see :func:`impasto.cli.batch.finish_batch`, and raises for
+files of a folder run failed, see :func:`impasto.cli.file_batch.finish_batch`, and raises for
 the rest):
 
 - 0: done;
@@ -73,7 +73,7 @@ class _Parser(argparse.ArgumentParser):
 # ``impasto.cli`` with a ``register(sub)`` function is added after them, so a new
 # subcommand is one new file.
 _ORDER = ("stylize", "info", "gatys", "train", "export", "build_engine", "bench", "video", "webcam", "photoreal")
-_NOT_COMMANDS = {"batch", "common", "main"}
+_NOT_COMMANDS = {"common", "file_batch", "main"}
 #: Packages of the ``[train]`` extra: a command that needs one that is missing is a user error.
 _TRAIN_EXTRA = ("torch", "onnx", "onnxscript", "matplotlib", "torchfile")
 

@@ -12,8 +12,8 @@ import sys
 
 import numpy as np
 
-from impasto.cli.batch import STDIO, check_image_output, check_stdin_once, read_input, report, write_output
 from impasto.cli.common import CliError, image_side, positive_int, unit_float
+from impasto.cli.file_batch import STDIO, check_image_output, check_stdin_once, read_input, report, write_output
 from impasto.runtime.io.images import DEFAULT_MAX_PIXELS, decode_image, fit_max_size, read_image
 from impasto.runtime.io.masks import KIND_NAMES, check_mask_size
 

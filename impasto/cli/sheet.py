@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import time
 
-from impasto.cli.batch import STDIO, check_image_output, read_input, report, write_output
 from impasto.cli.common import CliError, add_backend_args, image_side, positive_int
+from impasto.cli.file_batch import STDIO, check_image_output, read_input, report, write_output
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from impasto.cli.batch import (
+from impasto.cli.common import CliError, add_backend_args, emit_json, image_side, positive_int, unit_float
+from impasto.cli.file_batch import (
     STDIO,
     BatchOptions,
     check_stdin_once,
@@ -17,7 +18,6 @@ from impasto.cli.batch import (
     read_input,
     run_batch,
 )
-from impasto.cli.common import CliError, add_backend_args, emit_json, image_side, positive_int, unit_float
 from impasto.errors import ImpastoError
 from impasto.runtime.io.images import DEFAULT_MAX_PIXELS
 

@@ -14,8 +14,8 @@ import json
 
 import numpy as np
 
-from impasto.cli import batch
-from impasto.cli.batch import Job
+from impasto.cli import file_batch
+from impasto.cli.file_batch import Job
 from impasto.errors import BackendRuntimeError, StorageError
 
 
@@ -50,7 +50,7 @@ def test_any_exception_of_one_file_is_reported_and_the_others_written(tmp_path, 
             raise failures[len(calls) - 1]
         return 255 - image
 
-    results = batch.run_batch(jobs, render, batch.BatchOptions(progress=False))
+    results = file_batch.run_batch(jobs, render, file_batch.BatchOptions(progress=False))
     err = capsys.readouterr().err.splitlines()
     assert err == [f"impasto: error: {jobs[1].src}: RuntimeError: [ONNXRuntimeError] : 2 : INVALID_ARGUMENT : bad pad",
                    "impasto: error: cudaMalloc failed: cudaErrorMemoryAllocation",
@@ -58,7 +58,7 @@ def test_any_exception_of_one_file_is_reported_and_the_others_written(tmp_path, 
     assert [r["output"] is not None for r in results] == [True, False, False, False, True]
     assert [r.get("user_error") for r in results] == [None, False, False, False, None]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "e.png"]
-    assert batch.finish_batch(jobs, results, {"model": "m"}, "with m", as_json=True) == 1
+    assert file_batch.finish_batch(jobs, results, {"model": "m"}, "with m", as_json=True) == 1
     report = json.loads(capsys.readouterr().out)
     assert report["succeeded"] == 2 and report["failed"] == 3
     assert report["images"][1]["error"].startswith(f"{jobs[1].src}: RuntimeError: ")

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from impasto.cli.batch import Job, check_distinct_outputs, expand_inputs, plan_jobs
 from impasto.cli.common import CliError
+from impasto.cli.file_batch import Job, check_distinct_outputs, expand_inputs, plan_jobs
 from impasto.cli.main import main
 
 

@@ -1,4 +1,4 @@
-"""``impasto.cli.batch`` (inputs, outputs, reports shared by the image commands) and main's exit-code mapping."""
+"""``impasto.cli.file_batch`` (inputs, outputs, reports shared by the image commands) and main's exit-code mapping."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import cv2
 import numpy as np
 import pytest
 
-from impasto.cli import batch
-from impasto.cli.batch import Job, check_image_output, expand_inputs, plan_jobs
+from impasto.cli import file_batch
 from impasto.cli.common import CliError
+from impasto.cli.file_batch import Job, check_image_output, expand_inputs, plan_jobs
 from impasto.cli.main import main
 from impasto.errors import BackendRuntimeError, ExportError, ModelError
 from impasto.runtime.io.images import decode_image, encode_image, read_image, write_image
@@ -66,12 +66,12 @@ def test_check_image_output_names_the_flag():
 
 
 def test_report_keeps_stdout_for_the_image(capsys):
-    batch.report({"a": 1}, "human", as_json=True, to_stdout=True)
-    batch.report({"a": 1}, "human", as_json=False, to_stdout=True)
+    file_batch.report({"a": 1}, "human", as_json=True, to_stdout=True)
+    file_batch.report({"a": 1}, "human", as_json=False, to_stdout=True)
     assert capsys.readouterr().out == ""
-    batch.report({"a": 1}, "human", as_json=True)
-    batch.report({"a": 1}, "human", as_json=False)
-    batch.report({"a": 1}, None, as_json=False)
+    file_batch.report({"a": 1}, "human", as_json=True)
+    file_batch.report({"a": 1}, "human", as_json=False)
+    file_batch.report({"a": 1}, None, as_json=False)
     out = capsys.readouterr().out
     assert json.loads(out[:out.index("}") + 1]) == {"a": 1} and out.endswith("}\nhuman\n")
 
@@ -85,16 +85,16 @@ def test_a_failing_file_does_not_stop_the_batch(tmp_path, capsys):
     def render(image):
         return 255 - image
 
-    results = batch.run_batch(jobs, render, batch.BatchOptions(progress=False))
+    results = file_batch.run_batch(jobs, render, file_batch.BatchOptions(progress=False))
     assert [r["output"] for r in results] == [jobs[0].dst, None, jobs[2].dst]
     assert "b.png: not an image" in results[1]["error"]
     assert capsys.readouterr().err.count("impasto: error: ") == 1
-    assert batch.finish_batch(jobs, results, {"model": "m"}, "with m", as_json=True) == 2
+    assert file_batch.finish_batch(jobs, results, {"model": "m"}, "with m", as_json=True) == 2
     report = json.loads(capsys.readouterr().out)
     assert report["model"] == "m" and report["succeeded"] == 2 and report["failed"] == 1
     assert read_image(jobs[2].dst).max() == 155 and not Path(jobs[1].dst).exists()
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "c.png"]  # no temporaries
-    assert batch.finish_batch(jobs[:1], results[:1], {}, "with m", as_json=False) == 0
+    assert file_batch.finish_batch(jobs[:1], results[:1], {}, "with m", as_json=False) == 0
     assert capsys.readouterr().out.startswith(f"wrote {jobs[0].dst} (8x6) in ")
 
 
