@@ -132,6 +132,19 @@ def temp_beside(path: str | os.PathLike, suffix: str = ".tmp") -> Path:
     return Path(name)
 
 
+def is_temporary_of(name: str, path: str | os.PathLike, suffix: str = ".tmp") -> bool:
+    """Whether the file ``name`` (in ``path``'s folder) is a temporary file of :func:`temp_beside` for ``path``.
+
+    An exception, Ctrl-C or SIGTERM removes its own temporary file (:func:`atomic_path`);
+    a writer killed outright (``kill -9``, a lost worker machine) cannot. A job that knows
+    its outputs removes such leftovers once no writer of them runs (``impasto batch`` does,
+    listing each output folder once).
+    """
+    prefix = _temp_prefix(Path(path), suffix)
+    return (name.startswith(prefix) and name.endswith(suffix)
+            and len(name) == len(prefix) + _RANDOM_CHARS + len(suffix))
+
+
 def publish(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
     """Give a finished temporary file the usual permissions and rename it onto ``path``.
 

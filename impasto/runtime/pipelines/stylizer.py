@@ -30,11 +30,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from impasto.errors import InputMismatchError, ModelError, UserError
+from impasto.errors import ImageError, InputMismatchError, ModelError, UserError
 from impasto.runtime.backends.base import Backend
 from impasto.runtime.backends.selection import BACKENDS, Selection, make_backend
 from impasto.runtime.builtins import ModelCard, resolve_model
@@ -245,23 +246,66 @@ class Stylizer(Pipeline):
 
         ``conditioning`` (a bank's extra inputs) defaults to the current selection.
         """
+        return self.run_arrays([rgb], conditioning)[0]
+
+    def can_batch(self, n: int, height: int, width: int) -> bool:
+        """Whether ``n`` images of this size run as one ``Nx3xHxW`` call (a graph with a free batch dimension).
+
+        A graph whose batch dimension is fixed, or an engine whose profile does not take
+        ``n``, runs them one at a time instead (:meth:`run_arrays` does this itself).
+        """
+        spec = self.backend.inputs[0]
+        if n == 1:
+            return True
+        if isinstance(spec.shape[0], int):
+            return spec.shape[0] == n
+        profile = (getattr(self.backend, "profiles", None) or {}).get(spec.name)
+        return profile is None or profile.contains((n, 3, *self.model_size(height, width)))
+
+    def run_arrays(self, rgbs: Sequence[np.ndarray],
+                   conditioning: dict[str, np.ndarray] | None = None) -> list[np.ndarray]:
+        """Run the model on ``HxWx3`` uint8 RGB images of one size, in one call where the graph takes a batch.
+
+        The same conditioning applies to all of them (a bank's extra inputs are one vector
+        per call); no post-processing. Each result equals :meth:`run_array` on that image
+        up to float rounding (within 1/255 per channel: the batched convolutions sum in
+        another order).
+
+        Raises:
+            ImageError: images of different sizes.
+        """
         import cv2
 
+        if not rgbs:
+            return []
+        if len({rgb.shape for rgb in rgbs}) != 1:
+            raise ImageError(f"run_arrays: expected images of one size, got {sorted({rgb.shape for rgb in rgbs})}")
+        if not self.can_batch(len(rgbs), *rgbs[0].shape[:2]):
+            return [self.run_arrays([rgb], conditioning)[0] for rgb in rgbs]
         spec = self.backend.inputs[0]
-        padded, crop = pad_to_min_side(rgb, MIN_SIDE)
-        h, w = padded.shape[:2]
+        crop = None
+        batch = []
+        for rgb in rgbs:
+            padded, crop = pad_to_min_side(rgb, MIN_SIDE)
+            batch.append(padded)
+        h, w = batch[0].shape[:2]
         mh, mw = input_size(self.multiscale, *self.model_size(h, w))
-        x = padded if (mh, mw) == (h, w) else cv2.resize(padded, (mw, mh), interpolation=cv2.INTER_AREA)
-        tensor = image_to_nchw(x, self.input_range)
+        if (mh, mw) != (h, w):
+            batch = [cv2.resize(x, (mw, mh), interpolation=cv2.INTER_AREA) for x in batch]
+        tensor = np.concatenate([image_to_nchw(x, self.input_range) for x in batch])
         feeds = dict(self._conditioning if conditioning is None else conditioning)
         expected = {self.output_name: (3, output_size(self.multiscale, self.output_name, mh, mw),
                                        (0.0, self.input_range))}
         hint = "; the layer weights may be too large for it" if self.bank is not None else ""
-        out = self._run_checked({spec.name: tensor.astype(spec.dtype, copy=False), **feeds}, x, expected, hint)
-        y = nchw_to_image(out[self.output_name], self.output_range)
-        if y.shape[:2] != (h, w):
-            y = cv2.resize(y, (w, h), interpolation=cv2.INTER_CUBIC)
-        return y if padded is rgb else np.ascontiguousarray(y[crop])
+        out = self._run_checked({spec.name: tensor.astype(spec.dtype, copy=False), **feeds}, batch[0], expected,
+                                hint)[self.output_name]
+        results = []
+        for i in range(len(rgbs)):
+            y = nchw_to_image(out[i:i + 1], self.output_range)
+            if y.shape[:2] != (h, w):
+                y = cv2.resize(y, (w, h), interpolation=cv2.INTER_CUBIC)
+            results.append(y if (h, w) == rgbs[i].shape[:2] else np.ascontiguousarray(y[crop]))
+        return results
 
     def __call__(self, image: np.ndarray, *, strength: float = 1.0, preserve_colors: bool = False,
                  style: StyleSelection | None = None, style_layer_weights: object = None,
@@ -293,6 +337,25 @@ class Stylizer(Pipeline):
         if preserve_colors:
             out = preserve_color(out, rgb)
         return blend(out, rgb, strength)
+
+    def stylize_batch(self, images: Sequence[np.ndarray], *, strength: float = 1.0, preserve_colors: bool = False,
+                      style: StyleSelection | None = None, style_layer_weights: object = None,
+                      content_layer_weights: object = None) -> list[np.ndarray]:
+        """Stylise images of one size with the same settings, in one model call where the graph takes a batch.
+
+        Takes the arguments of :meth:`__call__`, which applies to each image; each result
+        equals that call's up to float rounding (see :meth:`run_arrays`). Dynamic batching
+        (``impasto serve``) groups requests by size and settings and calls this once per group.
+
+        Raises:
+            ImageError: images of different sizes, or of a layout :meth:`__call__` refuses.
+        """
+        strength = unit_number(strength, "strength")
+        feeds = self._feeds(style, style_layer_weights, content_layer_weights)
+        rgbs = [to_rgb8(image) for image in images]
+        outs = self.run_arrays(rgbs, feeds)
+        return [blend(preserve_color(out, rgb) if preserve_colors else out, rgb, strength)
+                for out, rgb in zip(outs, rgbs, strict=True)]
 
     def describe(self) -> dict:
         info = {"style": self.name, **super().describe()}
