@@ -16,6 +16,7 @@ stay, nothing is half-written, a re-run goes on).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -52,8 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_batch_command(args: argparse.Namespace) -> int:
-    from impasto.scale.batch import WorkerConfig, count_statuses, run_batch_job
-    from impasto.scale.cluster import ray_session
+    from impasto.scale.batch import count_statuses
     from impasto.scale.jobs import plan_batch, remove_leftovers, report_path, write_report
 
     if args.fp16:
@@ -64,47 +64,59 @@ def run_batch_command(args: argparse.Namespace) -> int:
     _check_model(args)
     report = report_path(args.output)
     rows: list[dict] = []
+    summary: dict = {"source": args.source, "output": args.output, "model": args.model or args.style,
+                     "style": args.style if args.model else None, "strength": args.strength,
+                     "preserve_color": args.preserve_color, "backend": args.backend}
     t0 = time.perf_counter()
-    with ray_session(args.ray_address, num_cpus=args.workers) as session:
-        pool = _pool(args, session.cpus, session.gpus, len(plan.todo))
-        worker = WorkerConfig(model=args.model or args.style, style=args.style if args.model else None,
-                              strength=args.strength, preserve_color=args.preserve_color, backend=args.backend,
-                              threads=args.threads or max(1, int(session.cpus // pool.workers)),
-                              max_pixels=args.max_pixels, max_size=args.max_size, quality=args.quality)
-        remove_leftovers(plan.todo)
-        t_run = time.perf_counter()
-        try:
-            with Progress(len(plan.todo), "batch", enabled=not args.json and len(plan.todo) > 1) as bar:
-                for row in run_batch_job(list(plan.todo), worker, pool):
-                    rows.append(row)
-                    if row["status"] == "failed":
-                        sys.stderr.write(f"impasto: error: {row['error']}\n")
-                    bar.update(1)
-        finally:
-            run_seconds = time.perf_counter() - t_run
-            failures = [r for r in rows if r["status"] == "failed"]
-            os.makedirs(args.output, exist_ok=True)
-            write_report(report, failures)
-    remove_leftovers(plan.todo)  # after the cluster stopped: no worker of ours still writes
+    try:
+        if plan.todo:
+            summary.update(_run_on_ray(args, list(plan.todo), rows))
+    finally:
+        remove_leftovers(plan.todo)  # the cluster stopped (or we left it): no worker of ours still writes
+        os.makedirs(args.output, exist_ok=True)
+        write_report(report, [r for r in rows if r["status"] == "failed"])  # also after Ctrl-C
     counts = count_statuses(rows)
+    run_seconds = summary.get("run_seconds", 0.0)
     done = counts["written"] + counts["existing"]
-    summary = {"source": args.source, "output": args.output, "model": worker.model, "style": worker.style,
-               "strength": args.strength, "preserve_color": args.preserve_color, "backend": args.backend,
-               "workers": pool.workers, "threads_per_worker": worker.threads, "batch_size": pool.batch_size,
-               "ray": session.to_dict(), "images": len(plan.jobs), "done_before": plan.done_before, **counts,
-               "report": str(report), "run_seconds": round(run_seconds, 3),
-               "total_seconds": round(time.perf_counter() - t0, 3),
-               "images_per_second": round(done / run_seconds, 3) if run_seconds > 0 else None}
+    summary.update({"images": len(plan.jobs), "done_before": plan.done_before, **counts, "report": str(report),
+                    "total_seconds": round(time.perf_counter() - t0, 3),
+                    "images_per_second": round(done / run_seconds, 3) if run_seconds else None})
     if args.json:
         emit_json(summary)
     else:
+        ray = summary.get("ray") or {}
         print(f"stylized {counts['written']} of {len(plan.jobs)} images ({plan.done_before} done before, "
-              f"{counts['failed']} failed: see {report}) on {pool.workers} workers in {run_seconds:.2f} s "
-              f"({summary['images_per_second']} images/s; Ray start-up {session.startup_seconds:.2f} s)")
+              f"{counts['failed']} failed: see {report}) on {summary.get('workers', 0)} workers in {run_seconds:.2f} s "
+              f"({summary['images_per_second']} images/s; Ray start-up {ray.get('startup_seconds', 0):.2f} s)")
     failed = [r for r in rows if r["status"] == "failed"]
     if not failed:
         return 0
     return 2 if all(r["user_error"] for r in failed) else 1
+
+
+def _run_on_ray(args: argparse.Namespace, todo: list, rows: list[dict]) -> dict:
+    """Run ``todo`` on the cluster, appending each status row to ``rows`` as it arrives; the run's settings."""
+    from impasto.scale.batch import WorkerConfig, run_batch_job
+    from impasto.scale.cluster import ray_session
+    from impasto.scale.jobs import remove_leftovers
+
+    # Ray prints its workers' notices (a retried task) on stdout: keep stdout for --json and the summary
+    with contextlib.redirect_stdout(sys.stderr), ray_session(args.ray_address, num_cpus=args.workers) as session:
+        pool = _pool(args, session.cpus, session.gpus, len(todo))
+        worker = WorkerConfig(model=args.model or args.style, style=args.style if args.model else None,
+                              strength=args.strength, preserve_color=args.preserve_color, backend=args.backend,
+                              threads=args.threads or max(1, int(session.cpus // pool.workers)),
+                              max_pixels=args.max_pixels, max_size=args.max_size, quality=args.quality)
+        remove_leftovers(todo)  # left by a run killed outright
+        t0 = time.perf_counter()
+        with Progress(len(todo), "batch", enabled=not args.json and len(todo) > 1) as bar:
+            for row in run_batch_job(todo, worker, pool):
+                rows.append(row)
+                if row["status"] == "failed":
+                    sys.stderr.write(f"impasto: error: {row['error']}\n")
+                bar.update(1)
+        return {"workers": pool.workers, "threads_per_worker": worker.threads, "batch_size": pool.batch_size,
+                "ray": session.to_dict(), "run_seconds": round(time.perf_counter() - t0, 3)}
 
 
 def _check_model(args: argparse.Namespace) -> None:
@@ -120,11 +132,12 @@ def _check_model(args: argparse.Namespace) -> None:
 
 def _pool(args: argparse.Namespace, cpus: float, gpus: float, todo: int):
     """One worker per GPU on a GPU cluster (unless --backend ort-cpu), else one per CPU; ``--workers`` overrides;
-    never more workers than images to do."""
+    never more workers than batches to do."""
     from impasto.scale.batch import PoolConfig
 
     use_gpus = gpus > 0 and args.backend != "ort-cpu"
-    workers = min(args.workers or int(gpus if use_gpus else max(1, cpus)), max(1, todo))
+    batches = max(1, -(-todo // args.batch_size))
+    workers = min(args.workers or int(gpus if use_gpus else max(1, cpus)), batches)
     if not use_gpus and workers > max(1, cpus):
         sys.stderr.write(f"impasto: warning: --workers {workers} on a cluster of {cpus:g} CPUs: "
                          "the extra actors wait for a CPU\n")

@@ -148,10 +148,10 @@ def _relative_to_common_root(entries: list[str], base: Path, src: str) -> list[t
 
 
 def _key(entry: str) -> str:
-    """A URI's ``scheme/host/path`` or a local absolute path, in ``/`` form, to compare and relate entries."""
+    """A URI as ``/scheme/host/path`` (``file://``: its path) or a local path, in ``/`` form, to relate entries."""
     if is_uri(entry):
         scheme, rest = entry.split("://", 1)
-        return f"/{scheme}/{rest.lstrip('/')}"
+        return "/" + rest.lstrip("/") if scheme == "file" else f"/{scheme}/{rest.lstrip('/')}"
     return Path(entry).as_posix()
 
 
