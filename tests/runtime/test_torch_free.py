@@ -1,4 +1,4 @@
-"""The runtime and the inference CLI never import torch (checked in a fresh interpreter)."""
+"""The runtime and the inference CLI never import torch (checked in a fresh interpreter); the runtime not Ray either."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ def _run(code: str) -> subprocess.CompletedProcess:
 
 def test_import_runtime_does_not_import_torch():
     r = _run("import sys, impasto.runtime, impasto.cli.main, impasto.export\n"
-             "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'onnx', 'onnxscript'))\n"
+             "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'onnx', 'onnxscript', 'ray'))\n"
              "assert not bad, bad\nprint('ok')")
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr
 
