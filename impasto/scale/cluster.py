@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -80,6 +82,7 @@ def ray_session(address: str | None = None, *, num_cpus: int | None = None) -> I
         yield _describe(ray, address, started=False, seconds=0.0)
         return
     t0 = time.perf_counter()
+    sigterm = signal.getsignal(signal.SIGTERM)  # ray.init replaces it with one that aborts the process
     try:
         if address is None:
             ray.init(address="local", num_cpus=num_cpus or os.cpu_count(), include_dashboard=False,
@@ -90,6 +93,8 @@ def ray_session(address: str | None = None, *, num_cpus: int | None = None) -> I
     except (ConnectionError, RuntimeError, ValueError) as exc:
         detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise UserError(f"--ray-address {address or '(local)'}: cannot start or join a Ray cluster: {detail}") from None
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, sigterm)  # the CLI's: SIGTERM unwinds, so the cluster is stopped below
     try:
         _configure_data_context(ray)
         yield _describe(ray, address, started=address is None, seconds=time.perf_counter() - t0)
