@@ -78,7 +78,7 @@ def overlap_mask(patch: int, overlap: int, *, left: bool, top: bool) -> np.ndarr
 
 
 def blend_weights(patch: int, overlap: int, *, left: bool, top: bool) -> np.ndarray:
-    """``patch x patch`` weight of the new block for ``blend``: a linear ramp across each overlap, multiplied at the corner."""
+    """``patch x patch`` weight of the new block for ``blend``: a linear ramp per overlap, multiplied at the corner."""
     ramp = (np.arange(overlap) + 0.5) / overlap
     w = np.ones((patch, patch))
     if left:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+
 def opencv():
     import cv2  # imported lazily: keeps `import impasto.runtime` fast
 

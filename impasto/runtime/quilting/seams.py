@@ -34,7 +34,7 @@ def seam_band_mask(height: int, width: int, patch: int, overlap: int, radius: in
 
 
 def gradient_energy(image: np.ndarray) -> np.ndarray:
-    """``HxW`` squared colour gradient (forward differences, summed over RGB, ``[0, 1]`` units); last row and column 0."""
+    """``HxW`` squared colour gradient (forward differences summed over RGB, ``[0, 1]`` units); last row, column 0."""
     f = image.astype(np.float64) / 255.0
     g = np.zeros(f.shape[:2])
     g[:, :-1] += ((f[:, 1:] - f[:, :-1]) ** 2).sum(axis=2)

@@ -30,8 +30,15 @@ import numpy as np
 from impasto.errors import UserError
 from impasto.runtime.quilting.blocks import Grid, join_block, overlap_mask
 from impasto.runtime.quilting.matching import Term, WindowMatcher, opencv, pick_within_tolerance
-from impasto.runtime.quilting.synthesis import (MAX_SIDE, QuiltResult, as_float, check_patch, default_overlap,
-                                                draw_seed, to_uint8)
+from impasto.runtime.quilting.synthesis import (
+    MAX_SIDE,
+    QuiltResult,
+    as_float,
+    check_patch,
+    default_overlap,
+    draw_seed,
+    to_uint8,
+)
 from impasto.utils.progress import Progress
 
 #: The paper's first-pass alpha.
