@@ -1,4 +1,4 @@
-"""``impasto info``: versions, providers, built-in models, VGG weights (torch-free)."""
+"""``impasto info``: versions, providers, built-in models and methods, VGG weights (torch-free)."""
 
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ def collect() -> dict:
 
     from impasto.runtime.backends.selection import backend_status
     from impasto.runtime.builtins import builtin_paths, default_style
+    from impasto.runtime.quilting import CARD as QUILTING_CARD
     from impasto.utils.weights import ENV_VAR, find_vgg16_weights
 
     path, source = find_vgg16_weights()
@@ -49,6 +50,7 @@ def collect() -> dict:
         "backends": backend_status(),
         "builtin_models": sorted(builtins),
         "default_style": default_style() if builtins else None,
+        "builtin_methods": [QUILTING_CARD],
         "vgg16_weights": weights,
     }
 
@@ -75,6 +77,8 @@ def run_info(args: argparse.Namespace) -> int:
     print("execution providers: " + ", ".join(info["providers"]))
     print("backends: " + ", ".join(f"{k} ({v})" for k, v in info["backends"].items()))
     print(f"built-in models: {', '.join(info['builtin_models']) or 'none'} (default: {info['default_style']})")
+    for card in info["builtin_methods"]:
+        print(f"built-in method: {card['name']} ({card['kind']}): {card['description']}; {card['command']}")
     w = info["vgg16_weights"]
     if w["resolves"]:
         print(f"VGG16 weights: resolves ({w['source']}: {w['path']}); set {w['variable']} to choose a file")

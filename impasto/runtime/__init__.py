@@ -15,6 +15,8 @@ from impasto.runtime.builtins import ModelCard, builtin_cards, builtin_paths
 from impasto.runtime.io.images import decode_image, read_image, write_image
 from impasto.runtime.pipelines.photoreal import WCTStylizer
 from impasto.runtime.pipelines.stylizer import Stylizer
+from impasto.runtime.quilting import QuiltConfig, TransferConfig, quilt_texture, transfer_texture
 
-__all__ = ["BACKENDS", "Backend", "ModelCard", "OrtBackend", "Selection", "Stylizer", "TensorSpec", "WCTStylizer",
-           "builtin_cards", "builtin_paths", "decode_image", "open_backend", "read_image", "write_image"]
+__all__ = ["BACKENDS", "Backend", "ModelCard", "OrtBackend", "QuiltConfig", "Selection", "Stylizer", "TensorSpec",
+           "TransferConfig", "WCTStylizer", "builtin_cards", "builtin_paths", "decode_image", "open_backend",
+           "quilt_texture", "read_image", "transfer_texture", "write_image"]

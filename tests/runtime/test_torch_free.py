@@ -14,7 +14,8 @@ def _run(code: str) -> subprocess.CompletedProcess:
 
 
 def test_import_runtime_does_not_import_torch():
-    r = _run("import sys, impasto.runtime, impasto.cli.main, impasto.export\n"
+    r = _run("import sys, impasto.runtime, impasto.runtime.quilting, impasto.cli.main, impasto.cli.quilt, "
+             "impasto.export\n"
              "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'onnx', 'onnxscript', 'ray'))\n"
              "assert not bad, bad\nprint('ok')")
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr
@@ -31,6 +32,8 @@ def test_stylize_end_to_end_without_torch(tiny_model, tmp_path):
             f"assert main(['stylize', 'assets/chelsea.jpg', '--model', {str(tiny_model)!r}, "
             f"'-o', {str(tmp_path / 'cli.jpg')!r}, '--json']) == 0\n"
             "assert main(['info', '--json']) == 0\n"
+            f"assert main(['quilt', 'assets/chelsea.jpg', '-o', {str(tmp_path / 'q.png')!r}, '--size', '64x48', "
+            "'--json']) == 0\n"
             "with Stylizer.load() as default:\n"
             "    assert default(img).shape == img.shape\n"
             "assert 'torch' not in sys.modules, 'torch was imported'\n")
