@@ -12,8 +12,8 @@ import re
 import time
 from typing import Any
 
-from impasto.cli.batch import STDIO, check_image_output, check_stdin_once, read_input, report, write_output
 from impasto.cli.common import CliError, positive_float, positive_int, unit_float
+from impasto.cli.file_batch import STDIO, check_image_output, check_stdin_once, read_input, report, write_output
 
 #: The texture is shrunk to this longest side unless --texture-max-size says otherwise.
 TEXTURE_MAX_SIZE = 400
