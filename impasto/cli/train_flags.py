@@ -113,6 +113,8 @@ def run_training(args: argparse.Namespace, cls: type, trainer: Callable[..., dic
     except TrainingDivergedError as exc:
         sys.stderr.write(f"impasto: error: {exc}\n")
         return EXIT_DIVERGED
+    if summary.get("rank", 0) != 0:  # under torchrun, rank 0 alone reports
+        return 0
     if args.json:
         emit_json(summary)
     else:

@@ -39,6 +39,7 @@ from impasto.models.vgg import VGG16Features
 from impasto.runtime.io.images import read_image
 from impasto.training.configs import BankTrainConfig
 from impasto.training.data import AugmentedImages, centre_crops, list_images, write_grid
+from impasto.training.distributed import mean_across
 from impasto.training.feedforward import style_grams
 from impasto.training.loop import Method, train
 
@@ -110,9 +111,9 @@ class Bank(Method):
             g, tg = gram(fy[k]), self.targets[s][k]
             per_layer.append(F.mse_loss(g, tg.expand_as(g)) / tg.square().mean().clamp_min(1e-30))
         raw = torch.stack(per_layer)
-        with torch.no_grad():
-            ema = self.ema[s]
-            self.ema[s] = torch.where(ema > 0, cfg.ema_decay * ema + (1 - cfg.ema_decay) * raw, raw)
+        with torch.no_grad():  # under torchrun the EMA follows the ranks' mean, so every rank holds the same one
+            ema, seen = self.ema[s], mean_across(raw)
+            self.ema[s] = torch.where(ema > 0, cfg.ema_decay * ema + (1 - cfg.ema_decay) * seen, seen)
         normed = alpha * raw / self.ema[s]
         lc = cfg.content_weight * normed[:n_c].sum()
         ls = cfg.style_weight * normed[n_c:].sum()

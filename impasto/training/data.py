@@ -1,12 +1,14 @@
 """Training images: an in-memory image folder with random scale, crop and flip; held-out images; previews.
 
 Convention:
-    Samples are ``(3, S, S)`` float32 RGB tensors in ``[0, 1]``.
+    Samples are ``(3, S, S)`` float32 RGB tensors in ``[0, 1]``. Under torchrun a batch is
+    this rank's shard of a global batch (see :meth:`AugmentedImages.batch`).
 """
 
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +17,7 @@ import torch
 from impasto.errors import UserError
 from impasto.models.imaging import to_image, to_tensor
 from impasto.runtime.io.images import IMAGE_SUFFIXES, read_image, write_image
+from impasto.training.distributed import shard, world
 
 
 def list_images(folder: str | Path) -> list[Path]:
@@ -26,6 +29,19 @@ def list_images(folder: str | Path) -> list[Path]:
     if not files:
         raise UserError(f"--data: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) under {str(root)!r}")
     return files
+
+
+@dataclass(frozen=True)
+class _Crop:
+    """One sample's random choices: image ``index``, resized to ``height x width``, crop corner, flip."""
+
+    index: int
+    height: int
+    width: int
+    y: int
+    x: int
+    shrink: bool
+    flip: bool
 
 
 class AugmentedImages:
@@ -73,23 +89,39 @@ class AugmentedImages:
     def __len__(self) -> int:
         return len(self.images)
 
-    def sample(self) -> torch.Tensor:
-        img = self.images[self.rng.randrange(len(self.images))]
-        h, w = img.shape[:2]
+    def draw(self) -> _Crop:
+        """The random choices of one sample (image, zoom, crop, flip), without touching pixels."""
+        index = self.rng.randrange(len(self.images))
+        h, w = self.images[index].shape[:2]
         short = self.size * self.rng.uniform(1.0, self.max_scale)
         s = short / min(h, w)
         nh, nw = max(self.size, round(h * s)), max(self.size, round(w * s))
-        interp = self._cv2.INTER_AREA if s < 1 else self._cv2.INTER_LINEAR
-        img = self._cv2.resize(img, (nw, nh), interpolation=interp)
         y = self.rng.randrange(nh - self.size + 1)
         x = self.rng.randrange(nw - self.size + 1)
-        img = img[y:y + self.size, x:x + self.size]
-        if self.rng.random() < 0.5:
+        return _Crop(index, nh, nw, y, x, s < 1, self.rng.random() < 0.5)
+
+    def render(self, crop: _Crop) -> torch.Tensor:
+        """The ``(3, S, S)`` sample of :meth:`draw`'s choices."""
+        interp = self._cv2.INTER_AREA if crop.shrink else self._cv2.INTER_LINEAR
+        img = self._cv2.resize(self.images[crop.index], (crop.width, crop.height), interpolation=interp)
+        img = img[crop.y:crop.y + self.size, crop.x:crop.x + self.size]
+        if crop.flip:
             img = img[:, ::-1]
         return to_tensor(img)
 
+    def sample(self) -> torch.Tensor:
+        return self.render(self.draw())
+
     def batch(self, n: int) -> torch.Tensor:
-        return torch.stack([self.sample() for _ in range(n)])
+        """``(n, 3, S, S)``: this rank's ``n`` samples of a global batch of ``n × world`` draws.
+
+        Every rank draws the same global batch from the same seeded stream and renders only
+        its own slice (:func:`impasto.training.distributed.shard`), so the ranks' samples are
+        disjoint and together equal a single process's ``n × world`` batch; outside torchrun
+        this is ``n`` plain samples.
+        """
+        draws = [self.draw() for _ in range(n * world()[1])]
+        return torch.stack([self.render(draws[i]) for i in shard(n)])
 
 
 def centre_crops(folder: str | Path, size: int, n: int) -> torch.Tensor:

@@ -18,6 +18,9 @@ Convention:
     ``optimizer``, ``iteration``, ``train_config``, ``card``, ``rng`` (``torch``,
     ``cuda`` on a GPU, and the method's own generators) and the method's extra state.
     The card, the summary and the progress bar show exponentially smoothed losses.
+    Under ``torchrun`` (:mod:`impasto.training.distributed`) the step runs inside DDP,
+    the logged losses are the ranks' mean, rank 0 alone writes these files (the others
+    wait at a barrier), and the card and summary record ``processes``.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
+import math
 import os
 import platform
 import sys
@@ -41,6 +45,8 @@ from impasto import __version__
 from impasto.errors import TrainingDivergedError, UserError
 from impasto.models.checkpoint import load_checkpoint, save_checkpoint
 from impasto.models.registry import ModelSpec, get_spec
+from impasto.training import distributed
+from impasto.training.distributed import SINGLE, Processes
 from impasto.utils.progress import Progress
 
 #: Settings a resumed run may change: its length, the checkpoint/preview cadences and the device.
@@ -153,6 +159,8 @@ class _Run:
     seconds_before: float = 0.0
     init_from: dict[str, Any] | None = None
     saved: int | None = None  # iteration of the last checkpoint written
+    procs: Processes = SINGLE
+    ddp: nn.Module | None = None  # the method's step inside DistributedDataParallel (several processes only)
 
     @property
     def stored(self) -> nn.Module:
@@ -184,11 +192,25 @@ def train(method: Method, out: str | os.PathLike, *, resume: bool = False, init:
             or an unavailable device.
         TrainingDivergedError: a loss that is not finite.
     """
-    run = _start(method, Path(out), resume, init, command or " ".join(sys.argv), vgg_weights)
+    procs = distributed.processes_from_env()
+    device = distributed.process_device(str(training_device(method.cfg.device)), procs)
+    with distributed.process_group(device, procs) as procs:
+        return _train(method, Path(out), device, procs, resume, init, progress, command or " ".join(sys.argv),
+                      vgg_weights)
+
+
+def _train(method: Method, out: Path, device: torch.device, procs: Processes, resume: bool,
+           init: str | os.PathLike | None, progress: bool, command: str, vgg_weights: str | None) -> dict[str, Any]:
+    """The run of :func:`train` on ``device``, as rank ``procs.rank`` of ``procs.world``."""
+    run = _start(method, out, device, resume, init, command, vgg_weights)
     method.setup(run.net, run.device, run.start, vgg_weights)
+    run.procs = procs
+    if procs.active:
+        run.ddp = distributed.ddp_step(run.stored, method.step, run.device)
     cfg, paths = method.cfg, side_paths(run.out)
-    log_f, log = open_loss_log(paths["csv"], ("iteration", *method.columns, "seconds"), resume_at=run.start or None)
-    bar = Progress(cfg.iters, method.label, enabled=progress, log_every=method.log_every)
+    log_f, log = (open_loss_log(paths["csv"], ("iteration", *method.columns, "seconds"), resume_at=run.start or None)
+                  if procs.main else (None, None))
+    bar = Progress(cfg.iters, method.label, enabled=progress and procs.main, log_every=method.log_every)
     bar.n = run.start
     smooth: dict[str, float] = {}
     scores: dict[str, Any] = {}
@@ -201,32 +223,42 @@ def train(method: Method, out: str | os.PathLike, *, resume: bool = False, init:
             a = method.smoothing
             smooth = {k: v if k not in smooth else (1 - a) * smooth[k] + a * v for k, v in values.items()}
             secs = run.seconds_before + time.perf_counter() - t0
-            log.writerow([it, *method.log_row(values), f"{secs:.1f}"])
             bar.update(1, **{label: smooth[key] for label, key in method.progress_keys.items()})
-            if it % cfg.checkpoint_every == 0 or it == cfg.iters:
+            saving, previewing = it % cfg.checkpoint_every == 0 or it == cfg.iters, it % cfg.preview_every == 0 \
+                or it == cfg.iters
+            if not procs.main:  # rank 0 writes; the others wait for it at the barrier below
+                run.saved = it if saving else run.saved
+                if saving or previewing:
+                    distributed.barrier()
+                continue
+            log.writerow([it, *method.log_row(values), f"{secs:.1f}"])
+            if saving:
                 log_f.flush()
                 scores = _save(run, it, secs, _rounded(smooth, method.digits))
-            if it % cfg.preview_every == 0 or it == cfg.iters:
+            if previewing:
                 with _evaluating(run.net):
                     method.preview(paths["preview"])
                 log_f.flush()
                 plot_losses(paths["csv"], paths["plot"], method.plot_columns, f"{run.out.stem} — {method.plot_title}")
+            if procs.active and (saving or previewing):
+                distributed.barrier()
     finally:
-        log_f.close()
+        if log_f is not None:
+            log_f.close()
         bar.close()
     elapsed, done = time.perf_counter() - t0, it - run.start
     return {"checkpoint": str(run.out), "iterations": it, "seconds": round(run.seconds_before + elapsed, 1),
             "final_losses": _rounded(smooth, method.digits), **method.summary(), **scores,
-            "images_per_second": round(done * cfg.batch / max(1e-9, elapsed), 2),
+            **({"processes": procs.world, "rank": procs.rank} if procs.active else {}),
+            "images_per_second": round(done * cfg.batch * procs.world / max(1e-9, elapsed), 2),
             "seconds_per_iteration": round(elapsed / max(1, done), 3),
             "log": str(paths["csv"]), "plot": str(paths["plot"]), "preview": str(paths["preview"])}
 
 
-def _start(method: Method, out: Path, resume: bool, init: str | os.PathLike | None, command: str,
-           vgg_weights: str | None) -> _Run:
+def _start(method: Method, out: Path, device: torch.device, resume: bool, init: str | os.PathLike | None,
+           command: str, vgg_weights: str | None) -> _Run:
     """Seed, build the network and its optimizer, then resume ``out`` or start from ``init``."""
     cfg, spec = method.cfg, method.spec
-    device = training_device(cfg.device)
     method.check()
     torch.manual_seed(cfg.seed)
     net = spec.build(method.model_config, vgg_weights=vgg_weights).to(device)
@@ -261,11 +293,12 @@ def _resume(run: _Run, resume: bool) -> None:
 
 
 def _step(run: _Run, it: int) -> dict[str, float]:
-    """One optimisation step; the iteration's losses as floats."""
-    losses = run.method.step(it)
+    """One optimisation step; the iteration's losses as floats (the ranks' mean under torchrun)."""
+    losses = run.method.step(it) if run.ddp is None else run.ddp(it)
     total = losses["total"]
-    if not torch.isfinite(total):
-        got = ", ".join(f"{k}={_float(v):.4g}" for k, v in losses.items())
+    values = {k: _float(v) for k, v in losses.items()} if run.ddp is None else _mean_losses(losses, run.device)
+    if not math.isfinite(values["total"]):  # every rank sees the same mean: all of them stop here together
+        got = ", ".join(f"{k}={v:.4g}" for k, v in values.items())
         last = (f"the last checkpoint ({run.out}) holds iteration {run.saved}" if run.saved is not None
                 else "no checkpoint was written")
         raise TrainingDivergedError(f"training diverged at iteration {it}: expected finite losses, got {got}; {last}")
@@ -274,11 +307,18 @@ def _step(run: _Run, it: int) -> dict[str, float]:
     for group in run.opt.param_groups:
         group["lr"] = run.method.lr_at(it)
     run.opt.step()
-    return {k: _float(v) for k, v in losses.items()}
+    return values
 
 
 def _float(value: Any) -> float:
     return value.item() if isinstance(value, torch.Tensor) else float(value)
+
+
+def _mean_losses(losses: dict[str, Any], device: torch.device) -> dict[str, float]:
+    """The losses averaged over the ranks, with one all-reduce (float64, on ``device`` for NCCL)."""
+    values = torch.tensor([_float(v) for v in losses.values()], dtype=torch.float64, device=device)
+    mean = distributed.mean_across(values)
+    return dict(zip(losses, mean.tolist(), strict=True))
 
 
 def _save(run: _Run, it: int, secs: float, losses: dict[str, float]) -> dict[str, Any]:
@@ -287,6 +327,7 @@ def _save(run: _Run, it: int, secs: float, losses: dict[str, float]) -> dict[str
     with _evaluating(run.net):
         scores = method.evaluate()
     card = {"command": run.command, **method.card(), **scores, "iterations": it, "batch": method.cfg.batch,
+            **({"processes": run.procs.world} if run.procs.active else {}),
             "hardware": hardware_summary(run.device), "seconds": round(secs, 1), "final_losses": losses,
             "torch": str(torch.__version__), "impasto": __version__,
             **({"init_from": run.init_from} if run.init_from else {})}
