@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from impasto.cli.batch import STDIO, check_image_output, check_stdin_once, read_input, report, write_output
 from impasto.cli.common import CliError, add_backend_args, positive_int
+from impasto.cli.file_batch import STDIO, check_image_output, check_stdin_once, read_input, report, write_output
 
 
 def register(sub: argparse._SubParsersAction) -> None:
