@@ -370,7 +370,7 @@ def export_checkpoint(checkpoint_path: str | os.PathLike, output_path: str | os.
                       method: str | None = None, loaded: tuple[dict[str, Any], ModelSpec] | None = None,
                       opset: int | None = None, fp16: bool = False,
                       parity_sizes: Sequence[Sequence[int]] | None = None, atol: float | None = None,
-                      **build: Any) -> dict[str, Any]:
+                      norm_stats: bool = False, **build: Any) -> dict[str, Any]:
     """Export a checkpoint of ``impasto train feedforward|bank|multimodal|warpnet``, read once.
 
     Args:
@@ -378,6 +378,8 @@ def export_checkpoint(checkpoint_path: str | os.PathLike, output_path: str | os.
             checkpoint is read.
         loaded: ``(checkpoint, spec)`` from :func:`load`, where the caller read it already.
         opset, fp16, parity_sizes, atol: see :func:`export_plan`.
+        norm_stats: export the stats form (instance-norm statistics as inputs, for tiled
+            inference; :mod:`impasto.export.methods.norm_stats`) instead of the plain graph.
         **build: for the network's build (``vgg_weights`` for the warp network).
 
     Raises:
@@ -404,4 +406,10 @@ def export_checkpoint(checkpoint_path: str | os.PathLike, output_path: str | os.
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise ModelError(f"checkpoint {name!r}: cannot build the network ({failure(exc)})") from None
     plan = importlib.import_module(f"impasto.export.methods.{spec.method}").checkpoint_plan(net, ckpt, checkpoint_path)
+    if norm_stats:
+        if fp16:
+            raise UserError("--norm-stats: the stats form exports in float32; drop --fp16")
+        from impasto.export.methods.norm_stats import stats_plan
+
+        plan = stats_plan(plan)
     return export_plan(plan, output_path, opset=opset, fp16=fp16, parity_sizes=parity_sizes, atol=atol)
