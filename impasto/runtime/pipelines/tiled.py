@@ -1,0 +1,203 @@
+"""Tiled inference of a feed-forward style graph with thumbnail instance normalisation (torch-free).
+
+An image too large to run whole is cut into overlapping tiles. The stats form of the
+graph (:mod:`impasto.models.norm_stats`, ``X.tiled.onnx`` beside ``X.onnx``) runs once on
+a thumbnail of the whole image (longest side :data:`THUMBNAIL`) to record every instance
+norm's mean and deviation, then on each tile with those statistics (Chen et al., AAAI
+2022), so every tile is normalised alike and the tiles agree. Neighbouring tiles overlap
+by ``overlap`` pixels; across the overlap each tile's weight rises from 0 to 1 along a
+raised cosine after a ``margin`` where it is 0 (the tile's own border, where its
+reflection padding stands in for the neighbour's pixels). The weights are separable and
+normalised per axis, so they sum to 1 everywhere.
+
+Memory: the tiles of one row are blended into a band ``tile`` rows high; rows no later
+tile touches are final and written to the ``uint8`` output, so the float buffers are one
+band, never the whole image.
+
+Convention:
+    Images are ``HxWx3`` uint8 RGB. Tile starts are multiples of :data:`ALIGN` (4: the
+    networks downsample twice by 2), so each tile sees the whole image's sampling grid.
+    A tile spans ``[start, start + tile)`` on each axis (the last one ends at the image's
+    edge and may be up to ``ALIGN - 1`` pixels longer).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from impasto.errors import UserError
+from impasto.runtime.memory import IMAGE_BYTES_PER_PIXEL, Budget, MemoryCost, Plan, check_whole
+
+#: Default tile side and overlap, pixels.
+DEFAULT_TILE = 1024
+DEFAULT_OVERLAP = 128
+#: Pixels at each inner tile edge that get no weight.
+MARGIN = 32
+#: Longest side of the thumbnail the statistics come from (an image no larger gives its own).
+THUMBNAIL = 1024
+ALIGN = 4
+
+#: ``(image NCHW float32 in [0, 1], norm_stats, stats_from_image) -> (stylized NCHW, used_norm_stats)``.
+RunStats = Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class Span:
+    """One tile's extent on one axis and its (normalised) blending weights."""
+
+    start: int
+    end: int
+    weights: np.ndarray  # float32, end - start
+
+
+def spans(n: int, tile: int, overlap: int = DEFAULT_OVERLAP, margin: int = MARGIN) -> list[Span]:
+    """The tiles along an axis of ``n`` pixels, with weights that sum to 1 at every pixel.
+
+    Raises:
+        ValueError: ``overlap`` not above ``2 * margin``, or ``tile`` not above ``overlap``.
+    """
+    if overlap <= 2 * margin or tile <= overlap:
+        raise ValueError(f"tiling: expected tile > overlap > 2 * margin, got {tile}, {overlap}, {margin}")
+    if n <= tile:
+        return [Span(0, n, np.ones(n, np.float32))]
+    stride = (tile - overlap) // ALIGN * ALIGN
+    starts = list(range(0, n - tile, stride))
+    last = (n - tile) // ALIGN * ALIGN
+    if last > starts[-1]:
+        starts.append(last)
+    raw = []
+    for i, s in enumerate(starts):
+        e = n if i == len(starts) - 1 else s + tile
+        w = np.ones(e - s, np.float64)
+        if i > 0:  # ramp up across the overlap with the previous tile
+            w *= _ramp(e - s, starts[i - 1] + tile - s, margin)
+        if i < len(starts) - 1:  # ramp down across the overlap with the next tile
+            w *= _ramp(e - s, e - starts[i + 1], margin)[::-1]
+        raw.append((s, e, w))
+    total = np.zeros(n, np.float64)
+    for s, e, w in raw:
+        total[s:e] += w
+    return [Span(s, e, (w / total[s:e]).astype(np.float32)) for s, e, w in raw]
+
+
+def _ramp(length: int, overlap: int, margin: int) -> np.ndarray:
+    """0 over ``margin``, a raised cosine up to 1 by ``overlap - margin``, then 1."""
+    x = np.arange(length, dtype=np.float64) + 0.5
+    t = np.clip((x - margin) / max(1, overlap - 2 * margin), 0.0, 1.0)
+    return 0.5 - 0.5 * np.cos(np.pi * t)
+
+
+def tile_count(height: int, width: int, tile: int, overlap: int = DEFAULT_OVERLAP) -> int:
+    return len(spans(height, tile, overlap)) * len(spans(width, tile, overlap))
+
+
+def thumbnail_size(height: int, width: int, side: int = THUMBNAIL) -> tuple[int, int]:
+    """``(h, w)`` with the longest side at most ``side`` (the image's own size if smaller)."""
+    s = min(1.0, side / max(height, width))
+    return max(1, round(height * s)), max(1, round(width * s))
+
+
+def to_nchw(rgb: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(rgb.transpose(2, 0, 1)[None], dtype=np.float32) * np.float32(1 / 255)
+
+
+def thumbnail_stats(rgb: np.ndarray, run: RunStats, n_channels: int, side: int = THUMBNAIL) -> np.ndarray:
+    """The ``(1, 2, T)`` statistics the stats form uses on a thumbnail of ``rgb``."""
+    import cv2
+
+    h, w = thumbnail_size(*rgb.shape[:2], side)
+    small = rgb if (h, w) == rgb.shape[:2] else cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA)
+    _, used = run(to_nchw(small), np.zeros((1, 2, n_channels), np.float32), np.ones(1, np.float32))
+    return np.ascontiguousarray(used[:1], dtype=np.float32)
+
+
+def run_tiled(rgb: np.ndarray, run: RunStats, stats: np.ndarray, tile: int, overlap: int = DEFAULT_OVERLAP,
+              finish: Callable[[np.ndarray, slice], np.ndarray] | None = None,
+              progress: Callable[[int], None] | None = None) -> np.ndarray:
+    """Stylise ``rgb`` tile by tile with the given statistics; the ``HxWx3`` uint8 result.
+
+    Args:
+        rgb: the image.
+        run: the stats form's run.
+        stats: ``(1, 2, T)`` from :func:`thumbnail_stats`.
+        tile, overlap: see the module docstring.
+        finish: applied to each final band of rows (``uint8`` band, its row slice), e.g. a
+            blend with the content; returns the band to write.
+        progress: called with 1 after each tile.
+    """
+    h, w = rgb.shape[:2]
+    rows, cols = spans(h, tile, overlap), spans(w, tile, overlap)
+    out = np.empty_like(rgb)
+    carry: np.ndarray | None = None  # rows of the band that the next tile row still adds to
+    flag = np.zeros(1, np.float32)
+    for i, r in enumerate(rows):
+        band = np.zeros((r.end - r.start, w, 3), np.float32)
+        if carry is not None:
+            band[:len(carry)] += carry
+        for c in cols:
+            y, _ = run(to_nchw(rgb[r.start:r.end, c.start:c.end]), stats, flag)
+            band[:, c.start:c.end] += y[0].transpose(1, 2, 0) * (r.weights[:, None, None] * c.weights[None, :, None])
+            if progress is not None:
+                progress(1)
+        done = rows[i + 1].start - r.start if i + 1 < len(rows) else len(band)
+        final = np.clip(np.rint(band[:done] * 255.0), 0, 255).astype(np.uint8)
+        where = slice(r.start, r.start + done)
+        out[where] = final if finish is None else finish(final, where)
+        carry = band[done:].copy() if i + 1 < len(rows) else None
+    return out
+
+
+def band_bytes(width: int, tile: int) -> int:
+    """Bytes of the float band and its carry (the tiled path's buffers besides the images)."""
+    return 2 * tile * width * 3 * 4
+
+
+#: Tile sides tried, largest first, when the plan picks one.
+TILE_SIDES = (DEFAULT_TILE, 768, 512, 384, 256)
+
+
+def tiled_peak(cost: MemoryCost, height: int, width: int, tile: int) -> int:
+    """Estimated peak of a tiled run: the graph on the larger of a tile and the thumbnail, the images, the band."""
+    th, tw = thumbnail_size(height, width)
+    graph_pixels = max(min(tile + ALIGN, height) * min(tile + ALIGN, width), th * tw)
+    return cost.peak(graph_pixels) + IMAGE_BYTES_PER_PIXEL * height * width + band_bytes(width, tile)
+
+
+def plan_image(whole: MemoryCost, tiled: MemoryCost | None, budget: Budget, height: int, width: int,
+               tile: int | None = None, overlap: int = DEFAULT_OVERLAP) -> Plan:
+    """How an image runs: whole if it fits (and no ``tile`` is forced), else tiled where ``tiled`` (the stats
+    form's cost) is given and some tile side fits, else refused.
+
+    Raises:
+        UserError: ``tile`` forced without a stats form, or not above ``overlap``.
+    """
+    if tile is not None:
+        if tiled is None:
+            raise UserError("--tile: this model has no stats form (X.tiled.onnx beside it; "
+                            "'impasto export CKPT --norm-stats' makes one)")
+        if tile <= overlap:
+            raise UserError(f"--tile: expected more than the {overlap} px overlap, got {tile}")
+        return _tiled_plan(tiled, budget, height, width, tile, overlap)
+    plan = check_whole(whole, budget, height, width)
+    if plan.mode == "whole" or tiled is None:
+        return plan
+    for side in TILE_SIDES:
+        if tiled_peak(tiled, height, width, side) <= budget.nbytes:
+            return _tiled_plan(tiled, budget, height, width, side, overlap)
+    plan.estimated_peak = tiled_peak(tiled, height, width, TILE_SIDES[-1])
+    per_pixel = IMAGE_BYTES_PER_PIXEL + 2 * 3 * 4 * TILE_SIDES[-1] / max(1, height)
+    pixels = max(0, (budget.nbytes - tiled.peak((TILE_SIDES[-1] + ALIGN) ** 2)) / per_pixel)
+    s = min(1.0, math.sqrt(pixels / (height * width)))
+    plan.largest_fitting = f"{math.floor(width * s)}x{math.floor(height * s)}"
+    return plan
+
+
+def _tiled_plan(cost: MemoryCost, budget: Budget, height: int, width: int, tile: int, overlap: int) -> Plan:
+    th, tw = thumbnail_size(height, width)
+    return Plan("tiled", height, width, tiled_peak(cost, height, width, tile), budget.nbytes, budget.source,
+                cost.source, tile=tile, overlap=overlap, tiles=tile_count(height, width, tile, overlap),
+                thumbnail=max(th, tw))
