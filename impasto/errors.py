@@ -98,4 +98,4 @@ class CudaError(BackendRuntimeError):
 
 
 class MemoryBudgetError(UserError):
-    """A run whose estimated peak memory exceeds the budget and that has no bounded-memory path (exit 2, before any work)."""
+    """A run whose estimated peak memory exceeds the budget, with no bounded-memory path (exit 2, before any work)."""

@@ -13,7 +13,7 @@ import sys
 import numpy as np
 
 from impasto.cli.batch import STDIO, check_image_output, check_stdin_once, read_input, report, write_output
-from impasto.cli.common import CliError, image_side, positive_int, unit_float
+from impasto.cli.common import CliError, add_memory_args, image_side, positive_int, unit_float
 from impasto.runtime.io.images import DEFAULT_MAX_PIXELS, decode_image, fit_max_size, read_image
 from impasto.runtime.io.masks import KIND_NAMES, check_mask_size
 
@@ -43,6 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="size limit of --smooth exact in pixels (default 500000: memory of the sparse solve)")
     p.add_argument("--backend", default="auto", choices=BACKENDS, help="inference backend (default auto)")
     p.add_argument("--threads", type=int, default=0, help="intra-op threads (0: ONNX Runtime's default)")
+    add_memory_args(p, tile=False)
     p.add_argument("--quality", type=positive_int, default=95, help="JPEG quality (default 95)")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.set_defaults(func=run_photoreal)
@@ -79,10 +80,11 @@ def run_photoreal(args: argparse.Namespace) -> int:
     fitted = fit_max_size(content, args.max_size)
     cmask = _fit_mask(cmask, content, fitted)
     with WCTStylizer.load(args.model, method="photowct", backend=args.backend, threads=args.threads) as model:
+        model.set_memory_budget(args.max_memory)
         result = model.run(fitted, style, content_mask=cmask, style_mask=smask, alpha=args.alpha, smooth=args.smooth,
                            exact_max_pixels=args.exact_max_pixels)
         write_output(args.output, result["image"], quality=args.quality)
-        desc = model.describe()
+        desc = {**model.describe(), "memory": model.last_plan.to_dict() if model.last_plan else None}
     (h, w), sec = result["size"], result["seconds"]
     smooth = {"fast": ", guided-filter smoothing inside", "none": "",
               "exact": f", exact smoothing {sec['smooth']:.2f} s"}[args.smooth]

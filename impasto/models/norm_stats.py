@@ -78,7 +78,8 @@ def total_channels(layers: Iterable[nn.Module]) -> int:
 class StatsForm(nn.Module):
     """The exported stats form: ``(*inputs, norm_stats, stats_from_image) -> (clamped image, used_norm_stats)``.
 
-    Use :class:`ImageStatsForm` or :class:`BankStatsForm` (the exporter needs a fixed signature). Wrapping sets every norm layer's ``exchange``: wrap a network built for this export only.
+    Use :class:`ImageStatsForm` or :class:`BankStatsForm` (the exporter needs a fixed signature).
+    Wrapping sets every norm layer's ``exchange``: wrap a network built for this export only.
     """
 
     def __init__(self, net: nn.Module) -> None:

@@ -51,7 +51,7 @@ TILED_SUFFIX = ".tiled.onnx"
 
 
 def builtin_paths() -> dict[str, Path]:
-    """``{name: path}`` of every built-in model, sorted by name (stats forms, ``*.tiled.onnx``, are not models of their own)."""
+    """``{name: path}`` of every built-in model, sorted by name (stats forms, ``*.tiled.onnx``, are not models)."""
     return {p.stem: p for p in sorted(MODELS_DIR.glob("*.onnx")) if not p.name.endswith(TILED_SUFFIX)}
 
 

@@ -71,7 +71,7 @@ UNMEASURED = MemoryCost(fixed=400 << 20, per_pixel=2500.0)
 
 
 def parse_size(text: str | int) -> int:
-    """``"2G"``, ``"512M"``, ``"1.5g"``, ``"800K"``, ``"2GB"``, ``"2GiB"`` or a number of bytes -> bytes (powers of 1024).
+    """``"2G"``, ``"512M"``, ``"1.5g"``, ``"800K"``, ``"2GiB"`` or a number of bytes -> bytes (powers of 1024).
 
     Raises:
         UserError: anything else, or a size of 0.
@@ -147,8 +147,10 @@ def _card() -> dict:
 
 
 def graph_cost(path: str | os.PathLike) -> MemoryCost:
-    """The measured cost of a graph by its file name (``bank.onnx``), or :data:`UNMEASURED`."""
-    entry = _card().get("graphs", {}).get(Path(path).name)
+    """The measured cost of a shipped graph (by its file name, ``bank.onnx``), or :data:`UNMEASURED` for any other."""
+    p = Path(path).resolve()
+    shipped = CARD_PATH.parent in p.parents
+    entry = _card().get("graphs", {}).get(p.name) if shipped else None
     if not entry:
         return UNMEASURED
     return MemoryCost(int(entry["fixed_bytes"]), float(entry["bytes_per_pixel"]),
@@ -195,8 +197,8 @@ class Plan:
 
     def refusal(self, what: str) -> MemoryBudgetError:
         return MemoryBudgetError(
-            f"{self.width}x{self.height}: {what} needs about {format_size(self.estimated_peak)}, over the memory budget "
-            f"of {format_size(self.budget)} ({self.budget_source}); the largest this size fits is "
+            f"{self.width}x{self.height}: {what} needs about {format_size(self.estimated_peak)}, over the memory "
+            f"budget of {format_size(self.budget)} ({self.budget_source}); the largest this size fits is "
             f"{self.largest_fitting} (use --max-size, or raise --max-memory)")
 
 

@@ -194,6 +194,7 @@ class WCTStylizer(Pipeline):
         content = to_rgb8(content, name="content")
         style = to_rgb8(style, name="style")
         check_min_side(content, self.min_side, "content")
+        self.memory_plan(*content.shape[:2])  # refuses what does not fit, before the graph runs
         if smooth == "exact":  # refuse before the graph runs, not after
             from impasto.runtime.pipelines.smoothing import DEFAULT_MAX_PIXELS, check_size
 
@@ -207,6 +208,7 @@ class WCTStylizer(Pipeline):
         expected = {name: (3, size, (0.0, 1.0)) for name in self.outputs if name in ("stylized", "unsmoothed")}
         out = self._run_checked(feed, content, expected, "; please report it with the images")
         t2 = time.perf_counter()
+        self._measured()
         image = nchw_to_image(out["stylized" if smooth == "fast" or self.method == "wct" else "unsmoothed"])
         if smooth == "exact":
             from impasto.runtime.pipelines.smoothing import matting_smooth

@@ -39,7 +39,7 @@ from impasto.runtime.backends.base import Backend
 from impasto.runtime.backends.selection import BACKENDS, Selection, make_backend
 from impasto.runtime.builtins import ModelCard, resolve_model
 from impasto.runtime.io.images import to_rgb8
-from impasto.runtime.memory import Budget, Plan, graph_cost, peak_rss
+from impasto.runtime.memory import Plan, graph_cost
 from impasto.runtime.pipelines.bank import (
     BANK_INPUTS,
     BankLayout,
@@ -86,13 +86,11 @@ class Stylizer(Pipeline):
         self.output_range = declared[1] if declared and declared[1] else self.input_range
         self._warned_sizes: set[tuple[int, int]] = set()
         self._conditioning: dict[str, np.ndarray] = {}
-        #: The memory budget, the graph's cost and its stats form (:mod:`impasto.runtime.memory`); see :meth:`plan`.
-        self.budget = Budget.resolve(max_memory, self.selection.chosen)
+        #: The budget, the graph's cost and its stats form (:mod:`impasto.runtime.memory`); see :meth:`memory_plan`.
+        self.set_memory_budget(max_memory)
         self.cost = graph_cost(backend.model_path)
         self.forced_tile = tile
         self.tiled = TiledGraph.beside(Path(backend.model_path), self.selection.requested, self.multiscale is None)
-        #: The plan of the last image (``--json`` reports it), with its measured peak.
-        self.last_plan: Plan | None = None
         #: Show a progress bar of tiles on stderr (the CLI sets it; off for library use).
         self.progress = False
         if self.bank is not None:
@@ -307,7 +305,7 @@ class Stylizer(Pipeline):
         strength = unit_number(strength, "strength")
         feeds = self._feeds(style, style_layer_weights, content_layer_weights)
         rgb = to_rgb8(image)
-        plan = self.plan(*rgb.shape[:2])
+        plan = self.memory_plan(*rgb.shape[:2])
         if plan.mode == "tiled":
             def finish(band: np.ndarray, rows: slice) -> np.ndarray:
                 band = preserve_color(band, rgb[rows]) if preserve_colors else band
@@ -319,11 +317,10 @@ class Stylizer(Pipeline):
             if preserve_colors:
                 out = preserve_color(out, rgb)
             out = blend(out, rgb, strength)
-        plan.measured_peak = peak_rss()
-        self.last_plan = plan
+        self._measured()
         return out
 
-    def plan(self, height: int, width: int) -> Plan:
+    def memory_plan(self, height: int, width: int) -> Plan:
         """How an image of this size runs (whole, tiled or refused) under :attr:`budget`.
 
         Raises:
@@ -335,6 +332,7 @@ class Stylizer(Pipeline):
         plan = plan_image(self.cost, tiled_cost, self.budget, height, width, self.forced_tile)
         if plan.mode == "refused":
             raise plan.refusal(f"style model {Path(self.backend.model_path).name}")
+        self.last_plan = plan
         return plan
 
     def close(self) -> None:

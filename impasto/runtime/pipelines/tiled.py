@@ -95,9 +95,9 @@ def tile_count(height: int, width: int, tile: int, overlap: int = DEFAULT_OVERLA
     return len(spans(height, tile, overlap)) * len(spans(width, tile, overlap))
 
 
-def thumbnail_size(height: int, width: int, side: int = THUMBNAIL) -> tuple[int, int]:
-    """``(h, w)`` with the longest side at most ``side`` (the image's own size if smaller)."""
-    s = min(1.0, side / max(height, width))
+def thumbnail_size(height: int, width: int, side: int | None = None) -> tuple[int, int]:
+    """``(h, w)``: the longest side at most ``side`` (default :data:`THUMBNAIL`), or the image's size if smaller."""
+    s = min(1.0, (side or THUMBNAIL) / max(height, width))
     return max(1, round(height * s)), max(1, round(width * s))
 
 
@@ -105,7 +105,7 @@ def to_nchw(rgb: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(rgb.transpose(2, 0, 1)[None], dtype=np.float32) * np.float32(1 / 255)
 
 
-def thumbnail_stats(rgb: np.ndarray, run: RunStats, n_channels: int, side: int = THUMBNAIL) -> np.ndarray:
+def thumbnail_stats(rgb: np.ndarray, run: RunStats, n_channels: int, side: int | None = None) -> np.ndarray:
     """The ``(1, 2, T)`` statistics the stats form uses on a thumbnail of ``rgb``."""
     import cv2
 
@@ -156,6 +156,11 @@ def band_bytes(width: int, tile: int) -> int:
     return 2 * tile * width * 3 * 4
 
 
+#: Where a stats form exists, an image whose whole run is estimated above this runs tiled even when the budget
+#: would allow the whole run: tiled output matches it (see docs/tiling.md) in far less memory.
+PREFER_TILED_BYTES = 2 << 30
+#: What the stats form's session adds to a process that holds the plain graph's already.
+SECOND_SESSION_BYTES = 64 << 20
 #: Tile sides tried, largest first, when the plan picks one.
 TILE_SIDES = (DEFAULT_TILE, 768, 512, 384, 256)
 
@@ -170,11 +175,14 @@ def tiled_peak(cost: MemoryCost, height: int, width: int, tile: int) -> int:
 def plan_image(whole: MemoryCost, tiled: MemoryCost | None, budget: Budget, height: int, width: int,
                tile: int | None = None, overlap: int = DEFAULT_OVERLAP) -> Plan:
     """How an image runs: whole if it fits (and no ``tile`` is forced), else tiled where ``tiled`` (the stats
-    form's cost) is given and some tile side fits, else refused.
+    form's cost) is given and some tile side fits, else refused. With a stats form, a whole run estimated
+    above :data:`PREFER_TILED_BYTES` is tiled too.
 
     Raises:
         UserError: ``tile`` forced without a stats form, or not above ``overlap``.
     """
+    if tiled is not None:  # the plain graph's session stays open beside the stats form's
+        tiled = MemoryCost(max(whole.fixed, tiled.fixed) + SECOND_SESSION_BYTES, tiled.per_pixel, tiled.source)
     if tile is not None:
         if tiled is None:
             raise UserError("--tile: this model has no stats form (X.tiled.onnx beside it; "
@@ -183,11 +191,14 @@ def plan_image(whole: MemoryCost, tiled: MemoryCost | None, budget: Budget, heig
             raise UserError(f"--tile: expected more than the {overlap} px overlap, got {tile}")
         return _tiled_plan(tiled, budget, height, width, tile, overlap)
     plan = check_whole(whole, budget, height, width)
-    if plan.mode == "whole" or tiled is None:
+    if tiled is None or (plan.mode == "whole" and plan.estimated_peak <= PREFER_TILED_BYTES):
         return plan
+    limit = min(budget.nbytes, PREFER_TILED_BYTES) if plan.mode == "whole" else budget.nbytes
     for side in TILE_SIDES:
-        if tiled_peak(tiled, height, width, side) <= budget.nbytes:
+        if tiled_peak(tiled, height, width, side) <= limit:
             return _tiled_plan(tiled, budget, height, width, side, overlap)
+    if plan.mode == "whole":  # fits whole, but not tiled under the preference: whole it is
+        return plan
     plan.estimated_peak = tiled_peak(tiled, height, width, TILE_SIDES[-1])
     per_pixel = IMAGE_BYTES_PER_PIXEL + 2 * 3 * 4 * TILE_SIDES[-1] / max(1, height)
     pixels = max(0, (budget.nbytes - tiled.peak((TILE_SIDES[-1] + ALIGN) ** 2)) / per_pixel)
