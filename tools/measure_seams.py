@@ -24,29 +24,8 @@ import numpy as np
 from impasto.runtime.io.images import read_image, write_image
 from impasto.runtime.memory import peak_rss
 from impasto.runtime.pipelines.stylizer import Stylizer
-from impasto.runtime.pipelines.tiled import DEFAULT_OVERLAP, spans
-
-
-def border_lines(n: int, tile: int, overlap: int = DEFAULT_OVERLAP) -> list[int]:
-    """The centre of each overlap between neighbouring tiles along an axis of ``n`` pixels."""
-    s = spans(n, tile, overlap)
-    return [(a.end + b.start) // 2 for a, b in zip(s, s[1:])]
-
-
-def energy_ratio(image: np.ndarray, rows: list[int], cols: list[int]) -> float:
-    """Mean squared gradient across the border lines over the mean elsewhere (luminance, 0-255)."""
-    y = image.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
-    gy, gx = np.diff(y, axis=0) ** 2, np.diff(y, axis=1) ** 2  # gy[i] is between rows i and i+1
-    on = [gy[r - 1:r + 1].ravel() for r in rows] + [gx[:, c - 1:c + 1].ravel() for c in cols]
-    mask_y, mask_x = np.ones(gy.shape[0], bool), np.ones(gx.shape[1], bool)
-    for r in rows:
-        mask_y[max(0, r - 8):r + 8] = False
-    for c in cols:
-        mask_x[max(0, c - 8):c + 8] = False
-    off = np.concatenate([gy[mask_y].ravel(), gx[:, mask_x].ravel()])
-    if not on:
-        return float("nan")
-    return float(np.concatenate(on).mean() / max(off.mean(), 1e-12))
+from impasto.runtime.pipelines.tiled import border_energy_ratio as energy_ratio
+from impasto.runtime.pipelines.tiled import border_lines
 
 
 def main() -> int:

@@ -307,9 +307,9 @@ class Stylizer(Pipeline):
         rgb = to_rgb8(image)
         plan = self.memory_plan(*rgb.shape[:2])
         if plan.mode == "tiled":
-            def finish(band: np.ndarray, rows: slice) -> np.ndarray:
-                band = preserve_color(band, rgb[rows]) if preserve_colors else band
-                return blend(band, rgb[rows], strength)
+            def finish(band: np.ndarray, content: np.ndarray) -> np.ndarray:
+                band = preserve_color(band, content) if preserve_colors else band
+                return blend(band, content, strength)
 
             out = self.tiled.run(rgb, feeds, plan, finish, self.progress)
         else:

@@ -24,8 +24,7 @@ from impasto.runtime.backends.base import Backend
 from impasto.runtime.backends.selection import open_backend
 from impasto.runtime.builtins import tiled_companion
 from impasto.runtime.memory import MemoryCost, Plan, graph_cost
-from impasto.runtime.pipelines.tensors import MIN_SIDE, pad_to_min_side
-from impasto.runtime.pipelines.tiled import run_tiled, thumbnail_stats
+from impasto.runtime.pipelines.tiled import pad_to_align, run_tiled, thumbnail_stats
 from impasto.utils.progress import Progress
 
 
@@ -65,9 +64,18 @@ class TiledGraph:
         return self._backend
 
     def run(self, rgb: np.ndarray, conditioning: dict[str, np.ndarray], plan: Plan,
-            finish: Callable[[np.ndarray, slice], np.ndarray] | None = None, progress: bool = False) -> np.ndarray:
-        """Stylise ``rgb`` as ``plan`` says (tile side, overlap), with a bank's ``conditioning``; ``progress``: a
-        bar of tiles on stderr."""
+            finish: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None, progress: bool = False) -> np.ndarray:
+        """Stylise ``rgb`` as ``plan`` says (tile side, overlap), with a bank's ``conditioning``.
+
+        Args:
+            rgb: the image.
+            conditioning: a bank's style and layer weights (empty for a single-style model).
+            plan: a ``"tiled"`` plan (:func:`~impasto.runtime.pipelines.tiled.plan_image`).
+            finish: ``(stylised band, content band) -> band``, applied to each final band of
+                rows (e.g. strength and colour preservation), so no float copy of the whole
+                image is made.
+            progress: a bar of tiles on stderr.
+        """
         backend = self._open()
         image_name = backend.inputs[0].name
 
@@ -79,16 +87,16 @@ class TiledGraph:
                                           f"(NaN or infinity) for a {x.shape[3]}x{x.shape[2]} tile")
             return y, used
 
-        padded, crop = pad_to_min_side(rgb, MIN_SIDE)
-        stats = thumbnail_stats(padded, run, self.channels)
+        stats = thumbnail_stats(rgb, run, self.channels)
+        padded, (h, w) = pad_to_align(rgb), rgb.shape[:2]
+
+        def finish_band(band: np.ndarray, rows: slice) -> np.ndarray:
+            return finish(band, padded[rows]) if finish is not None else band
+
         with Progress(plan.tiles or 1, "tiles", enabled=progress and (plan.tiles or 1) > 1) as bar:
-            out = run_tiled(padded, run, stats, plan.tile or max(rgb.shape[:2]), plan.overlap or 0,
-                            finish=finish if padded is rgb else None, progress=bar.update)
-        if padded is not rgb:
-            out = np.ascontiguousarray(out[crop])
-            if finish is not None:
-                out = finish(out, slice(0, out.shape[0]))
-        return out
+            out = run_tiled(padded, run, stats, plan.tile or max(padded.shape[:2]), plan.overlap or 0,
+                            finish=finish_band, progress=bar.update)
+        return out if padded is rgb else np.ascontiguousarray(out[:h, :w])
 
     def close(self) -> None:
         if self._backend is not None:
