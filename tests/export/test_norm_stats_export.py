@@ -34,7 +34,8 @@ def test_the_stats_form_follows_its_contract_and_records_both_modes_in_its_parit
     assert [o.name for o in sess.get_outputs()] == list(STYLIZE_STATS.output_names)
     meta = sess.get_modelmeta().custom_metadata_map
     layout = json.loads(meta["impasto.norm_stats"])
-    assert meta["impasto.kind"] == "norm-stats" and layout["channels"] == sum(layout["layers"]) == report["norm_channels"]
+    assert meta["impasto.kind"] == "norm-stats"
+    assert layout["channels"] == sum(layout["layers"]) == report["norm_channels"]
     assert {r["stats"] for r in report["parity"]} == {"own", "thumbnail"}
     assert json.loads(meta["impasto.parity"])["passed"] is True
 

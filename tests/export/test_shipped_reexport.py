@@ -76,7 +76,8 @@ def test_re_exporting_the_bank_stats_form_reproduces_the_shipped_tiled_graph(tmp
     cond = dict(zip(BANK_INPUTS[1:], (rng.dirichlet(np.ones(8)).astype(np.float32), np.ones(1, np.float32),
                                       rng.uniform(0, 2, 4).astype(np.float32)), strict=True))
     x = rng.random((1, 3, 120, 164), dtype=np.float32)
-    own = {"image": x, **cond, "norm_stats": np.zeros((1, 2, t), np.float32), "stats_from_image": np.ones(1, np.float32)}
+    own = {"image": x, **cond, "norm_stats": np.zeros((1, 2, t), np.float32),
+           "stats_from_image": np.ones(1, np.float32)}
     a, stats = shipped.run(None, own)
     b, stats_b = rebuilt.run(None, own)
     assert np.abs(a - b).max() <= 1e-6 and np.abs(stats - stats_b).max() <= 1e-4
