@@ -272,10 +272,11 @@ class WCTStylizer(Pipeline):
             image = matting_smooth(image, content, max_pixels=exact_max_pixels)
         t3 = time.perf_counter()
         raw = nchw_to_image(out["unsmoothed"]) if "unsmoothed" in out else None
+        t4 = t3
         if full is not content:
             low = image if smooth == "exact" else chosen[0].transpose(1, 2, 0)  # float: no rounding before the fit
             image = guided_upsample(full, content, low)
-        t4 = time.perf_counter()
+            t4 = time.perf_counter()
         return {"image": image, "unsmoothed": raw, "labels": info, "size": list(full.shape[:2]),
                 "work_size": list(work_hw), "style_size": list(style.shape[:2]),
                 "seconds": {"prepare": round(t1 - t0, 4), "graph": round(t2 - t1, 4), "smooth": round(t3 - t2, 4),
