@@ -234,3 +234,29 @@ def munit_graph_path(model: str | os.PathLike, source: str, target: str) -> Path
         if stem.endswith(f".{s}2{t}"):
             stem = stem[:-len(f".{s}2{t}")]
     return path.with_name(f"{stem}.{source}2{target}{ONNX_SUFFIX}")
+
+
+# --- stats forms: feed-forward graphs whose instance norms take given statistics (tiled inference) ---
+#: ``impasto.kind`` of a stats-form graph and the metadata key of its layout (read by the runtime).
+NORM_STATS_KIND = "norm-stats"
+NORM_STATS_METADATA_KEY = "impasto.norm_stats"
+#: The statistics every norm layer uses: ``(1 or batch, 2, norm_channels)``, row 0 means, row 1 standard deviations.
+_NORM_STATS_IN = TensorContract("norm_stats", (1, 2, "norm_channels"), range=None, color=None, layout="stats",
+                                units="instance-norm mean (row 0) and sqrt(var + eps) (row 1) per channel")
+_NORM_STATS_OUT = TensorContract("used_norm_stats", ("batch", 2, "norm_channels"), range=None, color=None,
+                                 layout="stats", units="the statistics the norm layers used, as norm_stats")
+#: 1: normalise with the image's own statistics (the plain network); 0: with ``norm_stats``.
+_FROM_IMAGE = TensorContract("stats_from_image", (1,), layout="scalar", range=(0, 1), color=None)
+
+
+def _stats_form(plain: GraphContract) -> GraphContract:
+    """The stats form of a single-image feed-forward contract (see :mod:`impasto.models.norm_stats`)."""
+    return GraphContract(f"{plain.name}_stats", (*plain.inputs, _NORM_STATS_IN, _FROM_IMAGE),
+                         (*plain.outputs, _NORM_STATS_OUT),
+                         (*plain.metadata, "impasto.kind", NORM_STATS_METADATA_KEY), kind=NORM_STATS_KIND)
+
+
+#: ``stylize`` and ``bank`` with given instance-norm statistics (thumbnail instance normalisation).
+STYLIZE_STATS = _stats_form(STYLIZE)
+BANK_STATS = _stats_form(BANK)
+CONTRACTS.update({c.name: c for c in (STYLIZE_STATS, BANK_STATS)})

@@ -95,3 +95,7 @@ class CudaError(BackendRuntimeError):
         self.error_name = error_name
         detail = f" ({description})" if description else ""
         super().__init__(f"{call} failed: {error_name}{detail}")
+
+
+class MemoryBudgetError(UserError):
+    """A run whose estimated peak memory exceeds the budget, with no bounded-memory path (exit 2, before any work)."""

@@ -84,3 +84,15 @@ def add_backend_args(p: argparse.ArgumentParser) -> None:
                    help="inference backend (default auto: the fastest that opens here; fallbacks are reported)")
     p.add_argument("--fp16", action="store_true",
                    help="fp16 TensorRT engines for the ort-trt backend (an error elsewhere, never a silent change)")
+
+
+def add_memory_args(p: argparse.ArgumentParser, *, tile: bool = True) -> None:
+    """``--max-memory`` (and ``--tile``): the memory planner's budget (:mod:`impasto.runtime.memory`)."""
+    p.add_argument("--max-memory", metavar="SIZE",
+                   help="memory budget, e.g. 2G or 512M (default: 55%% of the available RAM, or of the GPU's memory "
+                        "on a GPU backend); larger images run tiled where the model can, else are refused before "
+                        "any work")
+    if tile:
+        p.add_argument("--tile", type=image_side, metavar="N",
+                       help="run the style network tile by tile, N px tiles (default: only when the image does not "
+                            "fit the memory budget; needs the model's stats form, which the built-in bank has)")

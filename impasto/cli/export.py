@@ -46,6 +46,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "warpnet: float16 weight storage only, and the fp32 parity bound still applies")
     p.add_argument("--opset", type=positive_int, default=18,
                    help="ONNX opset, >= 17 (photowct/wct/banks/MT-Nets: >= 18; warpnet: 18; default 18)")
+    p.add_argument("--norm-stats", action="store_true",
+                   help="feed-forward / bank: export the stats form (instance-norm statistics as inputs) that tiled "
+                        "inference runs; name it MODEL.tiled.onnx beside MODEL.onnx")
     p.add_argument("--json", action="store_true", help="print the export report as JSON on stdout")
     w = p.add_argument_group("photowct / wct / warpnet")
     w.add_argument("--vgg-weights",
@@ -114,6 +117,8 @@ def run_export(args: argparse.Namespace) -> int:
 
     first, rest = args.checkpoint[0], args.checkpoint[1:]
     # a failed export or parity check (ExportError) exits 1 with one line from main; nothing is written
+    if args.norm_stats and (first in PIPELINES or first == "warpnet"):
+        raise CliError(f"--norm-stats: applies to feed-forward and bank checkpoints, not to {first}")
     if first in PIPELINES:
         report = _export_pipeline(args, first, rest)
     elif first == "warpnet":
@@ -142,7 +147,8 @@ def _export_checkpoint(args: argparse.Namespace, checkpoint: str, rest: list[str
     if loaded[1].method == "warpnet":
         raise CliError(f"checkpoint {checkpoint!r}: a warp network exports with "
                        f"'impasto export warpnet {checkpoint} -o warpnet.onnx'")
-    return export_checkpoint(checkpoint, args.output, loaded=loaded, fp16=args.fp16, opset=args.opset)
+    return export_checkpoint(checkpoint, args.output, loaded=loaded, fp16=args.fp16, opset=args.opset,
+                             norm_stats=args.norm_stats)
 
 
 def _export_warpnet(args: argparse.Namespace, checkpoints: list[str]) -> dict[str, Any]:

@@ -87,15 +87,16 @@ def check_stdin_once(*inputs: str | None) -> None:
         raise CliError("stdin (-) can be given once")
 
 
-def read_input(src: str, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+def read_input(src: str, *, max_pixels: int = DEFAULT_MAX_PIXELS,
+               before_decode: Callable[[int, int], None] | None = None) -> np.ndarray:
     """An image file, or ``-``: the image on stdin.
 
     Raises:
         ImageError: missing, unreadable, not an image, or over ``max_pixels``.
     """
     if src == STDIO:
-        return decode_image(sys.stdin.buffer.read(), name="stdin", max_pixels=max_pixels)
-    return read_image(src, max_pixels=max_pixels)
+        return decode_image(sys.stdin.buffer.read(), name="stdin", max_pixels=max_pixels, before_decode=before_decode)
+    return read_image(src, max_pixels=max_pixels, before_decode=before_decode)
 
 
 def write_output(dst: str, image: np.ndarray, *, fmt: str | None = None, quality: int = 95) -> None:
@@ -238,6 +239,9 @@ class BatchOptions:
         fmt: stdout's image format (``png`` when None).
         quality: JPEG quality.
         progress: show a progress bar on stderr (runs of several images).
+        precheck: called with an input's ``(height, width)`` after ``max_size`` (from the
+            file's header, before decoding): the memory plan, which may refuse it.
+        details: fields added to each written image's report (e.g. its memory plan).
     """
 
     max_pixels: int = DEFAULT_MAX_PIXELS
@@ -245,12 +249,28 @@ class BatchOptions:
     fmt: str | None = None
     quality: int = 95
     progress: bool = True
+    precheck: Callable[[int, int], Any] | None = None
+    details: Callable[[], dict[str, Any]] | None = None
 
     @classmethod
-    def from_args(cls, args: argparse.Namespace) -> BatchOptions:
-        """From a command's ``--max-pixels``, ``--max-size``, ``--format``, ``--quality`` and ``--json``."""
+    def from_args(cls, args: argparse.Namespace, **more: Any) -> BatchOptions:
+        """From a command's ``--max-pixels``, ``--max-size``, ``--format``, ``--quality`` and ``--json``; ``more``:
+        ``precheck``, ``details``."""
         return cls(max_pixels=args.max_pixels, max_size=args.max_size, fmt=args.format, quality=args.quality,
-                   progress=not args.json)
+                   progress=not args.json, **more)
+
+    def before_decode(self) -> Callable[[int, int], None] | None:
+        """:attr:`precheck` as :func:`~impasto.runtime.io.images.decode_image` calls it: ``(width, height)`` of the
+        file, scaled to ``max_size``."""
+        if self.precheck is None:
+            return None
+        precheck, max_size = self.precheck, self.max_size
+
+        def check(width: int, height: int) -> None:
+            s = min(1.0, max_size / max(width, height)) if max_size else 1.0
+            precheck(max(1, round(height * s)), max(1, round(width * s)))
+
+        return check
 
 
 def run_batch(jobs: list[Job], render: Callable[[np.ndarray], np.ndarray], options: BatchOptions,
@@ -280,7 +300,8 @@ def run_batch(jobs: list[Job], render: Callable[[np.ndarray], np.ndarray], optio
 
 def _run_job(job: Job, render: Callable[[np.ndarray], np.ndarray], options: BatchOptions) -> dict[str, Any]:
     try:
-        image = fit_max_size(read_input(job.src, max_pixels=options.max_pixels), options.max_size)
+        image = fit_max_size(read_input(job.src, max_pixels=options.max_pixels, before_decode=options.before_decode()),
+                             options.max_size)
         t0 = time.perf_counter()
         out = render(image)
         seconds = time.perf_counter() - t0
@@ -290,7 +311,7 @@ def _run_job(job: Job, render: Callable[[np.ndarray], np.ndarray], options: Batc
         sys.stderr.write(f"impasto: error: {message}\n")
         return {"input": job.src, "output": None, "error": message, "user_error": isinstance(exc, UserError)}
     return {"input": job.src, "output": job.dst, "width": out.shape[1], "height": out.shape[0],
-            "seconds": round(seconds, 4)}
+            "seconds": round(seconds, 4), **(options.details() if options.details else {})}
 
 
 def _failure_message(src: str, exc: Exception) -> str:

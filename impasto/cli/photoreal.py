@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 
 import numpy as np
 
-from impasto.cli.common import CliError, image_side, positive_int, unit_float
+from impasto.cli.common import CliError, add_memory_args, image_side, positive_int, unit_float
 from impasto.cli.file_batch import STDIO, check_image_output, check_stdin_once, read_input, report, write_output
 from impasto.runtime.io.images import DEFAULT_MAX_PIXELS, decode_image, fit_max_size, read_image
 from impasto.runtime.io.masks import KIND_NAMES, check_mask_size
@@ -24,6 +25,7 @@ _MASK_HELP = ("label mask of the {what} (same size as it): colour-coded (flat co
 def register(sub: argparse._SubParsersAction) -> None:
     from impasto.runtime.backends.selection import BACKENDS
     from impasto.runtime.pipelines.photoreal import SMOOTH_MODES
+    from impasto.runtime.pipelines.work_size import DEFAULT_WORK_PIXELS
 
     p = sub.add_parser("photoreal", help="photorealistic style transfer (PhotoWCT) from a style photo")
     p.add_argument("content", metavar="CONTENT", help="the photo to restyle (- for stdin)")
@@ -36,6 +38,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "(slow, needs scipy, images up to 0.5 MP); none: the raw PhotoWCT output")
     p.add_argument("--alpha", type=unit_float, default=1.0, help="0 = content, 1 = full transfer (default 1)")
     p.add_argument("--model", help="an exported photowct .onnx graph (default: the built-in one)")
+    p.add_argument("--work-size", type=_work_size, default="auto", metavar="PIXELS",
+                   help="run PhotoWCT and its smoothing at most this many pixels (700000, 700K, 0.7M; default "
+                        f"{DEFAULT_WORK_PIXELS / 1e6:g}M, the exact solve's limit with --smooth exact) and carry the "
+                        "result to full size with a guided upsampling; 'full': the graph at full size "
+                        "(about 4 GB per megapixel)")
     p.add_argument("--max-size", type=image_side, help="downscale the content so its longest side is at most N")
     p.add_argument("--max-pixels", type=positive_int, default=DEFAULT_MAX_PIXELS,
                    help=f"reject larger images before decoding (default {DEFAULT_MAX_PIXELS})")
@@ -43,9 +50,23 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="size limit of --smooth exact in pixels (default 500000: memory of the sparse solve)")
     p.add_argument("--backend", default="auto", choices=BACKENDS, help="inference backend (default auto)")
     p.add_argument("--threads", type=int, default=0, help="intra-op threads (0: ONNX Runtime's default)")
+    add_memory_args(p, tile=False)
     p.add_argument("--quality", type=positive_int, default=95, help="JPEG quality (default 95)")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.set_defaults(func=run_photoreal)
+
+
+def _work_size(text: str) -> str:
+    """``--work-size``: checked here (one-line argparse error, exit 2), passed on as text."""
+    from impasto.errors import UserError
+    from impasto.runtime.pipelines.work_size import parse_work_size
+
+    if text.strip().lower() != "auto":
+        try:
+            parse_work_size(text)
+        except UserError as exc:
+            raise argparse.ArgumentTypeError(str(exc).removeprefix("work size: ")) from None
+    return text
 
 
 def _read_mask(src: str, max_pixels: int) -> np.ndarray:
@@ -67,6 +88,7 @@ def _fit_mask(mask, image_before, image_after):
 def run_photoreal(args: argparse.Namespace) -> int:
     from impasto.runtime.pipelines.photoreal import WCTStylizer
 
+    t_start = time.perf_counter()
     if (args.content_mask is None) != (args.style_mask is None):
         raise CliError("--content-mask and --style-mask go together: give both or neither")
     sources = (args.content, args.style_image, args.content_mask, args.style_mask)
@@ -78,19 +100,27 @@ def run_photoreal(args: argparse.Namespace) -> int:
         check_mask_size(cmask, content, "content mask")
     fitted = fit_max_size(content, args.max_size)
     cmask = _fit_mask(cmask, content, fitted)
+    t_read = time.perf_counter()
     with WCTStylizer.load(args.model, method="photowct", backend=args.backend, threads=args.threads) as model:
+        model.set_memory_budget(args.max_memory)
         result = model.run(fitted, style, content_mask=cmask, style_mask=smask, alpha=args.alpha, smooth=args.smooth,
-                           exact_max_pixels=args.exact_max_pixels)
+                           exact_max_pixels=args.exact_max_pixels, work_size=args.work_size)
+        t_write = time.perf_counter()
         write_output(args.output, result["image"], quality=args.quality)
-        desc = model.describe()
-    (h, w), sec = result["size"], result["seconds"]
+        t_done = time.perf_counter()
+        desc = {**model.describe(), "memory": model.last_plan.to_dict() if model.last_plan else None}
+    (h, w), (wh, ww), sec = result["size"], result["work_size"], result["seconds"]
+    sec = {"read": round(t_read - t_start, 4), **sec, "write": round(t_done - t_write, 4),
+           "wall": round(t_done - t_start, 4)}
     smooth = {"fast": ", guided-filter smoothing inside", "none": "",
               "exact": f", exact smoothing {sec['smooth']:.2f} s"}[args.smooth]
     info = result["labels"]
+    work = f", worked at {ww}x{wh}, upsampled {sec['upsample']:.2f} s" if (wh, ww) != (h, w) else ""
     labels = f", {info['count']} {KIND_NAMES[info['kind']]} mask label{'s' * (info['count'] != 1)}" if info else ""
     report({**desc, "content": args.content, "style_image": args.style_image, "output": args.output, "width": w,
-            "height": h, "style_size": result["style_size"], "smooth": args.smooth, "alpha": args.alpha,
+            "height": h, "work_width": ww, "work_height": wh, "style_size": result["style_size"], "smooth": args.smooth,
+            "alpha": args.alpha,
             "labels": info, "warnings": info["warnings"] if info else [], "seconds": sec},
-           f"wrote {args.output} ({w}x{h}) in {sec['total']:.2f} s (graph {sec['graph']:.2f} s{smooth}{labels}) "
+           f"wrote {args.output} ({w}x{h}) in {sec['total']:.2f} s (graph {sec['graph']:.2f} s{smooth}{work}{labels}) "
            f"on {desc['provider']}", as_json=args.json, to_stdout=args.output == STDIO)
     return 0

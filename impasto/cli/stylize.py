@@ -7,7 +7,15 @@ from pathlib import Path
 
 import numpy as np
 
-from impasto.cli.common import CliError, add_backend_args, emit_json, image_side, positive_int, unit_float
+from impasto.cli.common import (
+    CliError,
+    add_backend_args,
+    add_memory_args,
+    emit_json,
+    image_side,
+    positive_int,
+    unit_float,
+)
 from impasto.cli.file_batch import (
     STDIO,
     BatchOptions,
@@ -52,6 +60,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-pixels", type=positive_int, default=DEFAULT_MAX_PIXELS,
                    help=f"reject larger images before decoding (default {DEFAULT_MAX_PIXELS})")
     add_backend_args(p)
+    add_memory_args(p)
     p.add_argument("--format", choices=["png", "jpg"], help="output format for stdout (default png)")
     p.add_argument("--quality", type=positive_int, default=95, help="JPEG quality (default 95)")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
@@ -72,11 +81,14 @@ def run_stylize(args: argparse.Namespace) -> int:
     inputs = expand_inputs(args.inputs)  # a missing input fails before a model loads
     with Stylizer.load(args.model or args.style, backend=args.backend, fp16=args.fp16,
                        style=args.style if args.model else None, style_layer_weights=args.style_layer_weights,
-                       content_layer_weights=args.content_layer_weights, scale=args.scale) as stylizer:
+                       content_layer_weights=args.content_layer_weights, scale=args.scale,
+                       max_memory=args.max_memory, tile=args.tile) as stylizer:
+        stylizer.progress = not args.json
         jobs = plan_jobs(inputs, args.output, stylizer.name, args.format)
         results = run_batch(jobs, lambda image: stylizer(image, strength=args.strength,
                                                          preserve_colors=args.preserve_color),
-                            BatchOptions.from_args(args))
+                            BatchOptions.from_args(args, precheck=stylizer.memory_plan,
+                                                   details=lambda: {"memory": stylizer.last_plan.to_dict()}))
     return finish_batch(jobs, results, {**stylizer.describe(), "strength": args.strength,
                                         "preserve_color": args.preserve_color},
                         f"with style {stylizer.name!r} on {stylizer.provider}", as_json=args.json)
@@ -116,6 +128,8 @@ def _run_style_image(args: argparse.Namespace) -> int:
         raise CliError("--style-image takes the style from a painting; --style names a built-in model: choose one")
     if args.fp16:
         raise CliError("--fp16 applies to style models on the ort-trt backend, not to --style-image")
+    if args.tile is not None:
+        raise CliError("--tile applies to style models with a stats form, not to --style-image")
     method = _style_image_method(args)
     inputs = expand_inputs(args.inputs)
     check_stdin_once(args.style_image, *(src for src, _ in inputs))
@@ -124,11 +138,14 @@ def _run_style_image(args: argparse.Namespace) -> int:
     jobs = plan_jobs(inputs, args.output, Path(painting).stem, args.format)
     extra = {"smooth": "none"} if method == "wct" else {}
     with _open_style_image_model(method, args) as model:
+        model.set_memory_budget(args.max_memory)
+
         def render(image: np.ndarray) -> np.ndarray:
             out = model(image, style, alpha=args.strength, **extra)
             return preserve_color(out, image) if args.preserve_color else out
 
-        results = run_batch(jobs, render, BatchOptions.from_args(args))
+        results = run_batch(jobs, render, BatchOptions.from_args(
+            args, precheck=model.memory_plan, details=lambda: {"memory": model.last_plan.to_dict()}))
     return finish_batch(jobs, results, {**model.describe(), "style_image": args.style_image,
                                         "strength": args.strength, "preserve_color": args.preserve_color},
                         f"with the style of {painting} ({method}) on {model.provider}", as_json=args.json)

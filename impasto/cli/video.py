@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from impasto.cli.common import CliError, add_backend_args, emit_json, image_side, unit_float
+from impasto.cli.common import CliError, add_backend_args, add_memory_args, emit_json, image_side, unit_float
 from impasto.utils.progress import Progress
 
 _NO_FFMPEG_HINT = "install ffmpeg or `pip install imageio-ffmpeg` to keep the audio"
@@ -26,6 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--style-image", metavar="PAINTING",
                    help="arbitrary style from a painting with the built-in MicroAST graph (or --model microast.onnx)")
     add_backend_args(p)
+    add_memory_args(p)
     p.add_argument("--strength", type=unit_float, default=1.0, help="0 = content, 1 = full style (default 1)")
     p.add_argument("--preserve-color", action="store_true", help="keep the content's colours")
     p.add_argument("--stabilize", type=unit_float, default=0.0, metavar="F",
@@ -52,12 +53,17 @@ def open_style_model(args: argparse.Namespace):
     from impasto.runtime.pipelines.stylizer import Stylizer
 
     if args.style_image is None:
-        return Stylizer.load(args.model or args.style, backend=args.backend, fp16=args.fp16)
+        return Stylizer.load(args.model or args.style, backend=args.backend, fp16=args.fp16,
+                             max_memory=getattr(args, "max_memory", None), tile=getattr(args, "tile", None))
     if args.style:
         raise CliError("--style-image takes the style from a painting; --style names a built-in model: choose one")
     if args.fp16:
         raise CliError("--fp16 applies to style models on the ort-trt backend, not to --style-image")
-    return PaintingStylizer.load(args.style_image, model=args.model, backend=args.backend)
+    if getattr(args, "tile", None) is not None:
+        raise CliError("--tile applies to style models with a stats form, not to --style-image")
+    painting = PaintingStylizer.load(args.style_image, model=args.model, backend=args.backend)
+    painting.model.set_memory_budget(getattr(args, "max_memory", None))
+    return painting
 
 
 def run_video(args: argparse.Namespace) -> int:

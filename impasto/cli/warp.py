@@ -15,7 +15,7 @@ import argparse
 import time
 from typing import Any
 
-from impasto.cli.common import CliError, add_backend_args, positive_int
+from impasto.cli.common import CliError, add_backend_args, add_memory_args, positive_int
 from impasto.cli.file_batch import STDIO, check_image_output, check_stdin_once, read_input, report, write_output
 
 
@@ -43,6 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="dst: keep every NBB pair (default: drop crowded, outlying and folding pairs)")
     p.add_argument("--vgg-weights", help="VGG16 weights for dst / Gatys (default: $IMPASTO_VGG16_WEIGHTS)")
     add_backend_args(p)
+    add_memory_args(p, tile=False)
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout (no progress bar)")
     p.set_defaults(func=run)
 
@@ -75,14 +76,16 @@ def run(args: argparse.Namespace) -> int:
         from impasto.runtime.pipelines.warp import Warper
 
         with Warper.load(args.model, backend=args.backend) as warper:
+            warper.set_memory_budget(args.max_memory)
             res = warper.run(content, guide)
-            summary.update(provider=warper.provider, warp_seconds=res["seconds"]["total"])
+            summary.update(provider=warper.provider, warp_seconds=res["seconds"]["total"],
+                           memory=warper.last_plan.to_dict() if warper.last_plan else None)
         image = res["warped"]
         t1 = time.perf_counter()
         if args.style:
             from impasto.runtime import Stylizer
 
-            with Stylizer.load(args.style, backend=args.backend) as stylize:
+            with Stylizer.load(args.style, backend=args.backend, max_memory=args.max_memory) as stylize:
                 image = stylize(image)
         elif texture is not None:
             image = _gatys(image, texture, args)

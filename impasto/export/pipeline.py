@@ -370,7 +370,7 @@ def export_checkpoint(checkpoint_path: str | os.PathLike, output_path: str | os.
                       method: str | None = None, loaded: tuple[dict[str, Any], ModelSpec] | None = None,
                       opset: int | None = None, fp16: bool = False,
                       parity_sizes: Sequence[Sequence[int]] | None = None, atol: float | None = None,
-                      **build: Any) -> dict[str, Any]:
+                      norm_stats: bool = False, **build: Any) -> dict[str, Any]:
     """Export a checkpoint of ``impasto train feedforward|bank|multimodal|warpnet|munit``, read once.
 
     A MUNIT checkpoint writes two graphs beside ``output_path`` and returns
@@ -381,6 +381,8 @@ def export_checkpoint(checkpoint_path: str | os.PathLike, output_path: str | os.
             checkpoint is read.
         loaded: ``(checkpoint, spec)`` from :func:`load`, where the caller read it already.
         opset, fp16, parity_sizes, atol: see :func:`export_plan`.
+        norm_stats: export the stats form (instance-norm statistics as inputs, for tiled
+            inference; :mod:`impasto.export.methods.norm_stats`) instead of the plain graph.
         **build: for the network's build (``vgg_weights`` for the warp network).
 
     Raises:
@@ -398,6 +400,8 @@ def export_checkpoint(checkpoint_path: str | os.PathLike, output_path: str | os.
     if method is not None and spec.method != method:
         raise ModelError(f"checkpoint {name!r}: expected method {method!r}, got {spec.method!r}")
     if spec.method == "munit":  # two graphs, one per direction
+        if norm_stats:
+            raise UserError("--norm-stats: a MUNIT model has no stats form (its graphs run whole images)")
         from impasto.export.methods.munit import export_munit_checkpoint
 
         return export_munit_checkpoint(checkpoint_path, output_path, loaded=(ckpt, spec), opset=opset,
@@ -412,4 +416,10 @@ def export_checkpoint(checkpoint_path: str | os.PathLike, output_path: str | os.
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise ModelError(f"checkpoint {name!r}: cannot build the network ({failure(exc)})") from None
     plan = importlib.import_module(f"impasto.export.methods.{spec.method}").checkpoint_plan(net, ckpt, checkpoint_path)
+    if norm_stats:
+        if fp16:
+            raise UserError("--norm-stats: the stats form exports in float32; drop --fp16")
+        from impasto.export.methods.norm_stats import stats_plan
+
+        plan = stats_plan(plan)
     return export_plan(plan, output_path, opset=opset, fp16=fp16, parity_sizes=parity_sizes, atol=atol)

@@ -34,6 +34,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from impasto.models.norm_stats import StatsExchange
+
 #: VGG16 layers of the losses (the feed-forward trainer's choice): α_c has one entry per
 #: content layer, α_s one per style layer.
 CONTENT_LAYERS: tuple[str, ...] = ("relu2_2",)
@@ -90,9 +92,11 @@ class CondInstanceNorm(nn.Module):
     def __init__(self, channels: int) -> None:
         super().__init__()
         self.channels = channels
+        #: Set by :class:`~impasto.models.norm_stats.StatsForm`: statistics given from outside.
+        self.exchange: StatsExchange | None = None
 
     def forward(self, x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
-        x = F.instance_norm(x, eps=1e-5)
+        x = F.instance_norm(x, eps=1e-5) if self.exchange is None else self.exchange.normalize(x, 1e-5)
         return x * gamma.reshape(1, -1, 1, 1) + beta.reshape(1, -1, 1, 1)
 
 

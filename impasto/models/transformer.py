@@ -18,6 +18,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from impasto.models.norm_stats import StatsExchange
+
 
 @dataclass(frozen=True)
 class TransformerConfig:
@@ -47,13 +49,29 @@ PRESETS: dict[str, TransformerConfig] = {
 }
 
 
+class InstanceNorm(nn.InstanceNorm2d):
+    """Affine instance norm (the state-dict keys of ``nn.InstanceNorm2d``) that may take given statistics."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__(channels, affine=True)
+        self.channels = channels
+        #: Set by :class:`~impasto.models.norm_stats.StatsForm`: statistics given from outside.
+        self.exchange: StatsExchange | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.exchange is None:
+            return super().forward(x)
+        x = self.exchange.normalize(x, self.eps)
+        return x * self.weight.reshape(1, -1, 1, 1) + self.bias.reshape(1, -1, 1, 1)
+
+
 class ConvLayer(nn.Sequential):
     """Reflection pad + conv (+ instance norm + ReLU)."""
 
     def __init__(self, cin: int, cout: int, k: int, stride: int = 1, *, norm: bool = True, relu: bool = True):
         layers: list[nn.Module] = [nn.ReflectionPad2d(k // 2), nn.Conv2d(cin, cout, k, stride)]
         if norm:
-            layers.append(nn.InstanceNorm2d(cout, affine=True))
+            layers.append(InstanceNorm(cout))
         if relu:
             layers.append(nn.ReLU(inplace=True))
         super().__init__(*layers)

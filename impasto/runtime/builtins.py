@@ -46,9 +46,19 @@ class ModelCard:
                    method=metadata.get("impasto.method", ""), metadata=dict(metadata))
 
 
+#: Suffix of a model's stats form beside it (``bank.onnx`` -> ``bank.tiled.onnx``), run for tiled inference.
+TILED_SUFFIX = ".tiled.onnx"
+
+
 def builtin_paths() -> dict[str, Path]:
-    """``{name: path}`` of every built-in model, sorted by name."""
-    return {p.stem: p for p in sorted(MODELS_DIR.glob("*.onnx"))}
+    """``{name: path}`` of every built-in model, sorted by name (stats forms, ``*.tiled.onnx``, are not models)."""
+    return {p.stem: p for p in sorted(MODELS_DIR.glob("*.onnx")) if not p.name.endswith(TILED_SUFFIX)}
+
+
+def tiled_companion(path: Path) -> Path | None:
+    """The stats form beside a model file (``X.onnx`` -> ``X.tiled.onnx``), or None where there is none."""
+    candidate = path.with_name(path.name[:-len(path.suffix)] + TILED_SUFFIX) if path.suffix else None
+    return candidate if candidate is not None and candidate.is_file() and candidate != path else None
 
 
 def read_metadata(path: Path) -> dict[str, str]:

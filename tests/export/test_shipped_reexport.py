@@ -62,3 +62,30 @@ def test_re_exporting_the_photowct_decoders_reproduces_the_shipped_graph(vgg_wei
                                  np.array([0.7], np.float32)), strict=True))
     for a, b in zip(shipped.run(None, feed), rebuilt.run(None, feed), strict=True):
         assert np.abs(a - b).max() <= 1e-5
+
+
+def test_re_exporting_the_bank_stats_form_reproduces_the_shipped_tiled_graph(tmp_path):
+    out = tmp_path / "bank.tiled.onnx"
+    report = export_checkpoint(BANK_CKPT, out, method="bank", norm_stats=True)
+    assert report["parity"] and report["norm_channels"] > 0
+    shipped = ort.InferenceSession(str(MODELS_DIR / "bank.tiled.onnx"), providers=["CPUExecutionProvider"])
+    rebuilt = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    plain = ort.InferenceSession(str(MODELS_DIR / "bank.onnx"), providers=["CPUExecutionProvider"])
+    t = report["norm_channels"]
+    rng = np.random.default_rng(5)
+    cond = dict(zip(BANK_INPUTS[1:], (rng.dirichlet(np.ones(8)).astype(np.float32), np.ones(1, np.float32),
+                                      rng.uniform(0, 2, 4).astype(np.float32)), strict=True))
+    x = rng.random((1, 3, 120, 164), dtype=np.float32)
+    own = {"image": x, **cond, "norm_stats": np.zeros((1, 2, t), np.float32),
+           "stats_from_image": np.ones(1, np.float32)}
+    a, stats = shipped.run(None, own)
+    b, stats_b = rebuilt.run(None, own)
+    assert np.abs(a - b).max() <= 1e-6 and np.abs(stats - stats_b).max() <= 1e-4
+    # with its own statistics the stats form is the plain graph
+    assert np.abs(a - plain.run(None, {"image": x, **cond})[0]).max() <= 1e-4
+    # given statistics: the tile's output is normalised like the image they came from
+    tile = {**own, "image": np.ascontiguousarray(x[:, :, :64, :96]), "norm_stats": stats,
+            "stats_from_image": np.zeros(1, np.float32)}
+    got, used = shipped.run(None, tile)
+    np.testing.assert_array_equal(used, stats)
+    assert np.abs(got - rebuilt.run(None, tile)[0]).max() <= 1e-6

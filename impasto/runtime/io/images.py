@@ -17,6 +17,7 @@ Safety:
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +38,8 @@ def _cv2():
 
 
 def decode_image(data: bytes, *, name: str = "image", max_pixels: int = DEFAULT_MAX_PIXELS,
-                 keep_single_channel: bool = False) -> np.ndarray:
+                 keep_single_channel: bool = False,
+                 before_decode: Callable[[int, int], None] | None = None) -> np.ndarray:
     """Decode encoded image bytes into an ``HxWx3`` uint8 RGB array.
 
     Args:
@@ -46,6 +48,8 @@ def decode_image(data: bytes, *, name: str = "image", max_pixels: int = DEFAULT_
         max_pixels: reject images with more pixels than this.
         keep_single_channel: return a single-channel file as stored, ``HxW`` of its own
             depth (uint8 or uint16), e.g. a label-index mask (:mod:`impasto.runtime.io.masks`).
+        before_decode: called with ``(width, height)`` from the header (where the format
+            has one) before any decoding; it may raise to refuse the image.
 
     Raises:
         ImageError: empty, not an image, truncated, too large or undecodable.
@@ -62,6 +66,8 @@ def decode_image(data: bytes, *, name: str = "image", max_pixels: int = DEFAULT_
             raise ImageError(f"{name}: expected a non-empty image, got {w}x{h} in the header")
         if w * h > max_pixels:
             raise ImageError(f"{name}: {w}x{h} = {w * h} pixels exceeds the limit of {max_pixels} pixels")
+        if before_decode is not None:
+            before_decode(w, h)  # e.g. the memory plan: refuse before the decode's memory is spent
     end = data_end(data, fmt)
     if end is None:
         marker = "end-of-image marker" if fmt == "jpeg" else "IEND chunk"
@@ -83,7 +89,8 @@ def decode_image(data: bytes, *, name: str = "image", max_pixels: int = DEFAULT_
 
 
 def read_image(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS,
-               keep_single_channel: bool = False) -> np.ndarray:
+               keep_single_channel: bool = False,
+               before_decode: Callable[[int, int], None] | None = None) -> np.ndarray:
     """Read an image file as ``HxWx3`` uint8 RGB. See :func:`decode_image`."""
     p = Path(path)
     if not p.exists():
@@ -94,7 +101,8 @@ def read_image(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS,
         data = p.read_bytes()
     except OSError as exc:
         raise ImageError(f"{str(p)!r}: cannot read: {exc.strerror}") from None
-    return decode_image(data, name=str(p), max_pixels=max_pixels, keep_single_channel=keep_single_channel)
+    return decode_image(data, name=str(p), max_pixels=max_pixels, keep_single_channel=keep_single_channel,
+                        before_decode=before_decode)
 
 
 def to_rgb8(image: np.ndarray, *, name: str = "image") -> np.ndarray:

@@ -112,6 +112,7 @@ class ArbitraryStylizer(Pipeline):
         content = to_rgb8(content, name="content")
         style = to_rgb8(style, name="style")
         check_min_side(content, self.min_side, "content")
+        self.memory_plan(*content.shape[:2])  # refuses what does not fit, before the graph runs
         style = fit_style(style, content.shape)
         check_min_side(style, self.min_style_side, "style")
         feed = {"content": image_to_nchw(content), "style": image_to_nchw(style),
@@ -120,6 +121,7 @@ class ArbitraryStylizer(Pipeline):
         out = self._run_checked(feed, content, {"stylized": (3, content.shape[:2], (0.0, 1.0))},
                                 "; please report it with the images")
         t2 = time.perf_counter()
+        self._measured()
         return {"image": nchw_to_image(out["stylized"]), "size": list(content.shape[:2]),
                 "style_size": list(style.shape[:2]),
                 "seconds": {"prepare": round(t1 - t0, 4), "graph": round(t2 - t1, 4), "total": round(t2 - t0, 4)}}

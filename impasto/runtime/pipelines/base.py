@@ -32,6 +32,7 @@ import numpy as np
 from impasto.errors import BackendRuntimeError, ImageError, ModelError
 from impasto.runtime.backends.base import Backend
 from impasto.runtime.backends.selection import Selection, open_backend
+from impasto.runtime.memory import Budget, Plan, graph_cost, peak_rss, require_fits
 from impasto.runtime.pipelines.outputs import OutputContract, ValueRange, check_output
 
 P = TypeVar("P", bound="Pipeline")
@@ -78,6 +79,31 @@ class Pipeline:
         #: The output ranges the graph's ``impasto.output`` metadata declares.
         self.output_contract = OutputContract.from_metadata(self.metadata, [s.name for s in backend.outputs],
                                                             self.where)
+        #: The memory budget (:mod:`impasto.runtime.memory`); :meth:`set_memory_budget` changes it.
+        self.budget = Budget.resolve(None, self.selection.chosen)
+        #: The memory plan of the last image run, its measured peak filled in (``--json`` reports it).
+        self.last_plan: Plan | None = None
+
+    def set_memory_budget(self, max_memory: str | int | None) -> None:
+        """The budget: ``"2G"``, ``"512M"``, bytes, or None for a share of the available memory."""
+        self.budget = Budget.resolve(max_memory, self.selection.chosen)
+
+    def memory_plan(self, height: int, width: int) -> Plan:
+        """The plan of running the graph on a ``height x width`` image: whole, or refused (this pipeline has no
+        bounded-memory path); also :attr:`last_plan`.
+
+        Raises:
+            MemoryBudgetError: the estimated peak exceeds the budget; one line naming the largest size that fits.
+        """
+        plan = require_fits(graph_cost(self.backend.model_path), self.budget, height, width,
+                            f"model {Path(self.backend.model_path).name}")
+        self.last_plan = plan
+        return plan
+
+    def _measured(self) -> None:
+        """Record the process's peak memory in :attr:`last_plan` after a run."""
+        if self.last_plan is not None:
+            self.last_plan.measured_peak = peak_rss()
 
     @classmethod
     def from_file(cls: type[P], path: str | os.PathLike, backend: str = "auto", *, threads: int = 0,

@@ -31,6 +31,7 @@ Convention:
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from pathlib import Path
@@ -44,9 +45,12 @@ from impasto.runtime.backends.base import Backend
 from impasto.runtime.backends.selection import Selection
 from impasto.runtime.io.images import to_rgb8
 from impasto.runtime.io.masks import as_mask, check_mask_size, label_maps, one_hot
+from impasto.runtime.memory import IMAGE_BYTES_PER_PIXEL, Plan
 from impasto.runtime.pipelines.base import Pipeline, check_min_side, require_file
+from impasto.runtime.pipelines.guided_upsample import guided_upsample
 from impasto.runtime.pipelines.postprocess import unit_number
 from impasto.runtime.pipelines.tensors import image_to_nchw, nchw_to_image
+from impasto.runtime.pipelines.work_size import DEFAULT_WORK_PIXELS, parse_work_size, working_shape
 
 #: Folder of the built-in graphs.
 PHOTOREAL_DIR = Path(__file__).resolve().parents[1] / "data" / "photoreal"
@@ -82,6 +86,24 @@ def resolve_graph(model: str | os.PathLike | None, method: str) -> Path:
                          f"and pass it with --model")
     return p
 
+
+def _nearest(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """``mask`` (``HxW`` or ``HxWxC``, any dtype) resized to ``shape`` by nearest neighbour (pixel centres)."""
+    h, w = mask.shape[:2]
+    rows = np.minimum(((np.arange(shape[0]) + 0.5) * (h / shape[0])).astype(np.intp), h - 1)
+    cols = np.minimum(((np.arange(shape[1]) + 0.5) * (w / shape[1])).astype(np.intp), w - 1)
+    return mask[rows][:, cols]
+
+
+def _to_working_size(content: np.ndarray, content_mask: np.ndarray | None, shape: tuple[int, int]):
+    """The content (area interpolation) and its mask (nearest, after checking its size) at the working size."""
+    import cv2
+
+    if content_mask is not None:
+        content_mask = as_mask(content_mask, name="content mask")
+        check_mask_size(content_mask, content, "content mask")
+        content_mask = _nearest(content_mask, shape)
+    return cv2.resize(content, (shape[1], shape[0]), interpolation=cv2.INTER_AREA), content_mask
 
 
 class WCTStylizer(Pipeline):
@@ -160,9 +182,29 @@ class WCTStylizer(Pipeline):
             sm = np.ones((1, 1, *style.shape[:2]), np.float32)
         return style, cm, sm, info
 
+    def _working_size(self, work_size: int | str | None, smooth: str, exact_max_pixels: int | None) -> int | None:
+        """The working size in pixels (None: full resolution); ``auto`` is capped by the exact solve's limit.
+
+        Artistic (wct) outputs are not a local affine function of the content, so the
+        guided upsampling does not apply: wct graphs run at full resolution.
+        """
+        auto = isinstance(work_size, str) and work_size.strip().lower() == "auto"
+        if self.method == "wct":
+            if not auto and parse_work_size(work_size) is not None:
+                raise UserError("work size: applies to photorealistic (photowct) graphs only; "
+                                f"wct graphs run at full resolution, got {work_size!r}")
+            return None
+        if auto:
+            if smooth != "exact":
+                return DEFAULT_WORK_PIXELS
+            from impasto.runtime.pipelines.smoothing import DEFAULT_MAX_PIXELS
+
+            return min(DEFAULT_WORK_PIXELS, exact_max_pixels or DEFAULT_MAX_PIXELS)
+        return parse_work_size(work_size)
+
     def run(self, content: np.ndarray, style: np.ndarray, *, content_mask: np.ndarray | None = None,
             style_mask: np.ndarray | None = None, alpha: float = 1.0, smooth: str = "fast",
-            exact_max_pixels: int | None = None) -> dict[str, Any]:
+            exact_max_pixels: int | None = None, work_size: int | str | None = "auto") -> dict[str, Any]:
         """Stylise and report.
 
         Args:
@@ -175,30 +217,47 @@ class WCTStylizer(Pipeline):
                 ``none``; wct graphs take ``none`` only (``fast`` is accepted and means none).
             exact_max_pixels: size limit of the exact solve (default
                 :data:`impasto.runtime.pipelines.smoothing.DEFAULT_MAX_PIXELS`).
+            work_size: the working size (:mod:`impasto.runtime.pipelines.work_size`): a pixel
+                count (int, or text such as ``"0.7M"``), ``"full"`` / None (the graph at the
+                content's own size) or ``"auto"`` (:data:`DEFAULT_WORK_PIXELS`, capped at
+                ``exact_max_pixels`` for ``smooth="exact"``). A larger content is stylised
+                (and smoothed) at the working size and brought back to its own size by
+                :func:`impasto.runtime.pipelines.guided_upsample.guided_upsample`.
 
         Returns:
-            ``{"image": HxWx3 uint8, "unsmoothed": the graph's unsmoothed output (photowct) or None,
-            "seconds": {"prepare", "graph", "smooth", "total"}, "labels": info or None, "size": [h, w],
-            "style_size": [h, w]}``.
+            ``{"image": HxWx3 uint8, "unsmoothed": the graph's unsmoothed output (photowct;
+            at the working size) or None, "seconds": {"prepare", "graph", "smooth",
+            "upsample", "total"}, "labels": info or None, "size": [h, w], "work_size":
+            [h, w], "style_size": [h, w]}``.
 
         Raises:
             ImageError: images too small, masks of the wrong size, of two kinds or not
-                decodable, an image too large for ``smooth="exact"`` (checked before the
-                graph runs).
-            UserError: a bad ``alpha`` or ``smooth``, or a single mask.
+                decodable, a working size too large for ``smooth="exact"`` (checked before
+                the graph runs).
+            UserError: a bad ``alpha``, ``smooth`` or ``work_size``, or a single mask.
             ModelError: an output of the wrong shape or range.
             BackendRuntimeError: the graph produced non-finite values.
         """
         self._check_options(alpha, smooth, (content_mask is not None) + (style_mask is not None))
+        work_pixels = self._working_size(work_size, smooth, exact_max_pixels)
         t0 = time.perf_counter()
-        content = to_rgb8(content, name="content")
+        full = content = to_rgb8(content, name="content")
         style = to_rgb8(style, name="style")
         check_min_side(content, self.min_side, "content")
+        work_hw = working_shape(*content.shape[:2], work_pixels)
+        self.memory_plan(*content.shape[:2], work_hw=work_hw)  # refuses what does not fit, before the graph runs
         if smooth == "exact":  # refuse before the graph runs, not after
             from impasto.runtime.pipelines.smoothing import DEFAULT_MAX_PIXELS, check_size
 
             exact_max_pixels = exact_max_pixels or DEFAULT_MAX_PIXELS
-            check_size(*content.shape[:2], exact_max_pixels)
+            if work_hw != content.shape[:2] and work_hw[0] * work_hw[1] > exact_max_pixels:
+                raise ImageError(f"--smooth exact: the working size {work_hw[1]}x{work_hw[0]} = "
+                                 f"{work_hw[0] * work_hw[1] / 1e6:.2f} MP exceeds its limit of "
+                                 f"{exact_max_pixels / 1e6:.2f} MP; expected --work-size {exact_max_pixels} or less "
+                                 "(or --smooth fast)")
+            check_size(*work_hw, exact_max_pixels)
+        if work_hw != content.shape[:2]:
+            content, content_mask = _to_working_size(content, content_mask, work_hw)
         style, cm, sm, info = self._mask_feeds(content, style, content_mask, style_mask)
         feed = {"content": image_to_nchw(content), "style": image_to_nchw(style), "content_mask": cm,
                 "style_mask": sm, "alpha": np.array([alpha], np.float32)}
@@ -206,18 +265,26 @@ class WCTStylizer(Pipeline):
         size = content.shape[:2]
         expected = {name: (3, size, (0.0, 1.0)) for name in self.outputs if name in ("stylized", "unsmoothed")}
         out = self._run_checked(feed, content, expected, "; please report it with the images")
+        del feed, cm, sm
         t2 = time.perf_counter()
-        image = nchw_to_image(out["stylized" if smooth == "fast" or self.method == "wct" else "unsmoothed"])
+        chosen = out["stylized" if smooth == "fast" or self.method == "wct" else "unsmoothed"]
+        image = nchw_to_image(chosen)
         if smooth == "exact":
             from impasto.runtime.pipelines.smoothing import matting_smooth
 
             image = matting_smooth(image, content, max_pixels=exact_max_pixels)
         t3 = time.perf_counter()
         raw = nchw_to_image(out["unsmoothed"]) if "unsmoothed" in out else None
-        return {"image": image, "unsmoothed": raw, "labels": info, "size": list(content.shape[:2]),
-                "style_size": list(style.shape[:2]),
+        t4 = t3
+        if full is not content:
+            low = image if smooth == "exact" else chosen[0].transpose(1, 2, 0)  # float: no rounding before the fit
+            image = guided_upsample(full, content, low)
+            t4 = time.perf_counter()
+        self._measured()
+        return {"image": image, "unsmoothed": raw, "labels": info, "size": list(full.shape[:2]),
+                "work_size": list(work_hw), "style_size": list(style.shape[:2]),
                 "seconds": {"prepare": round(t1 - t0, 4), "graph": round(t2 - t1, 4), "smooth": round(t3 - t2, 4),
-                            "total": round(t3 - t0, 4)}}
+                            "upsample": round(t4 - t3, 4), "total": round(t4 - t0, 4)}}
 
     def __call__(self, content: np.ndarray, style: np.ndarray, **kwargs: Any) -> np.ndarray:
         """Stylise; see :meth:`run` for the arguments. Returns ``HxWx3`` uint8 RGB."""
@@ -225,3 +292,25 @@ class WCTStylizer(Pipeline):
 
     def describe(self) -> dict[str, Any]:
         return {"method": self.method, **super().describe()}
+
+    def memory_plan(self, height: int, width: int, work_hw: tuple[int, int] | None = None) -> Plan:
+        """The plan of a run on a ``height x width`` content photo at the working size ``work_hw`` (default: full
+        size): the estimate of :func:`~impasto.runtime.pipelines.work_size.estimate_peak_bytes` against the budget.
+
+        Raises:
+            MemoryBudgetError: over the budget; one line naming the largest size that fits.
+        """
+        from impasto.runtime.pipelines.work_size import PEAK_PER_FULL_PIXEL, estimate_peak_bytes
+
+        work = work_hw or (height, width)
+        est = estimate_peak_bytes((height, width), work) + IMAGE_BYTES_PER_PIXEL * height * width
+        plan = Plan("whole", height, width, est, self.budget.nbytes, self.budget.source,
+                    "tools/measure_photoreal_memory.py (work_size.py)")
+        if est > self.budget.nbytes:
+            at_work = estimate_peak_bytes(work, work)
+            pixels = max(0.0, (self.budget.nbytes - at_work) / (PEAK_PER_FULL_PIXEL + IMAGE_BYTES_PER_PIXEL))
+            s = min(1.0, math.sqrt(pixels / (height * width)))
+            plan.mode, plan.largest_fitting = "refused", f"{math.floor(width * s)}x{math.floor(height * s)}"
+            raise plan.refusal(f"model {Path(self.backend.model_path).name} at working size {work[1]}x{work[0]}")
+        self.last_plan = plan
+        return plan

@@ -40,6 +40,7 @@ from impasto.runtime.backends.base import Backend
 from impasto.runtime.backends.selection import BACKENDS, Selection, make_backend
 from impasto.runtime.builtins import ModelCard, resolve_model
 from impasto.runtime.io.images import to_rgb8
+from impasto.runtime.memory import Plan, graph_cost
 from impasto.runtime.pipelines.bank import (
     BANK_INPUTS,
     BankLayout,
@@ -53,6 +54,8 @@ from impasto.runtime.pipelines.base import Pipeline
 from impasto.runtime.pipelines.multiscale import MultiscaleLayout, input_size, output_size, select_output
 from impasto.runtime.pipelines.postprocess import blend, preserve_color, unit_number
 from impasto.runtime.pipelines.tensors import MIN_SIDE, image_to_nchw, nchw_to_image, pad_to_min_side
+from impasto.runtime.pipelines.tiled import plan_image
+from impasto.runtime.pipelines.tiled_graph import TiledGraph
 
 log = logging.getLogger("impasto.runtime")
 
@@ -67,7 +70,8 @@ class Stylizer(Pipeline):
 
     def __init__(self, backend: Backend, name: str, selection: Selection | None = None, *,
                  style: StyleSelection | None = None, style_layer_weights: object = None,
-                 content_layer_weights: object = None, scale: int | None = None) -> None:
+                 content_layer_weights: object = None, scale: int | None = None,
+                 max_memory: str | int | None = None, tile: int | None = None) -> None:
         super().__init__(backend, selection)
         self.name = name
         #: The bank's layout, or None for a single-style model.
@@ -83,6 +87,13 @@ class Stylizer(Pipeline):
         self.output_range = declared[1] if declared and declared[1] else self.input_range
         self._warned_sizes: set[tuple[int, int]] = set()
         self._conditioning: dict[str, np.ndarray] = {}
+        #: The budget, the graph's cost and its stats form (:mod:`impasto.runtime.memory`); see :meth:`memory_plan`.
+        self.set_memory_budget(max_memory)
+        self.cost = graph_cost(backend.model_path)
+        self.forced_tile = tile
+        self.tiled = TiledGraph.beside(Path(backend.model_path), self.selection.requested, self.multiscale is None)
+        #: Show a progress bar of tiles on stderr (the CLI sets it; off for library use).
+        self.progress = False
         if self.bank is not None:
             if style is None and (name in self.bank.styles or ":" in name):
                 style = name
@@ -96,7 +107,8 @@ class Stylizer(Pipeline):
     @classmethod
     def load(cls, model: str | os.PathLike | None = None, *, backend: str = "auto", threads: int = 0,
              fp16: bool = False, style: StyleSelection | None = None, style_layer_weights: object = None,
-             content_layer_weights: object = None, scale: int | None = None) -> Stylizer:
+             content_layer_weights: object = None, scale: int | None = None, max_memory: str | int | None = None,
+             tile: int | None = None) -> Stylizer:
         """Load a built-in style by name, an ``.onnx`` or ``.engine`` file, or (``None``) the default style.
 
         Args:
@@ -113,6 +125,10 @@ class Stylizer(Pipeline):
             content_layer_weights: α_c, one per content layer (bank only; default all 1).
             scale: a multiscale model's output by nominal scale (MT-Net: 256, 512 or 1024;
                 default its finest); see :mod:`impasto.runtime.pipelines.multiscale`.
+            max_memory: the memory budget (``"2G"``, bytes; default a share of the available
+                memory, see :mod:`impasto.runtime.memory`): larger images run tiled where
+                the model has a stats form beside it, else are refused before any work.
+            tile: force tiled inference with this tile side (needs the stats form).
 
         Raises:
             ModelError: unknown name, missing or unloadable file, wrong graph signature.
@@ -122,7 +138,7 @@ class Stylizer(Pipeline):
         path, name = resolve_model(model)
         return cls.from_file(path, backend, threads=threads, fp16=fp16, name=name, style=style,
                              style_layer_weights=style_layer_weights, content_layer_weights=content_layer_weights,
-                             scale=scale)
+                             scale=scale, max_memory=max_memory, tile=tile)
 
     def _check_graph(self) -> None:
         ins, outs = self.backend.inputs, self.backend.outputs
@@ -333,10 +349,40 @@ class Stylizer(Pipeline):
         strength = unit_number(strength, "strength")
         feeds = self._feeds(style, style_layer_weights, content_layer_weights)
         rgb = to_rgb8(image)
-        out = self.run_array(rgb, feeds)
-        if preserve_colors:
-            out = preserve_color(out, rgb)
-        return blend(out, rgb, strength)
+        plan = self.memory_plan(*rgb.shape[:2])
+        if plan.mode == "tiled":
+            def finish(band: np.ndarray, content: np.ndarray) -> np.ndarray:
+                band = preserve_color(band, content) if preserve_colors else band
+                return blend(band, content, strength)
+
+            out = self.tiled.run(rgb, feeds, plan, finish, self.progress)
+        else:
+            out = self.run_array(rgb, feeds)
+            if preserve_colors:
+                out = preserve_color(out, rgb)
+            out = blend(out, rgb, strength)
+        self._measured()
+        return out
+
+    def memory_plan(self, height: int, width: int) -> Plan:
+        """How an image of this size runs (whole, tiled or refused) under :attr:`budget`.
+
+        Raises:
+            MemoryBudgetError: it does not fit and there is no stats form to tile with;
+                one line naming the largest size that fits.
+            UserError: a forced tile without a stats form.
+        """
+        tiled_cost = self.tiled.cost if self.tiled is not None else None
+        plan = plan_image(self.cost, tiled_cost, self.budget, height, width, self.forced_tile)
+        if plan.mode == "refused":
+            raise plan.refusal(f"style model {Path(self.backend.model_path).name}")
+        self.last_plan = plan
+        return plan
+
+    def close(self) -> None:
+        if self.tiled is not None:
+            self.tiled.close()
+        super().close()
 
     def stylize_batch(self, images: Sequence[np.ndarray], *, strength: float = 1.0, preserve_colors: bool = False,
                       style: StyleSelection | None = None, style_layer_weights: object = None,

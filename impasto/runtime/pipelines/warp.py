@@ -76,6 +76,7 @@ class Warper(Pipeline):
         content = to_rgb8(content, name="content")
         guide = to_rgb8(guide, name="geometry guide")
         check_min_side(content, self.min_side, "content")
+        self.memory_plan(*content.shape[:2])  # refuses what does not fit, before the graph runs
         check_min_side(guide, self.min_side, "geometry guide")
         small = cv2.resize(guide, (self.size, self.size), interpolation=cv2.INTER_AREA)
         feed = {"content": image_to_nchw(content), "guide": image_to_nchw(small)}
@@ -83,6 +84,7 @@ class Warper(Pipeline):
         size = content.shape[:2]
         out = self._run_checked(feed, content, {"warped": (3, size, (0.0, 1.0)), "field": (2, size, None)})
         t2 = time.perf_counter()
+        self._measured()
         return {"warped": nchw_to_image(out["warped"]),
                 "field": np.ascontiguousarray(out["field"][0].transpose(1, 2, 0)), "size": list(content.shape[:2]),
                 "seconds": {"prepare": round(t1 - t0, 4), "graph": round(t2 - t1, 4),
