@@ -43,7 +43,7 @@ def test_json_reports_the_working_size_and_every_stage(photowct_graph, files, tm
 
 
 def test_a_photo_that_fits_runs_as_it_is(photowct_graph, files, tmp_path, capsys):
-    assert _run(files, tmp_path / "a.png", photowct_graph, "--json") == 0  # default: 0.7 MP
+    assert _run(files, tmp_path / "a.png", photowct_graph, "--json") == 0  # default: 0.6 MP
     report = json.loads(capsys.readouterr().out)
     assert (report["work_width"], report["work_height"]) == (240, 160) and report["seconds"]["upsample"] == 0
     assert _run(files, tmp_path / "b.png", photowct_graph, "--work-size", "full") == 0

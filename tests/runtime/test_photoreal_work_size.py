@@ -173,6 +173,9 @@ def test_work_size_options(photowct_graph, wct_graph):
         with pytest.raises(ImageError, match="--smooth exact: the working size 774x774 = 0.60 MP exceeds its limit "
                                              "of 0.50 MP; expected --work-size 500000 or less"):  # before the graph
             m.run(np.zeros((800, 800, 3), np.uint8), content, smooth="exact", work_size="0.6M")
+        # at a working size the style's pixels are capped too (its memory counts with the content's), 512x512 at least
+        r = m.run(np.full((200, 200, 3), 90, np.uint8), np.zeros((1000, 1000, 3), np.uint8), work_size=20_000)
+        assert r["work_size"] == [141, 141] and r["style_size"] == [512, 512] and r["image"].shape == (200, 200, 3)
     with WCTStylizer.load(wct_graph.path, method="wct") as m:
         assert m._working_size("auto", "none", None) is None
         with pytest.raises(UserError, match="photowct"):

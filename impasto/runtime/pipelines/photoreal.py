@@ -13,6 +13,11 @@ guided-filter smoothing (``smooth="fast"``). ``smooth="exact"`` runs FastPhotoSt
 matting-affinity solve on the graph's unsmoothed output on the CPU
 (:mod:`impasto.runtime.pipelines.smoothing`, needs scipy); ``smooth="none"`` returns it as is.
 
+PhotoWCT runs, with its smoothing, at a working size (``work_size``, default
+:data:`impasto.runtime.pipelines.work_size.DEFAULT_WORK_PIXELS` pixels: the graph needs about
+4 GB per megapixel) and the result is carried to the content's size by the guided
+upsampling of :mod:`impasto.runtime.pipelines.guided_upsample`.
+
 Built-in graphs, where the package ships them, live in ``impasto/runtime/data/photoreal/``
 (``photowct.onnx``, ``wct.onnx``); otherwise pass the path of one you exported.
 
@@ -22,7 +27,8 @@ Convention:
     pairs, each the size of its own image, both label-index (``HxW`` integers: each value
     a label) or both colour-coded (an RGB image of flat colours); see
     :mod:`impasto.runtime.io.masks`. The style image is downscaled (never upscaled) so its
-    longest side is at most ``max(content's longest side, 512)``; its shorter side must
+    longest side is at most ``max(content's longest side, 512)`` (at a working size, also to
+    at most the working size's pixel count, 512x512 at least); its shorter side must
     then still be at least the graph's ``min_style_side`` (64 px). The graph's outputs
     must be ``1x3xHxW`` at the content's size, finite and in its declared range
     (:mod:`impasto.runtime.pipelines.outputs`).
@@ -50,14 +56,17 @@ from impasto.runtime.pipelines.base import Pipeline, check_min_side, require_fil
 from impasto.runtime.pipelines.guided_upsample import guided_upsample
 from impasto.runtime.pipelines.postprocess import unit_number
 from impasto.runtime.pipelines.tensors import image_to_nchw, nchw_to_image
-from impasto.runtime.pipelines.work_size import DEFAULT_WORK_PIXELS, parse_work_size, working_shape
+from impasto.runtime.pipelines.work_size import (
+    DEFAULT_WORK_PIXELS,
+    STYLE_MIN_LONG_SIDE,
+    parse_work_size,
+    working_shape,
+)
 
 #: Folder of the built-in graphs.
 PHOTOREAL_DIR = Path(__file__).resolve().parents[1] / "data" / "photoreal"
 METHODS: tuple[str, ...] = ("photowct", "wct")
 SMOOTH_MODES: tuple[str, ...] = ("fast", "exact", "none")
-#: The style is never downscaled below this longest side.
-STYLE_MIN_LONG_SIDE = 512
 
 log = logging.getLogger("impasto.runtime")
 
@@ -132,12 +141,15 @@ class WCTStylizer(Pipeline):
         """
         return cls.from_file(resolve_graph(model, method), backend, threads=threads, method=method)
 
-    def _prepare_style(self, style: np.ndarray, style_labels: np.ndarray | None, content_shape: tuple[int, ...]):
+    def _prepare_style(self, style: np.ndarray, style_labels: np.ndarray | None, content_shape: tuple[int, ...],
+                       max_pixels: int | None = None):
         import cv2
 
         limit = max(max(content_shape[:2]), STYLE_MIN_LONG_SIDE)
         h, w = style.shape[:2]
         s = limit / max(h, w)
+        if max_pixels is not None:  # at a working size the style's pixels count against the same memory
+            s = min(s, math.sqrt(max_pixels / (h * w)))
         if s < 1:
             size = (max(1, round(w * s)), max(1, round(h * s)))
             style = cv2.resize(style, size, interpolation=cv2.INTER_AREA)
@@ -158,7 +170,8 @@ class WCTStylizer(Pipeline):
             raise UserError("masks: expected both a content mask and a style mask, or neither")
 
     def _mask_feeds(self, content: np.ndarray, style: np.ndarray, content_mask: np.ndarray | None,
-                    style_mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict | None]:
+                    style_mask: np.ndarray | None, style_max_pixels: int | None = None,
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict | None]:
         """``(style fitted to the content, content_mask feed, style_mask feed, label info or None)``."""
         h, w = content.shape[:2]
         info = None
@@ -175,7 +188,7 @@ class WCTStylizer(Pipeline):
             style_labels = style_labels.astype(np.int16)  # cv2 resizes int16, not int32
         else:
             cm = np.ones((1, 1, h, w), np.float32)
-        style, style_labels = self._prepare_style(style, style_labels, content.shape)
+        style, style_labels = self._prepare_style(style, style_labels, content.shape, style_max_pixels)
         if style_labels is not None:
             sm = one_hot(style_labels, cm.shape[1])
         else:
@@ -256,9 +269,11 @@ class WCTStylizer(Pipeline):
                                  f"{exact_max_pixels / 1e6:.2f} MP; expected --work-size {exact_max_pixels} or less "
                                  "(or --smooth fast)")
             check_size(*work_hw, exact_max_pixels)
+        style_max_pixels = None
         if work_hw != content.shape[:2]:
             content, content_mask = _to_working_size(content, content_mask, work_hw)
-        style, cm, sm, info = self._mask_feeds(content, style, content_mask, style_mask)
+            style_max_pixels = max(work_pixels, STYLE_MIN_LONG_SIDE ** 2)
+        style, cm, sm, info = self._mask_feeds(content, style, content_mask, style_mask, style_max_pixels)
         feed = {"content": image_to_nchw(content), "style": image_to_nchw(style), "content_mask": cm,
                 "style_mask": sm, "alpha": np.array([alpha], np.float32)}
         t1 = time.perf_counter()

@@ -17,7 +17,9 @@ Memory grows faster than the pixel count (the LU factor's fill-in: ~2e8 non-zero
 700x437 photo; ``impasto photoreal --smooth exact`` on it peaked at 4.7 GB resident, the
 graph's session included), so images over :data:`DEFAULT_MAX_PIXELS` are refused with a
 message that points to ``--smooth fast`` (the guided filter inside the graph) or
-``--max-size``.
+``--max-size``. ``impasto photoreal`` runs this solve at its working size (at most this
+limit by default) and upsamples the result
+(:mod:`impasto.runtime.pipelines.guided_upsample`), so larger photos get here shrunk.
 
 scipy is imported only when this runs (``pip install "impasto[photoreal]"``).
 

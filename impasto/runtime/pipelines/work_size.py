@@ -24,18 +24,23 @@ import re
 
 from impasto.errors import UserError
 
-#: Default working size: the largest round size that keeps a 12 MP photo under 4 GB (measured; see the README).
-DEFAULT_WORK_PIXELS = 700_000
+#: Default working size: keeps a 12 MP photo under 4 GB with any style photo (measured; see the README).
+DEFAULT_WORK_PIXELS = 600_000
+#: The style photo is never shrunk below this longest side (as in :mod:`impasto.runtime.pipelines.photoreal`).
+STYLE_MIN_LONG_SIDE = 512
 #: Smallest working size accepted.
 MIN_WORK_PIXELS = 16_384
 #: A side is never shrunk below this (or its own length, if shorter): very elongated photos keep a usable side.
 MIN_WORK_SIDE = 64
-#: Peak memory model, ``base + per_work_pixel * work + per_style_pixel * style + per_full_pixel * full``:
-#: measured with ``tools/measure_photoreal_memory.py`` (peak RSS of ``impasto photoreal`` in a subprocess).
-PEAK_BASE_BYTES = 300 * 2 ** 20
-PEAK_PER_WORK_PIXEL = 4000.0
-PEAK_PER_STYLE_PIXEL = 0.0
-PEAK_PER_FULL_PIXEL = 30.0
+#: Peak memory model, ``base + per_work_pixel * work + per_style_pixel * style + per_full_pixel * full`` (full
+#: counted only when the working size is smaller): least squares over five runs of ``impasto photoreal``
+#: (``tools/measure_photoreal_memory.py``: 4000x3000 at 0.25M and 0.7M, with a 700x393 and a 966x966 style,
+#: 8000x6000 at 0.25M, 700x437 at full size; fit: 120 MiB + 3794 B/work px + 1682 B/style px + 13.4 B/full px,
+#: within 5 % of each), rounded up: the estimate is 4-13 % above every measured peak.
+PEAK_BASE_BYTES = 256 * 2 ** 20
+PEAK_PER_WORK_PIXEL = 3800.0
+PEAK_PER_STYLE_PIXEL = 1700.0
+PEAK_PER_FULL_PIXEL = 14.0
 
 _SUFFIX = {"": 1, "k": 1_000, "m": 1_000_000}
 _PATTERN = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*([kKmM]?)\s*$")
@@ -81,10 +86,17 @@ def estimate_peak_bytes(full: tuple[int, int], work: tuple[int, int], style: tup
         full: the photo's ``(height, width)``.
         work: the working ``(height, width)`` (:func:`working_shape`).
         style: the style photo's ``(height, width)`` after fitting to the working size; by
-            default the worst case, a square of the working size's longest side.
+            default the worst case the fitting allows (a square of the working size's
+            longest side, 512 at least; at a reduced working size, at most its pixel count).
     """
     work_px = work[0] * work[1]
-    style_px = style[0] * style[1] if style is not None else max(work) ** 2
-    upsampled = full[0] * full[1] if tuple(full) != tuple(work) else 0
+    reduced = tuple(full) != tuple(work)
+    if style is not None:
+        style_px = style[0] * style[1]
+    else:
+        style_px = max(max(work), STYLE_MIN_LONG_SIDE) ** 2
+        if reduced:
+            style_px = min(style_px, max(work_px, STYLE_MIN_LONG_SIDE ** 2))
+    upsampled = full[0] * full[1] if reduced else 0
     return int(PEAK_BASE_BYTES + PEAK_PER_WORK_PIXEL * work_px + PEAK_PER_STYLE_PIXEL * style_px
                + PEAK_PER_FULL_PIXEL * upsampled)
