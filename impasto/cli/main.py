@@ -85,16 +85,40 @@ def _command_modules() -> list[str]:
     return [n for n in _ORDER if n in found] + sorted(found - set(_ORDER))
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The ``impasto`` parser; given ``argv``, only the command it names where one module registers it.
+
+    Registering a subcommand imports its module (and what that imports), so
+    ``impasto stylize ...`` imports ``impasto.cli.stylize`` alone: the module named like the
+    command (dashes as underscores). When ``argv`` names no command (``--help``, ``--version``)
+    or one that module does not register (``styles`` lives in ``stylize.py``), every module
+    is registered, as with ``argv=None``.
+    """
+    names = _command_modules()
+    command = argv[0] if argv and not argv[0].startswith("-") else None  # the top level has only options
+    module = command.replace("-", "_") if command else None
+    if module in names:
+        parser, sub = _new_parser()
+        _register(sub, module)
+        if command in sub.choices:
+            return parser
+    parser, sub = _new_parser()
+    for name in names:
+        _register(sub, name)
+    return parser
+
+
+def _new_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
     parser = _Parser(prog="impasto", description="Neural style transfer: train, export, stylize.")
     parser.add_argument("--version", action="version", version=f"impasto {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
-    for name in _command_modules():
-        module = importlib.import_module(f"impasto.cli.{name}")
-        register = getattr(module, "register", None)
-        if register is not None:
-            register(sub)
-    return parser
+    return parser, sub
+
+
+def _register(sub: argparse._SubParsersAction, name: str) -> None:
+    register = getattr(importlib.import_module(f"impasto.cli.{name}"), "register", None)
+    if register is not None:
+        register(sub)
 
 
 def _configure_logging() -> None:
@@ -109,8 +133,8 @@ def _configure_logging() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     _configure_logging()
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(argv).parse_args(argv)
     try:
         with _stop_signals_unwind():
             return int(args.func(args) or 0)

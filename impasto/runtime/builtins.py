@@ -10,11 +10,13 @@ contributes every style it holds under the style's own name (``starry_night``,
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from impasto.contracts import MODEL_SUFFIXES
 from impasto.errors import ModelError
+from impasto.runtime.onnx_metadata import read_onnx_metadata
 from impasto.runtime.pipelines.bank import BankLayout, is_bank, is_style_mix, parse_style
 
 MODELS_DIR = Path(__file__).resolve().parent / "data"
@@ -61,15 +63,13 @@ def tiled_companion(path: Path) -> Path | None:
     return candidate if candidate is not None and candidate.is_file() and candidate != path else None
 
 
-def read_metadata(path: Path) -> dict[str, str]:
-    """The ONNX ``metadata_props`` of a model, read through ONNX Runtime."""
-    import onnxruntime as ort
+def read_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """The ONNX ``metadata_props`` of a model, read from the file without building a session.
 
-    try:
-        sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    except Exception as exc:
-        raise ModelError(f"model {str(path)!r}: ONNX Runtime cannot load it: {str(exc).splitlines()[0]}") from None
-    return dict(sess.get_modelmeta().custom_metadata_map)
+    Raises:
+        ModelError: the file is missing or not an ONNX model.
+    """
+    return read_onnx_metadata(path)
 
 
 def builtin_cards() -> list[ModelCard]:

@@ -145,7 +145,7 @@ def test_argument_errors_come_before_tensorrt_is_imported(model, tmp_path, monke
 def test_unreadable_onnx_is_a_model_error(tmp_path):
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"not protobuf")
-    with pytest.raises(ModelError, match="ONNX Runtime cannot load it"):
+    with pytest.raises(ModelError, match="cannot load it as an ONNX model"):
         build_engine(bad, tmp_path / "x.engine")
 
 
