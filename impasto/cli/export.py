@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from impasto.cli.common import CliError, emit_json, positive_float, positive_int
+from impasto.cli.int8_flags import add_int8_args, format_quantize_report, int8_path, quantize_from_args
 
 #: First positional arguments that select the WCT pipeline export.
 PIPELINES = ("photowct", "wct")
@@ -50,6 +51,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="feed-forward / bank: export the stats form (instance-norm statistics as inputs) that tiled "
                         "inference runs; name it MODEL.tiled.onnx beside MODEL.onnx")
     p.add_argument("--json", action="store_true", help="print the export report as JSON on stdout")
+    q = p.add_argument_group("int8 (feed-forward / bank)")
+    q.add_argument("--int8", action="store_true",
+                   help="also write MODEL.int8.onnx: ONNX Runtime static quantization calibrated on --calib photos")
+    add_int8_args(q, required=False)
     w = p.add_argument_group("photowct / wct / warpnet")
     w.add_argument("--vgg-weights",
                    help="VGG16 weights for the encoder (default: $IMPASTO_VGG16_WEIGHTS, then torch.hub)")
@@ -119,6 +124,11 @@ def run_export(args: argparse.Namespace) -> int:
     # a failed export or parity check (ExportError) exits 1 with one line from main; nothing is written
     if args.norm_stats and (first in PIPELINES or first == "warpnet"):
         raise CliError(f"--norm-stats: applies to feed-forward and bank checkpoints, not to {first}")
+    if args.int8 and (args.calib is None or first in (*PIPELINES, "warpnet", "munit") or args.norm_stats or args.fp16):
+        raise CliError("--int8: expected --calib DIR and a feed-forward or bank checkpoint, exported in fp32 "
+                       "without --norm-stats" if args.calib is not None else "--int8: expected --calib DIR")
+    if args.calib is not None and not args.int8:
+        raise CliError("--calib: applies with --int8 only")
     if first in PIPELINES:
         report = _export_pipeline(args, first, rest)
     elif first == "warpnet":
@@ -127,10 +137,14 @@ def run_export(args: argparse.Namespace) -> int:
         report = _export_munit(args, rest)
     else:
         report = _export_checkpoint(args, first, rest)
+    if args.int8:
+        report["int8"] = quantize_from_args(args, args.output, str(int8_path(args.output)))
     if args.json:
         emit_json(report)
     else:
         print(format_report(report))
+        if args.int8:
+            print(format_quantize_report(report["int8"]))
     return 0
 
 
