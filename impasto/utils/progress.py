@@ -13,9 +13,7 @@ Example:
 from __future__ import annotations
 
 import sys
-from typing import TextIO
-
-from tqdm import tqdm
+from typing import Any, TextIO
 
 #: Bar layout, e.g. ``video  42% |##########              | 5/12 [00:01<00:02, 3.40it/s], loss=0.25``.
 BAR_FORMAT = "{desc} {percentage:3.0f}% |{bar:24}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}]{postfix}"
@@ -38,6 +36,22 @@ class _LogLines:
 
     def flush(self) -> None:
         self.stream.flush()
+
+
+class _NoBar:
+    """What a disabled :class:`Progress` draws with: nothing (and tqdm is not imported, for a fast start)."""
+
+    n = initial = last_print_n = 0
+    leave = False
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+
+    def set_postfix_str(self, text: str, refresh: bool = False) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 class Progress:
@@ -67,6 +81,12 @@ class Progress:
         self._n = 0
         layout = {"total": self.total or None, "desc": desc, "disable": not enabled, "leave": True,
                   "bar_format": BAR_FORMAT if self.total else COUNTER_FORMAT}
+        self._bar: Any
+        if not enabled:
+            self._bar = _NoBar()
+            return
+        from tqdm import tqdm
+
         if self.tty:
             self._bar = tqdm(file=self.stream, mininterval=0.1, **layout)
         else:

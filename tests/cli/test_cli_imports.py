@@ -17,7 +17,7 @@ def _commands(parser) -> dict:
     return next(a for a in parser._actions if a.dest == "command").choices
 
 
-def test_stylize_help_imports_neither_onnxruntime_nor_opencv():
+def test_stylize_help_imports_neither_onnxruntime_opencv_nor_tqdm():
     code = ("import contextlib, io, sys\n"
             "from impasto.cli.main import main\n"
             "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
@@ -26,7 +26,8 @@ def test_stylize_help_imports_neither_onnxruntime_nor_opencv():
             "    except SystemExit as exc:\n"
             "        assert exc.code == 0, exc.code\n"
             "assert '--style' in out.getvalue()\n"
-            "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'onnxruntime', 'cv2', 'torch', 'onnx', 'ray'})\n"
+            "heavy = sorted({m.split('.')[0] for m in sys.modules}\n"
+            "               & {'onnxruntime', 'cv2', 'torch', 'onnx', 'ray', 'tqdm'})\n"
             "others = sorted(m for m in sys.modules if m.startswith('impasto.cli.') and m not in "
             "('impasto.cli.main', 'impasto.cli.common', 'impasto.cli.file_batch', 'impasto.cli.stylize'))\n"
             "print(heavy, others)\n")
