@@ -26,7 +26,7 @@ import logging
 import os
 import tempfile
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +70,6 @@ class QuantizeConfig:
     op_types: tuple[str, ...] = DEFAULT_OP_TYPES
     keep_ends_fp32: bool = True
     per_channel: bool = True
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -158,7 +157,7 @@ def quantize_graph(graph: str | os.PathLike, output: str | os.PathLike, config: 
             quantize_static(str(graph), str(raw), _Reader(bar), quant_format=QuantFormat.QDQ,
                             op_types_to_quantize=list(config.op_types), per_channel=config.per_channel,
                             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                            nodes_to_exclude=exclude, extra_options=dict(config.extra))
+                            nodes_to_exclude=exclude)
         except Exception as exc:  # onnxruntime raises its own untyped errors
             msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ModelError(f"model {str(graph)!r}: ONNX Runtime cannot quantize it: {msg}") from None
