@@ -4,7 +4,7 @@ A method supplies hooks (:class:`Method`: data and losses, one step, preview, ca
 entries, extra state); its network comes from its registry spec
 (:mod:`impasto.models.registry`). :func:`train` does the rest::
 
-    device -> check -> seed -> build -> Adam -> resume (weights, optimizer, RNG, state) or --init
+    device -> check -> seed -> build -> optimizer (Adam) -> resume (weights, optimizer, RNG, state) or --init
     -> setup -> every iteration: step -> finite? -> backward -> lr -> Adam step -> log row
        every checkpoint_every: evaluate + checkpoint; every preview_every: preview + plot
 
@@ -113,6 +113,10 @@ class Method(ABC):
     def lr_at(self, it: int) -> float:
         """The learning rate of iteration ``it``."""
         return self.cfg.lr
+
+    def optimizer(self, params: Any) -> torch.optim.Optimizer:
+        """The optimizer of the stored network's ``params`` (default: Adam with ``cfg.lr`` and torch's betas)."""
+        return torch.optim.Adam(params, lr=self.cfg.lr)
 
     def evaluate(self) -> dict[str, Any]:
         """Scores measured at every checkpoint (in eval mode, without gradients), for the card and the summary."""
@@ -230,7 +234,7 @@ def _start(method: Method, out: Path, resume: bool, init: str | os.PathLike | No
     method.check()
     torch.manual_seed(cfg.seed)
     net = spec.build(method.model_config, vgg_weights=vgg_weights).to(device)
-    run = _Run(method, out, device, net, torch.optim.Adam(spec.stored(net).parameters(), lr=cfg.lr), command)
+    run = _Run(method, out, device, net, method.optimizer(spec.stored(net).parameters()), command)
     if out.exists():
         _resume(run, resume)
     elif init is not None:
