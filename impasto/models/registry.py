@@ -126,9 +126,16 @@ def _warpnet(config: Any, *, vgg_weights: Any = None, **_: Any) -> nn.Module:
     return build_warpnet(config, vgg_weights)
 
 
+def _munit(config: Any, **_: Any) -> nn.Module:
+    from impasto.models.munit import MUNIT
+
+    return MUNIT(config)
+
+
 def _specs() -> dict[str, ModelSpec]:
     from impasto.models.multimodal import MIN_SIDE as MULTIMODAL_MIN_SIDE
     from impasto.models.multimodal import MultimodalConfig
+    from impasto.models.munit import MUNITConfig
     from impasto.models.photowct import MIN_SIDE as WCT_MIN_SIDE
     from impasto.models.photowct import DecoderConfig
     from impasto.models.style_bank import StyleBankConfig
@@ -161,6 +168,9 @@ def _specs() -> dict[str, ModelSpec]:
                                  fp16="weights"),
                   "Learning-to-Warp network (VGG16 pool4 correlation -> warp field)",
                   stored=lambda net: net.head),
+        ModelSpec("munit", "MUNIT", MUNITConfig, _munit, "translate",
+                  ExportDefaults(atol=1e-4, parity_sizes=((64, 64), (75, 53)), min_parity_sizes=2, min_side=16),
+                  "Huang et al. MUNIT: two AdaIN generators (content, style, decoder per domain)"),
     ]
     return {s.method: s for s in specs}
 
