@@ -372,6 +372,8 @@ class MunitTrainConfig:
     recon_x_cyc_weight: float = flag(0.0, minimum=0, help="explicit style-augmented cycle L1 weight (0: off; "
                                                           "the official non-edge configs use 10)")
     vgg_weight: float = flag(0.0, minimum=0, help="domain-invariant perceptual loss weight (0: off; needs VGG16)")
+    name_a: str = flag("a", help="domain A's name in the model card and the graphs (impasto translate --to)")
+    name_b: str = flag("b", help="domain B's name in the model card and the graphs")
     preview_styles: int = flag(4, minimum=1, help="random styles per input in the preview sheet")
     device: str = flag("cpu", help=_DEVICE)
     seed: int = flag(0)
@@ -390,6 +392,10 @@ class MunitTrainConfig:
                             f"{self.dis_scales} discriminator scales of {self.dis_layers} layers, got {self.size}")
         if self.gan_weight + self.recon_x_weight == 0:
             raise UserError("train munit: expected --gan-weight or --recon-x-weight > 0, got both 0")
+        bad = [n for n in (self.name_a, self.name_b) if not n or any(c in n for c in ",:= ")]
+        if bad or self.name_a == self.name_b:
+            raise UserError(f"--name-a/--name-b: expected two different names without ',', ':', '=' or spaces, "
+                            f"got {self.name_a!r} and {self.name_b!r}")
 
     @property
     def generator_sizes(self) -> tuple[int, int, int]:
@@ -399,11 +405,12 @@ class MunitTrainConfig:
 
     @property
     def model_config(self) -> Any:
-        """The :class:`impasto.models.munit.MunitConfig` of the preset and overrides."""
-        from impasto.models.munit import MunitConfig
+        """The :class:`impasto.models.munit.MUNITConfig` of the preset, overrides and domain names."""
+        from impasto.models.munit import MUNITConfig
 
         dim, mlp_dim, n_res = self.generator_sizes
-        return MunitConfig(dim=dim, mlp_dim=mlp_dim, style_dim=self.style_dim, n_res=n_res)
+        return MUNITConfig(dim=dim, mlp_dim=mlp_dim, style_dim=self.style_dim, n_res=n_res, domain_a=self.name_a,
+                           domain_b=self.name_b)
 
     @property
     def discriminator_config(self) -> Any:

@@ -154,13 +154,13 @@ class Munit(Method):
         cfg = self.cfg
         dim, mlp_dim, n_res = cfg.generator_sizes
         return {"data": {"a": self.data_a.describe(), "b": self.data_b.describe()},
-                "domains": {"a": Path(cfg.domain_a).name, "b": Path(cfg.domain_b).name},
+                "domains": {cfg.name_a: str(cfg.domain_a), cfg.name_b: str(cfg.domain_b)},
                 "generator": {"dim": dim, "mlp_dim": mlp_dim, "n_res": n_res, "style_dim": cfg.style_dim},
                 "discriminator": cfg.discriminator_config.to_dict(),
                 "adam": {"betas": [cfg.beta1, cfg.beta2], "weight_decay": cfg.weight_decay}}
 
     def summary(self) -> dict[str, Any]:
-        return {"domains": [Path(self.cfg.domain_a).name, Path(self.cfg.domain_b).name]}
+        return {"domains": [self.cfg.name_a, self.cfg.name_b]}
 
     def state(self) -> dict[str, Any]:
         return {"discriminator": {"a": self.dis_a.state_dict(), "b": self.dis_b.state_dict()},
