@@ -251,6 +251,9 @@ def _resume(run: _Run, resume: bool) -> None:
     if method != run.method.name:
         raise UserError(f"--resume: expected a {run.method.name} checkpoint in {str(run.out)!r}, got a {method} one")
     check_resume_settings(run.out, run.method.cfg, ckpt.get("train_config"))
+    if not ckpt.get("optimizer"):
+        raise UserError(f"--resume: expected a training checkpoint with its optimizer state in {str(run.out)!r}, got "
+                        f"weights only; start a new run from it with --init")
     run.stored.load_state_dict(ckpt["state_dict"])
     run.opt.load_state_dict(ckpt["optimizer"])
     run.start = run.saved = ckpt["iteration"]
