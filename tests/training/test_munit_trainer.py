@@ -20,6 +20,7 @@ from impasto.training.configs import MunitTrainConfig  # noqa: E402
 from impasto.training.munit import PREVIEW_INPUTS, train_munit  # noqa: E402
 from impasto.training.munit_losses import discriminator_loss, generator_losses, translate_both  # noqa: E402
 
+
 @pytest.fixture(autouse=True, scope="module")
 def one_thread():
     """One torch thread: on a loaded 2-core machine two threads make these tiny networks tens of times slower."""
