@@ -9,6 +9,7 @@ Convention:
     content image); ``style_height`` / ``style_width``, ``guide_height`` /
     ``guide_width`` (a second image); ``labels`` (mask channels); ``styles``,
     ``content_layers`` / ``style_layers`` (a bank's vector lengths, fixed per graph);
+    ``codes`` / ``style_dim`` (a MUNIT graph's style codes and their length, the latter fixed);
     and the derived ``height_2 = ceil(height / 2)``, ``height_4 = ceil(height_2 / 2)``
     (likewise widths; see :data:`DERIVED_DIMS`). Images are float32 NCHW RGB in
     ``[0, 1]``. Every ``metadata_props`` value is a string (JSON where it holds more than
@@ -22,7 +23,9 @@ Example:
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from impasto.errors import ModelError
@@ -197,3 +200,37 @@ ARBITRARY = GraphContract(
     (_image("stylized", (1, 3, "height", "width")),), ("impasto.arbitrary",))
 CONTRACTS[ARBITRARY.name] = ARBITRARY
 ARBITRARY_INPUTS = ARBITRARY.input_names
+
+# --- translate: one direction of a MUNIT model (impasto export munit, impasto convert munit) ---
+#: Source image, a target-domain reference, style codes and the reference's weight -> one translation per code.
+#: The decoder runs on ``codes = style + reference_weight * style_of(reference)``; ``style_dim`` is fixed per graph.
+TRANSLATE = GraphContract(
+    "translate",
+    (_image("image", (1, 3, "height", "width")), _image("reference", (1, 3, "style_height", "style_width")),
+     TensorContract("style", ("codes", "style_dim"), layout="NC", range=None, color=None,
+                    units="style codes (prior N(0, I))"),
+     TensorContract("reference_weight", (1,), layout="scalar", range=None, color=None)),
+    (_image("translated", ("codes", 3, "height", "width")),
+     TensorContract("reference_style", (1, "style_dim"), layout="NC", range=None, color=None,
+                    units="the reference's style code")),
+    ("impasto.munit",))
+CONTRACTS[TRANSLATE.name] = TRANSLATE
+TRANSLATE_INPUTS = TRANSLATE.input_names
+#: The two directions of a MUNIT model, as ``(source, target)`` domain letters.
+MUNIT_DIRECTIONS: tuple[tuple[str, str], ...] = (("a", "b"), ("b", "a"))
+
+
+def munit_graph_path(model: str | os.PathLike, source: str, target: str) -> Path:
+    """The graph file of one direction of the MUNIT model named ``model``.
+
+    Convention:
+        A MUNIT model ``munit.onnx`` is stored as two graphs with a shared stem,
+        ``munit.a2b.onnx`` (a -> b) and ``munit.b2a.onnx`` (b -> a); ``model`` may name the
+        stem (``munit.onnx``, no such file) or either direction's file.
+    """
+    path = Path(model)
+    stem = path.name[:-len(ONNX_SUFFIX)] if path.name.lower().endswith(ONNX_SUFFIX) else path.name
+    for s, t in MUNIT_DIRECTIONS:
+        if stem.endswith(f".{s}2{t}"):
+            stem = stem[:-len(f".{s}2{t}")]
+    return path.with_name(f"{stem}.{source}2{target}{ONNX_SUFFIX}")

@@ -186,3 +186,41 @@ def multiscale_model(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("multiscale") / "inverse_mt.onnx"
     onnx.save(model, path)
     return path
+
+
+# --- MUNIT: a tiny random checkpoint and its two exported graphs (export, runtime and CLI tests) ---
+
+#: A tiny MUNIT configuration (each graph ~80 kB): export cost is the exporter's, not the network's.
+MUNIT_TEST_CONFIG = {"dim": 4, "mlp_dim": 8, "style_dim": 3, "n_downsample": 2, "n_res": 1,
+                     "domain_a": "edges", "domain_b": "bags"}
+
+
+@pytest.fixture(scope="session")
+def munit_checkpoint(tmp_path_factory) -> Path:
+    """A MUNIT checkpoint in impasto's format with random weights (layer-norm gains and biases perturbed)."""
+    torch = pytest.importorskip("torch")
+    from impasto.models.checkpoint import save_checkpoint
+    from impasto.models.munit import MUNIT, MUNITConfig
+
+    torch.manual_seed(0)
+    cfg = MUNITConfig(**MUNIT_TEST_CONFIG)
+    net = MUNIT(cfg)
+    with torch.no_grad():
+        for p in net.parameters():
+            if p.ndim == 1:
+                p.add_(torch.randn_like(p) * 0.2)
+    path = tmp_path_factory.mktemp("munit_ckpt") / "munit.pt"
+    save_checkpoint(path, {"method": "munit", "model": {"arch": "MUNIT", "config": cfg.to_dict()},
+                           "state_dict": net.state_dict(), "optimizer": {}, "iteration": 0,
+                           "train_config": {}, "card": {"command": "test fixture", "iterations": 0}})
+    return path
+
+
+@pytest.fixture(scope="session")
+def munit_model(munit_checkpoint, tmp_path_factory):
+    """The tiny MUNIT checkpoint exported through ``impasto export munit``: ``path`` (the stem) and ``report``."""
+    from types import SimpleNamespace
+
+    out = tmp_path_factory.mktemp("munit") / "munit.onnx"
+    report = _export_cli(["export", "munit", str(munit_checkpoint), "-o", str(out), "--json"])
+    return SimpleNamespace(path=out, report=report, checkpoint=munit_checkpoint)

@@ -4,7 +4,9 @@ Three forms, picked by the first positional argument: ``impasto export CKPT -o M
 (a feed-forward network, a style bank or an MT-Net: the checkpoint is read once and its
 method's spec picks the export), ``impasto export photowct|wct DECODER.pt... -o
 MODEL.onnx`` (the whole PhotoWCT / WCT pipeline: VGG16 encoder, decoders, WCT and
-smoothing in one graph) and ``impasto export warpnet WARPNET.pt -o warpnet.onnx``. Every
+smoothing in one graph) and ``impasto export warpnet WARPNET.pt -o warpnet.onnx``; a MUNIT
+checkpoint (``impasto export [munit] CKPT -o munit.onnx``) writes two graphs,
+``munit.a2b.onnx`` and ``munit.b2a.onnx``. Every
 form runs :mod:`impasto.export.pipeline`.
 
 This module imports without torch; torch, onnx and onnxruntime load only when the
@@ -30,11 +32,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                                       "(needs the [train] extra)",
                        description="impasto export CKPT -o MODEL.onnx | "
                                    "impasto export photowct|wct DECODER.pt... -o MODEL.onnx | "
-                                   "impasto export warpnet WARPNET.pt -o warpnet.onnx")
+                                   "impasto export warpnet WARPNET.pt -o warpnet.onnx | "
+                                   "impasto export [munit] MUNIT.pt -o munit.onnx (writes munit.a2b.onnx and "
+                                   "munit.b2a.onnx)")
     p.add_argument("checkpoint", nargs="+", metavar="CKPT",
                    help="checkpoint written by 'impasto train feedforward|bank|multimodal' (.pt); or photowct|wct "
                         "followed by decoder checkpoints from 'impasto train decoder' (one per level); or warpnet "
-                        "followed by a checkpoint from 'impasto train warpnet'")
+                        "followed by a checkpoint from 'impasto train warpnet'; or [munit] and a checkpoint from "
+                        "'impasto train munit'")
     p.add_argument("-o", "--output", required=True, metavar="MODEL.onnx", help="ONNX model to write")
     p.add_argument("--fp16", action="store_true",
                    help="float16 weights and activations (I/O stays float32); looser parity bound. photowct/wct/"
@@ -65,6 +70,8 @@ _TABLES: dict[str, tuple[Column, ...]] = {
                    ("fp32 noise", ">11", lambda r: f"{r['fp32_noise']:.2e}"), _PSNR),
     "photowct": (_SIZE, ("labels", ">6", lambda r: r["labels"]), ("output", "<11", lambda r: r["output"]), _ERROR,
                  _PSNR),
+    "munit": (("direction", "<9", lambda r: r["direction"]), _SIZE, ("mode", "<9", lambda r: r["mode"]),
+              ("output", "<15", lambda r: r["output"]), _ERROR),
     "warpnet": (("", "", lambda r: f"{r['size'][0]}x{r['size'][1]} (guide {r['guide_size'][0]}x{r['guide_size'][1]})"),
                 ("", "<7", lambda r: r["output"]), ("", "", lambda r: f"{r['max_abs_error']:.2e}")),
 }
@@ -80,6 +87,8 @@ def format_report(report: dict[str, Any]) -> str:
     lines = [f"exported {method if 'settings' in report else repr(report['style_name'])} -> {report['output']} "
              + (f"(MT-Net, outputs {', '.join(report['outputs'])}; {written})" if method == "multimodal"
                 else f"({written})")]
+    if method == "munit":
+        lines[0] = f"exported munit -> {', '.join(report['graphs'])} ({written})"
     if method in PIPELINES:
         st = report["settings"]
         lines.append(f"  levels {', '.join(st['levels'])}; eps {st['eps']:g}, {st['ns_iters']} Newton-Schulz steps"
@@ -109,6 +118,8 @@ def run_export(args: argparse.Namespace) -> int:
         report = _export_pipeline(args, first, rest)
     elif first == "warpnet":
         report = _export_warpnet(args, rest)
+    elif first == "munit":
+        report = _export_munit(args, rest)
     else:
         report = _export_checkpoint(args, first, rest)
     if args.json:
@@ -126,6 +137,8 @@ def _export_checkpoint(args: argparse.Namespace, checkpoint: str, rest: list[str
     from impasto.export.pipeline import export_checkpoint, load
 
     loaded = load(checkpoint)
+    if loaded[1].method == "munit":
+        return _export_munit(args, [checkpoint], loaded)
     if loaded[1].method == "warpnet":
         raise CliError(f"checkpoint {checkpoint!r}: a warp network exports with "
                        f"'impasto export warpnet {checkpoint} -o warpnet.onnx'")
@@ -141,6 +154,18 @@ def _export_warpnet(args: argparse.Namespace, checkpoints: list[str]) -> dict[st
 
     return export_checkpoint(checkpoints[0], args.output, method="warpnet", vgg_weights=args.vgg_weights,
                              opset=args.opset, fp16=args.fp16)
+
+
+def _export_munit(args: argparse.Namespace, checkpoints: list[str], loaded: Any = None) -> dict[str, Any]:
+    """``impasto export munit CKPT -o munit.onnx``: two graphs, ``munit.a2b.onnx`` and ``munit.b2a.onnx``."""
+    if len(checkpoints) != 1:
+        raise CliError(f"export munit: expected one checkpoint from 'impasto train munit', got {len(checkpoints)}")
+    _refuse(args, ("vgg_weights", *_WCT_SETTINGS), "'impasto export photowct|wct|warpnet'")
+    if args.fp16:
+        raise CliError("--fp16: a MUNIT model exports in fp32 only")
+    from impasto.export.methods.munit import export_munit_checkpoint
+
+    return export_munit_checkpoint(checkpoints[0], args.output, loaded=loaded, opset=args.opset)
 
 
 def _export_pipeline(args: argparse.Namespace, method: str, decoders: list[str]) -> dict[str, Any]:

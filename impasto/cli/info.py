@@ -1,8 +1,14 @@
-"""``impasto info``: versions, providers, built-in models, VGG weights (torch-free)."""
+"""``impasto info [MODEL...]``: versions, providers, built-in models, VGG weights; the graphs named, with their cards.
+
+A MODEL is an ``.onnx`` graph, or the stem of a MUNIT model (``munit.onnx`` for
+``munit.a2b.onnx`` and ``munit.b2a.onnx``), listed with its method, description, inputs,
+outputs and card (torch-free).
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import sys
@@ -13,7 +19,10 @@ from impasto.cli.common import emit_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("info", help="versions, execution providers, built-in models, VGG16 weights")
+    p = sub.add_parser("info", help="versions, execution providers, built-in models, VGG16 weights; "
+                                    "graphs given, with their cards")
+    p.add_argument("models", nargs="*", metavar="MODEL",
+                   help="ONNX graphs to describe (a MUNIT model's stem lists both directions)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run_info)
 
@@ -65,7 +74,58 @@ def _weights_search(source: str) -> dict:
                         f"(or set ${ENV_VAR}, or pass --vgg-weights, to use a vgg16 .pth file)"}
 
 
+def graph_paths(model: str) -> list[str]:
+    """``model`` if it is a file, else the existing direction graphs of a MUNIT stem.
+
+    Raises:
+        ModelError: neither.
+    """
+    from pathlib import Path
+
+    from impasto.contracts import MUNIT_DIRECTIONS, munit_graph_path
+    from impasto.errors import ModelError
+
+    if Path(model).is_file():
+        return [model]
+    found = [str(p) for p in (munit_graph_path(model, s, t) for s, t in MUNIT_DIRECTIONS) if p.is_file()]
+    if not found:
+        raise ModelError(f"info: expected an .onnx graph or a MUNIT model's stem, got {model!r} (no such file)")
+    return found
+
+
+def describe_graph(path: str) -> dict:
+    """A graph's method, description, inputs and outputs (name, shape) and its card, from ONNX Runtime."""
+    import onnxruntime as ort
+
+    from impasto.errors import ModelError
+
+    try:
+        session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        raise ModelError(f"info: cannot open {path!r} as an ONNX graph ({str(exc).splitlines()[0][:200]})") from None
+    meta = session.get_modelmeta().custom_metadata_map
+    try:
+        card = json.loads(meta.get("impasto.card", "{}"))
+    except ValueError:
+        card = meta.get("impasto.card")
+    return {"path": path, "method": meta.get("impasto.method"), "description": meta.get("impasto.description"),
+            "inputs": [{"name": i.name, "shape": i.shape} for i in session.get_inputs()],
+            "outputs": [{"name": o.name, "shape": o.shape} for o in session.get_outputs()], "card": card}
+
+
 def run_info(args: argparse.Namespace) -> int:
+    if args.models:
+        graphs = [describe_graph(p) for m in args.models for p in graph_paths(m)]
+        if args.json:
+            emit_json({"graphs": graphs})
+            return 0
+        for g in graphs:
+            shapes = lambda items: ", ".join(f"{t['name']} {t['shape']}" for t in items)  # noqa: E731
+            print(f"{g['path']}: {g['method'] or 'no impasto.method'} — {g['description'] or ''}")
+            print(f"  inputs: {shapes(g['inputs'])}")
+            print(f"  outputs: {shapes(g['outputs'])}")
+            print(f"  card: {json.dumps(g['card'], ensure_ascii=False)}")
+        return 0
     info = collect()
     if args.json:
         emit_json(info)

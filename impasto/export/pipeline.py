@@ -371,7 +371,10 @@ def export_checkpoint(checkpoint_path: str | os.PathLike, output_path: str | os.
                       opset: int | None = None, fp16: bool = False,
                       parity_sizes: Sequence[Sequence[int]] | None = None, atol: float | None = None,
                       **build: Any) -> dict[str, Any]:
-    """Export a checkpoint of ``impasto train feedforward|bank|multimodal|warpnet``, read once.
+    """Export a checkpoint of ``impasto train feedforward|bank|multimodal|warpnet|munit``, read once.
+
+    A MUNIT checkpoint writes two graphs beside ``output_path`` and returns
+    :func:`impasto.export.methods.munit.export_network`'s report.
 
     Args:
         method: the method the checkpoint must have; its options are checked before the
@@ -394,6 +397,11 @@ def export_checkpoint(checkpoint_path: str | os.PathLike, output_path: str | os.
     ckpt, spec = loaded or load(checkpoint_path)
     if method is not None and spec.method != method:
         raise ModelError(f"checkpoint {name!r}: expected method {method!r}, got {spec.method!r}")
+    if spec.method == "munit":  # two graphs, one per direction
+        from impasto.export.methods.munit import export_munit_checkpoint
+
+        return export_munit_checkpoint(checkpoint_path, output_path, loaded=(ckpt, spec), opset=opset,
+                                       parity_sizes=parity_sizes, atol=atol)
     if spec.method not in CHECKPOINT_METHODS:
         raise ModelError(f"checkpoint {name!r}: a {spec.method} exports as part of a pipeline: "
                          "'impasto export photowct|wct DECODER.pt ... -o OUT.onnx'")
