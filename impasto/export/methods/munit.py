@@ -113,7 +113,7 @@ def export_network(net: MUNIT, output: str | os.PathLike, *, card: dict[str, Any
     stem = Path(output)
     check_options(defaults, "munit", stem, opset, atol, parity_sizes)
     paths = [munit_graph_path(stem, s, t) for s, t in MUNIT_DIRECTIONS]
-    if not stem.parent.is_dir() if str(stem.parent) else False:
+    if not stem.parent.is_dir():
         raise UserError(f"export munit: expected an existing folder for {str(stem)!r}, got {str(stem.parent)!r}")
     tmp = Path(tempfile.mkdtemp(prefix=".munit-export-", dir=stem.parent))
     try:
