@@ -176,3 +176,23 @@ def test_a_bad_domain_folder_is_one_line_exit_2(domains, tmp_path, capsys, bad):
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and err.startswith("impasto: error: --domain-b: expected a folder")
     assert not list(tmp_path.glob("m.*"))
+
+
+@pytest.mark.parametrize(("name", "domains"), [("munit_edges2handbags", ("edges", "handbags")),
+                                               ("munit_photo2painting", ("photo", "painting"))])
+def test_the_trained_checkpoints_rebuild_and_translate(name, domains):
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "checkpoints" / f"{name}.pt"
+    assert path.stat().st_size <= 5 * 2**20  # kept in the repository: at most 5 MiB each
+    ckpt = load_checkpoint(path)
+    assert ckpt["optimizer"] == {} and "discriminator" not in ckpt  # weights only: export and --init
+    net = build_from_checkpoint(ckpt, method="munit")
+    assert (net.config.domain_a, net.config.domain_b, net.config.style_dim) == (*domains, 8)
+    torch.manual_seed(0)
+    x = torch.rand(1, 3, 64, 64) * 2 - 1
+    with torch.no_grad():
+        content, _ = net.gen_a.encode(x)
+        y = net.gen_b.decode(content.expand(2, -1, -1, -1), torch.randn(2, 8, 1, 1))
+    assert y.shape == (2, 3, 64, 64) and torch.isfinite(y).all() and y.abs().max() <= 1
+    assert (y[0] - y[1]).abs().mean() > 1e-3  # two random styles give two different translations
