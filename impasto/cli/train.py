@@ -1,7 +1,8 @@
 """``impasto train feedforward`` (a feed-forward style network) and ``impasto train decoder`` (WCT/PhotoWCT).
 
 The other methods register their own subcommands (:mod:`impasto.cli.train_bank`,
-:mod:`impasto.cli.train_multimodal`, :mod:`impasto.cli.train_warpnet`); every method's
+:mod:`impasto.cli.train_multimodal`, :mod:`impasto.cli.train_munit`,
+:mod:`impasto.cli.train_warpnet`); every method's
 flags come from its configuration dataclass (:mod:`impasto.cli.train_flags`).
 """
 
@@ -34,6 +35,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     from impasto.cli.train_multimodal import register_train as register_multimodal
     register_multimodal(tsub)
+
+    from impasto.cli.train_munit import register_train as register_munit
+    register_munit(tsub)
 
 
 def run_feedforward(args: argparse.Namespace) -> int:

@@ -171,3 +171,34 @@ def _plain(obj: Any, converted: list[str]) -> Any:
     if type(obj) in (list, tuple):
         return type(obj)(_plain(v, converted) for v in obj)
     return obj
+
+
+#: What a weights-only copy keeps: enough to rebuild the network (``impasto export``) and to start a new run
+#: from it (``--init``), not to ``--resume`` it.
+WEIGHTS_ONLY_KEYS = ("method", "model", "state_dict", "iteration", "train_config", "card")
+
+
+def weights_only_copy(src: str | os.PathLike, dst: str | os.PathLike) -> dict[str, Any]:
+    """Write a copy of a training checkpoint without its optimizer and method state (e.g. discriminators).
+
+    The copy keeps :data:`WEIGHTS_ONLY_KEYS`, an empty ``optimizer`` and the card plus
+    ``weights_only_copy_of`` (the source's file name and what was dropped).
+
+    Returns:
+        ``{"output", "dropped", "bytes"}``.
+
+    Raises:
+        UserError: ``dst`` is ``src`` (the training checkpoint is kept).
+        ModelError: an unreadable source or one that lacks a kept key.
+    """
+    if Path(src).resolve() == Path(dst).resolve():
+        raise UserError("weights-only copy: expected an output other than the input (the original is kept)")
+    ckpt = load_checkpoint(src)
+    missing = [k for k in WEIGHTS_ONLY_KEYS if k not in ckpt]
+    if missing:
+        raise ModelError(f"weights-only copy: expected a training checkpoint in {str(src)!r}, got one without "
+                         f"{missing}")
+    dropped = sorted(k for k in ckpt if k not in (*WEIGHTS_ONLY_KEYS, "format"))
+    card = {**ckpt["card"], "weights_only_copy_of": {"checkpoint": Path(src).name, "dropped": dropped}}
+    save_checkpoint(dst, {**{k: ckpt[k] for k in WEIGHTS_ONLY_KEYS}, "card": card, "optimizer": {}})
+    return {"output": str(dst), "dropped": dropped, "bytes": Path(dst).stat().st_size}

@@ -4,7 +4,7 @@ A method supplies hooks (:class:`Method`: data and losses, one step, preview, ca
 entries, extra state); its network comes from its registry spec
 (:mod:`impasto.models.registry`). :func:`train` does the rest::
 
-    device -> check -> seed -> build -> Adam -> resume (weights, optimizer, RNG, state) or --init
+    device -> check -> seed -> build -> optimizer (Adam) -> resume (weights, optimizer, RNG, state) or --init
     -> setup -> every iteration: step -> finite? -> backward -> lr -> Adam step -> log row
        every checkpoint_every: evaluate + checkpoint; every preview_every: preview + plot
 
@@ -119,6 +119,10 @@ class Method(ABC):
     def lr_at(self, it: int) -> float:
         """The learning rate of iteration ``it``."""
         return self.cfg.lr
+
+    def optimizer(self, params: Any) -> torch.optim.Optimizer:
+        """The optimizer of the stored network's ``params`` (default: Adam with ``cfg.lr`` and torch's betas)."""
+        return torch.optim.Adam(params, lr=self.cfg.lr)
 
     def evaluate(self) -> dict[str, Any]:
         """Scores measured at every checkpoint (in eval mode, without gradients), for the card and the summary."""
@@ -262,7 +266,7 @@ def _start(method: Method, out: Path, device: torch.device, resume: bool, init: 
     method.check()
     torch.manual_seed(cfg.seed)
     net = spec.build(method.model_config, vgg_weights=vgg_weights).to(device)
-    run = _Run(method, out, device, net, torch.optim.Adam(spec.stored(net).parameters(), lr=cfg.lr), command)
+    run = _Run(method, out, device, net, method.optimizer(spec.stored(net).parameters()), command)
     if out.exists():
         _resume(run, resume)
     elif init is not None:
@@ -279,6 +283,9 @@ def _resume(run: _Run, resume: bool) -> None:
     if method != run.method.name:
         raise UserError(f"--resume: expected a {run.method.name} checkpoint in {str(run.out)!r}, got a {method} one")
     check_resume_settings(run.out, run.method.cfg, ckpt.get("train_config"))
+    if not ckpt.get("optimizer"):
+        raise UserError(f"--resume: expected a training checkpoint with its optimizer state in {str(run.out)!r}, got "
+                        f"weights only; start a new run from it with --init")
     run.stored.load_state_dict(ckpt["state_dict"])
     run.opt.load_state_dict(ckpt["optimizer"])
     run.start = run.saved = ckpt["iteration"]

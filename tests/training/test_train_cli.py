@@ -14,6 +14,7 @@ from impasto.training.configs import (
     DecoderTrainConfig,
     FeedForwardConfig,
     MultimodalTrainConfig,
+    MunitTrainConfig,
     WarpNetTrainConfig,
 )
 
@@ -23,6 +24,7 @@ REQUIRED = {
     "multimodal": (MultimodalTrainConfig, {"style": "s.jpg", "data": "photos"}),
     "decoder": (DecoderTrainConfig, {"level": "relu2_1", "data": "photos"}),
     "warpnet": (WarpNetTrainConfig, {"data": "photos"}),
+    "munit": (MunitTrainConfig, {"domain_a": "edges", "domain_b": "bags"}),
 }
 
 
