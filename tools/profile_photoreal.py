@@ -121,7 +121,7 @@ def assign_stages(events: list[dict], graph) -> list[tuple[str, dict]]:
         parent = same[0] if same else None
         if w in ENCODER_WEIGHTS:
             if ENCODER_WEIGHTS[w] == "conv1_1":
-                who = "style" if reaches_style[n.name] else ("content" if parent is None else "re-encode")
+                who = "style" if reaches_style[n.name] else ("content" if not up[n.name] else "re-encode")
                 stage[n.name] = f"encoder {who} #{len(passes)}"
                 passes[stage[n.name]] = []
             else:
