@@ -5,12 +5,15 @@ with the content photo ``I`` as the guide, so that in every ``(2r+1)²`` window 
 result is an affine function of the content's colours (``q = a·I + b``): the content's
 edges come back, the style's colours stay.
 
-Box filters are two 1-D average poolings (rows, then columns) with
-``count_include_pad=False``: a window clipped at the border is averaged over the pixels
-it covers, and since a clipped rectangle's pixel count is the product of its row and
-column counts, the separable result equals the 2-D normalised box mean exactly. The
+Box filters are two 1-D running sums (rows, then columns), each the difference of a
+cumulative sum at the window's two ends, divided by the number of pixels the window
+covers: a window clipped at the border is averaged over the pixels it covers, and since
+a clipped rectangle's pixel count is the product of its row and column counts, the
+separable result is the 2-D normalised box mean. The cost per pixel does not depend on
+the radius (an ``AveragePool`` of width ``2r+1`` adds ``2r+1`` values per pixel: at the
+default ``r = 32`` the guided filter was ~10 % of the photowct graph's time). The
 per-pixel 3x3 inverse is written out with cofactors. Everything exports to ONNX
-``AveragePool`` / ``Mul`` / ``Add`` / ``Div``.
+``CumSum`` / ``Gather`` / ``Sub`` / ``Mul`` / ``Add`` / ``Div``.
 
 Convention:
     ``guide`` and ``src`` are ``(B, 3, H, W)`` float tensors in ``[0, 1]`` of one size;
@@ -20,17 +23,33 @@ Convention:
 from __future__ import annotations
 
 import torch
-from torch.nn import functional as F
 
 DEFAULT_RADIUS = 32
 DEFAULT_EPS = 1e-3
 
 
+def _box_mean_1d(x: torch.Tensor, r: int, dim: int) -> torch.Tensor:
+    """Mean over ``[i - r, i + r]`` clipped to ``[0, n)`` along ``dim``: cumulative sums at the window's ends.
+
+    With ``s = [0, cumsum(x)]`` the window's sum is ``s[hi] - s[lo]``, ``hi = min(i + r + 1, n)``,
+    ``lo = max(i - r, 0)``, and it covers ``hi - lo`` pixels. The indices are computed from
+    the run-time size, so any ``r`` (also ``r >= n``) and any size export alike.
+    """
+    n = x.shape[dim]
+    pos = torch.arange(1, n + 1, device=x.device, dtype=x.dtype)  # 1 … n (a Range node for a dynamic size)
+    hi = torch.clamp(pos + r, max=n)  # = min(i + r + 1, n) for i = pos - 1
+    lo = torch.clamp(pos - 1 - r, min=0)
+    zero = torch.zeros_like(x.narrow(dim, 0, 1))
+    s = torch.cat([zero, torch.cumsum(x, dim)], dim)
+    total = s.index_select(dim, hi.long()) - s.index_select(dim, lo.long())
+    shape = [1] * x.dim()
+    shape[dim] = n
+    return total / (hi - lo).reshape(shape)
+
+
 def box_mean(x: torch.Tensor, r: int) -> torch.Tensor:
     """Mean over the ``(2r+1) x (2r+1)`` window clipped to the image, at every pixel."""
-    k = 2 * r + 1
-    x = F.avg_pool2d(x, (1, k), stride=1, padding=(0, r), count_include_pad=False)
-    return F.avg_pool2d(x, (k, 1), stride=1, padding=(r, 0), count_include_pad=False)
+    return _box_mean_1d(_box_mean_1d(x, r, 3), r, 2)
 
 
 def guided_filter(guide: torch.Tensor, src: torch.Tensor, r: int = DEFAULT_RADIUS,

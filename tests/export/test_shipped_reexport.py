@@ -89,3 +89,28 @@ def test_re_exporting_the_bank_stats_form_reproduces_the_shipped_tiled_graph(tmp
     got, used = shipped.run(None, tile)
     np.testing.assert_array_equal(used, stats)
     assert np.abs(got - rebuilt.run(None, tile)[0]).max() <= 1e-6
+
+
+def test_the_shipped_photowct_graph_equals_the_former_average_pooling_path(vgg_weights, monkeypatch):
+    """The guided filter's box means became cumulative sums (speed): the shipped graph still gives the outputs of
+    the PyTorch pipeline with the former average-pooling box filter."""
+    import torch
+
+    from impasto.contracts import WCT_INPUTS
+    from impasto.export.methods.wct import build_pipeline, parity_feeds
+
+    def box_mean_pooling(x, r):
+        k = 2 * r + 1
+        x = torch.nn.functional.avg_pool2d(x, (1, k), stride=1, padding=(0, r), count_include_pad=False)
+        return torch.nn.functional.avg_pool2d(x, (k, 1), stride=1, padding=(r, 0), count_include_pad=False)
+
+    monkeypatch.setattr("impasto.models.guided_filter.box_mean", box_mean_pooling)
+    decoders = [ROOT / "checkpoints" / f"photowct_{level}.pt" for level in ("relu4_1", "relu3_1", "relu2_1", "relu1_1")]
+    pipeline, _ = build_pipeline("photowct", decoders, vgg_weights=vgg_weights)
+    shipped = ort.InferenceSession(str(MODELS_DIR / "photoreal" / "photowct.onnx"), providers=["CPUExecutionProvider"])
+    for feed in parity_feeds([(58, 83), (71, 49)], seed=11):  # the second with three labels
+        with torch.no_grad():
+            want = pipeline(*(torch.from_numpy(feed[k]) for k in WCT_INPUTS))
+        got = shipped.run(None, {k: feed[k] for k in WCT_INPUTS})
+        for a, b in zip(got, want, strict=True):
+            assert np.abs(a - b.numpy()).max() <= 1e-4

@@ -152,6 +152,37 @@ def test_box_mean_matches_reference():
     assert np.abs(got - _box_ref(x, 5)).max() < 1e-12
 
 
+def _box_mean_pooling(x: torch.Tensor, r: int) -> torch.Tensor:
+    """The former box filter: two 1-D average poolings of width 2r+1 (the graphs before the cumulative sums)."""
+    k = 2 * r + 1
+    x = torch.nn.functional.avg_pool2d(x, (1, k), stride=1, padding=(0, r), count_include_pad=False)
+    return torch.nn.functional.avg_pool2d(x, (k, 1), stride=1, padding=(r, 0), count_include_pad=False)
+
+
+@pytest.mark.parametrize(("h", "w", "r"), [(23, 19, 0), (23, 19, 5), (9, 40, 32), (70, 65, 32)])
+def test_the_cumulative_sum_box_mean_equals_the_average_pooling_one(h, w, r):
+    x = torch.rand(2, 3, h, w, generator=torch.Generator().manual_seed(h + r)) * 4 - 1
+    got, ref = box_mean(x, r), _box_mean_pooling(x, r)
+    assert torch.allclose(got, ref, atol=5e-6), (got - ref).abs().max()
+    assert not torch.allclose(got, box_mean(x, r + 1), atol=1e-3)  # the radius matters
+
+
+def test_the_pipeline_with_the_fast_box_filter_equals_the_former_path(monkeypatch):
+    torch.manual_seed(1)
+    decs = {lv: Decoder(DecoderConfig(lv)) for lv in ("relu1_1", "relu2_1")}
+    for d in decs.values():
+        d.out[1].bias.data.fill_(0.5)
+    p = StylePipeline(Encoder(random=True), decs, ns_iters=8)
+    c, s = torch.rand(1, 3, 40, 52), torch.rand(1, 3, 44, 48)
+    args = (c, s, torch.ones(1, 1, 40, 52), torch.ones(1, 1, 44, 48), torch.tensor([0.9]))
+    new_smoothed, new_raw = p(*args)
+    monkeypatch.setattr("impasto.models.guided_filter.box_mean", _box_mean_pooling)
+    old_smoothed, old_raw = p(*args)
+    assert torch.equal(new_raw, old_raw)  # the box filter is used by the smoothing only
+    assert (new_smoothed - old_smoothed).abs().max() < 2e-5
+    assert (new_smoothed - new_raw).abs().max() > 1e-2  # the smoothing does something
+
+
 def test_guided_filter_keeps_an_affine_function_of_the_guide():
     """If the source is an affine colour transform of the guide, the filter returns it (eps -> 0)."""
     g = torch.rand(1, 3, 24, 30, generator=torch.Generator().manual_seed(3))

@@ -83,6 +83,33 @@ def test_strips_do_not_change_the_result():
     assert np.array_equal(one, many)
 
 
+def _apply_affine_channel_last(content: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The former full-resolution pass (one strip, channel-last arrays): the reference of the planar one."""
+    height, width = content.shape[:2]
+    low_h, low_w = a.shape[:2]
+    models = np.concatenate([a.reshape(low_h, low_w, 9), b], axis=2)
+    y = np.clip((np.arange(height) + 0.5) * (low_h / height) - 0.5, 0.0, low_h - 1)
+    i0 = np.floor(y).astype(np.intp)
+    i1 = np.minimum(i0 + 1, low_h - 1)
+    wy = (y - i0).astype(np.float32)[:, None, None]
+    strip = cv2.resize(models[i0] * (1 - wy) + models[i1] * wy, (width, height), interpolation=cv2.INTER_LINEAR)
+    guide = content.astype(np.float32) * np.float32(1 / 255)
+    res = strip[..., 9:].copy()
+    for j in range(3):
+        for i in range(3):
+            res[..., j] += strip[..., 3 * j + i] * guide[..., i]
+    return np.clip(res * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def test_the_planar_full_resolution_pass_equals_the_former_one():
+    full, low = _textured(150, 210, 5)
+    a, b = fit_affine(low, np.clip((low.astype(np.float32) / 255) ** 2 * 1.2 - 0.1, 0, 1))
+    got, ref = apply_affine(full, a, b, strip_bytes=210 * 4 * 18 * 11), _apply_affine_channel_last(full, a, b)
+    diff = np.abs(got.astype(int) - ref)
+    assert diff.max() <= 1 and (diff > 0).mean() < 1e-3  # float rounding of the resize only
+    assert np.abs(got.astype(int) - full).mean() > 5  # the transform does something
+
+
 def test_fit_needs_two_images_of_one_size():
     with pytest.raises(ImageError, match="expected two HxWx3 images of one size"):
         fit_affine(np.zeros((8, 8, 3), np.uint8), np.zeros((8, 9, 3), np.uint8))
