@@ -16,6 +16,9 @@ import numpy as np
 
 from impasto.cli.common import CliError, add_backend_args, emit_json, image_side, positive_int
 
+#: The benchmark's measuring size (:data:`impasto.training.metrics.EVAL_SIDE`; not imported: that module needs torch).
+EVAL_SIDE = 512
+
 #: The table's columns: (row key, header, format).
 COLUMNS = (("style_ratio", "style ratio", "{:.3f}"), ("multiscale_style_ratio", "multi-scale style ratio", "{:.3f}"),
            ("content_distance", "content distance", "{:.3f}"), ("edge_ssim", "edge SSIM", "{:.3f}"),
@@ -37,6 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="also the temporal warping error of each model on a video file or a folder of frames")
     p.add_argument("--video-frames", type=positive_int, default=12, help="frames of --video to use (default 12)")
     p.add_argument("--max-images", type=positive_int, help="use the first N content photos (sorted by name)")
+    p.add_argument("--side", type=image_side, default=EVAL_SIDE,
+                   help=f"longest side the models run and are measured at (default {EVAL_SIDE}; the multi-scale "
+                        "ratio at half of it)")
     p.add_argument("--sheet", default="eval_sheet.png", metavar="PNG",
                    help="contact sheet to write (default eval_sheet.png)")
     p.add_argument("--tile", type=image_side, default=192, help="longest side of a sheet tile (default 192)")
@@ -128,12 +134,13 @@ def run_eval(args: argparse.Namespace) -> int:
     specs = ev.parse_models(args.model)
     pairs = {s.label: ev.paintings_for(s, paintings) for s in specs}  # refuses a missing painting before any work
     outputs = {d: list(ev.match_outputs(d, contents, paintings)) for d in args.outputs}
-    clip = ev.read_clip(args.video, args.video_frames, 512) if args.video else None
+    clip = ev.read_clip(args.video, args.video_frames, args.side) if args.video else None
 
     from impasto.models.vgg import VGG16Features
     from impasto.training.metrics import Judge
 
-    judge = Judge(VGG16Features(args.vgg_weights, allow_download=False))
+    judge = Judge(VGG16Features(args.vgg_weights, allow_download=False), side=args.side,
+                  small_side=max(16, args.side // 2))
     total = sum(len(p) * len(contents) for p in pairs.values()) + sum(len(o) for o in outputs.values())
     sheet = _Sheet(args.tile)
     rows: list[ev.Row] = []
@@ -154,7 +161,8 @@ def run_eval(args: argparse.Namespace) -> int:
         emit_json(report)
     else:
         print(markdown(report["models"]))
-        print(f"\n{len(contents)} photos at {judge.side} px; contact sheet: {args.sheet}")
+        print(f"\n{len(contents)} photos at {judge.side} px (multi-scale at {judge.small_side} px); "
+              f"contact sheet: {args.sheet}")
     return 0
 
 
