@@ -7,7 +7,8 @@ exported photowct graph once (``--smooth fast``: the guided filter in the graph)
 the pairs selected by ``--exact``, the exact matting-affinity smoothing of the graph's
 unsmoothed output. Reports per pair and as medians:
 
-- **edge SSIM** (:func:`impasto.training.metrics.edge_ssim`): SSIM (Wang et al. 2004, 11x11 Gaussian window, σ = 1.5) between the Sobel
+- **edge SSIM** (:func:`impasto.training.metrics.edge_ssim`): SSIM (Wang et al. 2004, 11x11
+  Gaussian window, σ = 1.5) between the Sobel
   gradient magnitudes of the luminance (BT.601 Y in ``[0, 1]``, magnitudes divided by 4
   and clipped to ``[0, 1]``) of the output and of the content: 1 = the content's
   structure is kept exactly;
