@@ -101,3 +101,18 @@ def test_eval_builtin_against_a_folder_without_its_painting_is_refused(folders, 
     code, _, err = _eval(["--content", str(folders["content"]), "--style", str(tmp_path / "p"),
                           "--model", "candy"], capsys)
     assert code == 2 and "expected its painting 'msgnet_candy.jpg'" in err
+
+
+def test_eval_video_reports_a_warping_error(folders, vgg_weights, tmp_path, capsys):
+    """A clip of a photo panning 2 px per frame: every model row gets a finite warping error."""
+    frames = tmp_path / "clip"
+    frames.mkdir()
+    base = cv2.resize(read_image(ROOT / "assets" / "astronaut.jpg"), (128, 96), interpolation=cv2.INTER_AREA)
+    for i in range(3):
+        write_image(frames / f"{i:03d}.png", base[:, 2 * i:2 * i + 96])
+    code, out, _ = _eval(["--content", str(folders["content"]), "--style", str(folders["painting"]), "--model",
+                          "starry_night", "--video", str(frames), "--sheet", str(tmp_path / "s.png"),
+                          "--vgg-weights", vgg_weights, "--json"], capsys)
+    assert code == 0
+    (row,) = json.loads(out)["models"]
+    assert 0 < row["warping_error"] < 255
