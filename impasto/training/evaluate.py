@@ -211,11 +211,13 @@ def score_models(specs: list[ModelSpec], contents: list[Path], paintings: list[P
             style = read_image(painting)
             judge.add_painting(str(painting), style)
             for content in contents:
-                image = judge.add_content(str(content), read_image(content))
+                key = str(content)
+                image = judge.content_image(key) if judge.has_content(key) else \
+                    judge.add_content(key, read_image(content))
                 t0 = time.perf_counter()
                 out = renderer(spec, image, style)
                 seconds.append(time.perf_counter() - t0)
-                s = judge.score(out, str(content), str(painting))
+                s = judge.score(out, key, str(painting))
                 row.images.append({"content": content.name, "painting": painting.name,
                                    **{k: round(v, 4) for k, v in asdict(s).items()}})
                 keep(spec.label, content, out)
@@ -250,7 +252,8 @@ def score_outputs(folder: Path, contents: list[Path], paintings: list[Path], jud
     row = Row(folder.name)
     for out, content, painting in match_outputs(folder, contents, paintings):
         judge.add_painting(str(painting), read_image(painting))
-        judge.add_content(str(content), read_image(content))
+        if not judge.has_content(str(content)):
+            judge.add_content(str(content), read_image(content))
         image = read_image(out)
         s = judge.score(image, str(content), str(painting))
         row.images.append({"content": content.name, "painting": painting.name, "output": out.name,

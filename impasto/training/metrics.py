@@ -211,6 +211,9 @@ class Judge:
             self._contents[key] = {"image": image, "feats": self._features(image), "small_feats": self._features(small)}
         return self._contents[key]["image"]
 
+    def has_content(self, key: str) -> bool:
+        return key in self._contents
+
     def content_image(self, key: str) -> np.ndarray:
         return self._contents[key]["image"]
 
