@@ -12,8 +12,8 @@ Steps (each fails softly into the report: one step's failure never stops the oth
 5. ``graphs_ort``: every shipped ``.onnx`` graph through the runtime on ONNX Runtime CUDA
    (when its provider is installed), same sizes;
 6. ``train_bank`` / ``train_decoder``: a burst of ``impasto train bank`` and ``impasto train
-   decoder`` on CUDA (images/s from the difference of a short and a long run, so start-up
-   cancels out).
+   decoder`` on CUDA, about a minute each (images/s from the difference of a short and a
+   long run, so start-up cancels out).
 
 Writes ``gpu_check.json`` and ``gpu_check.md`` to ``--out``; the report lists each step's
 status (``ok``, ``failed`` with a one-line error, ``skipped`` with why) and seconds.
@@ -24,7 +24,7 @@ runs it (``tests/tools/test_gpu_check.py``), so the script works the first time 
 
 Usage (see docs/gpu.md for the device tool):
     python tools/gpu_check.py --out DIR [--dry-run] [--data DIR --styles A.jpg,B.jpg]
-        [--vgg-weights PTH] [--burst-seconds 120] [--skip STEP,...]
+        [--vgg-weights PTH] [--burst-seconds 60] [--budget-seconds 480] [--skip STEP,...]
 """
 
 from __future__ import annotations
@@ -253,14 +253,20 @@ def step_train_decoder(s: Settings) -> dict[str, Any]:
     return _train_burst("decoder", s)
 
 
-def run_steps(s: Settings, skip: set[str]) -> list[dict[str, Any]]:
-    """Every step in order; each one's result, error or skip reason, and seconds."""
+def run_steps(s: Settings, skip: set[str], budget_seconds: float) -> list[dict[str, Any]]:
+    """Every step in order; each one's result, error or skip reason, and seconds.
+
+    A step that would start after ``budget_seconds`` is skipped (the report says so).
+    """
     results = []
+    start = time.perf_counter()
     for name in STEPS:
         entry: dict[str, Any] = {"step": name}
         t0 = time.perf_counter()
         if name in skip:
             entry.update(status="skipped", reason="--skip")
+        elif t0 - start > budget_seconds:
+            entry.update(status="skipped", reason=f"the {budget_seconds:.0f}-s budget was spent")
         else:
             print(f"gpu_check: {name} ...", file=sys.stderr, flush=True)
             try:
@@ -302,7 +308,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=base / "content", help="training photos (default .carry/train512)")
     ap.add_argument("--styles", help="comma-separated paintings for the bank burst (default: two of train512/style)")
     ap.add_argument("--vgg-weights", default=os.environ.get("IMPASTO_VGG16_WEIGHTS"))
-    ap.add_argument("--burst-seconds", type=float, default=120.0, help="length of each training burst")
+    ap.add_argument("--burst-seconds", type=float, default=60.0,
+                    help="length of each training burst (default 60: two minutes for both)")
+    ap.add_argument("--budget-seconds", type=float, default=480.0,
+                    help="steps that would start later than this are skipped (default 480)")
     ap.add_argument("--skip", default="", help=f"comma-separated steps to skip, of {','.join(STEPS)}")
     args = ap.parse_args(argv)
     skip = {x for x in args.skip.split(",") if x}
@@ -321,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     s = Settings(args.out, args.dry_run, args.data, styles, args.vgg_weights, args.burst_seconds, sizes, device)
     started = time.strftime("%Y-%m-%d %H:%M:%S")
     t0 = time.perf_counter()
-    steps = run_steps(s, skip)
+    steps = run_steps(s, skip, args.budget_seconds)
     report = {"dry_run": args.dry_run, "started": started, "seconds": round(time.perf_counter() - t0, 1),
               "device": torch.cuda.get_device_name() if device == "cuda" else platform.processor() or "cpu",
               "python": platform.python_version(), "torch": torch.__version__, "steps": steps,

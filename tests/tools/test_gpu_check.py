@@ -61,3 +61,9 @@ def test_a_failing_step_is_reported_and_the_others_still_run(tmp_path):
     errors = [e["error"] for e in report["steps"] if e["status"] == "failed"]
     assert all("\n" not in e and "exited 2" in e for e in errors), errors
     assert report["ran"] == []
+
+
+def test_steps_past_the_time_budget_are_skipped_and_reported(tmp_path):
+    report = _gpu_check(tmp_path / "out", "--budget-seconds", "0", timeout=120)
+    assert [e["status"] for e in report["steps"]] == ["skipped"] * len(STEPS)
+    assert all("budget" in e["reason"] for e in report["steps"])
