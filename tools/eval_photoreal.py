@@ -7,7 +7,8 @@ exported photowct graph once (``--smooth fast``: the guided filter in the graph)
 the pairs selected by ``--exact``, the exact matting-affinity smoothing of the graph's
 unsmoothed output. Reports per pair and as medians:
 
-- **edge SSIM**: SSIM (Wang et al. 2004, 11x11 Gaussian window, σ = 1.5) between the Sobel
+- **edge SSIM** (:func:`impasto.training.metrics.edge_ssim`): SSIM (Wang et al. 2004, 11x11
+  Gaussian window, σ = 1.5) between the Sobel
   gradient magnitudes of the luminance (BT.601 Y in ``[0, 1]``, magnitudes divided by 4
   and clipped to ``[0, 1]``) of the output and of the content: 1 = the content's
   structure is kept exactly;
@@ -47,39 +48,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from impasto.runtime.io.images import read_image, write_image  # noqa: E402
+from impasto.training.metrics import edge_ssim  # noqa: E402  (one definition; compare_photoreal_work_size imports it from here)
 
 
 def shared_dir() -> Path:
     return Path(os.environ.get("IMPASTO_SHARED", ROOT.parent / "shared"))
-
-
-def edge_map(rgb: np.ndarray):
-    import cv2
-
-    y = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float64) / 255.0
-    g = np.hypot(cv2.Sobel(y, cv2.CV_64F, 1, 0, ksize=3), cv2.Sobel(y, cv2.CV_64F, 0, 1, ksize=3))
-    return np.clip(g / 4.0, 0.0, 1.0)
-
-
-def ssim(a: np.ndarray, b: np.ndarray) -> float:
-    """Mean SSIM of two single-channel images in ``[0, 1]`` (Gaussian window 11, σ 1.5, K1 0.01, K2 0.03)."""
-    import cv2
-
-    c1, c2 = 0.01 ** 2, 0.03 ** 2
-
-    def blur(x):
-        return cv2.GaussianBlur(x, (11, 11), 1.5, borderType=cv2.BORDER_REFLECT)
-
-    mu_a, mu_b = blur(a), blur(b)
-    va = blur(a * a) - mu_a ** 2
-    vb = blur(b * b) - mu_b ** 2
-    cov = blur(a * b) - mu_a * mu_b
-    s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (va + vb + c2))
-    return float(s.mean())
-
-
-def edge_ssim(image: np.ndarray, content: np.ndarray) -> float:
-    return ssim(edge_map(image), edge_map(content))
 
 
 def select(spec: str, ids: list[int]) -> list[int]:
