@@ -11,6 +11,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
+from support import one_error_line
 
 from impasto.cli.main import main
 from impasto.runtime.io.images import read_image, write_image
@@ -52,13 +53,6 @@ def clip(tmp_path) -> Path:
     path = tmp_path / "in.mp4"
     write_video(path, [tex[:, i:i + 48] for i in range(4)], fps=8)
     return path
-
-
-def one_error_line(capfd) -> str:
-    lines = [line for line in capfd.readouterr().err.splitlines() if line.strip()]
-    assert len(lines) == 1, lines
-    assert lines[0].startswith("impasto: error: ")
-    return lines[0]
 
 
 def test_json_report(converted):

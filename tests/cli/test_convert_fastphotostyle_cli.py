@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from support import one_error_line
 
 from impasto.cli.main import main
 from impasto.models.photowct19 import expected_shapes
@@ -19,13 +20,6 @@ from impasto.models.photowct19 import expected_shapes
 def good_state() -> dict[str, torch.Tensor]:
     """Zero tensors with every key and shape of photo_wct.pth (the layout itself is tested against upstream's)."""
     return {k: torch.zeros(shape) for k, shape in expected_shapes().items()}
-
-
-def _one_error_line(capsys) -> str:
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1, err
-    assert err[0].startswith("impasto: error: ")
-    return err[0]
 
 
 def _fast_neural_style() -> dict[str, torch.Tensor]:
@@ -54,7 +48,7 @@ def test_bad_checkpoint_one_line_nothing_written(good_state, tmp_path, capsys, c
     src, out = tmp_path / "photo_wct.pth", tmp_path / "out.onnx"
     torch.save(make(good_state), src)
     assert main(["convert", "fastphotostyle", str(src), "-o", str(out)]) == 2
-    assert message in _one_error_line(capsys)
+    assert message in one_error_line(capsys)
     assert not out.exists() and [p.name for p in tmp_path.iterdir()] == ["photo_wct.pth"]
 
 
@@ -63,7 +57,7 @@ def test_bad_checkpoint_leaves_an_existing_output_alone(good_state, tmp_path, ca
     torch.save(_without(good_state, "e1.conv0.bias"), src)
     out.write_bytes(b"an earlier graph")
     assert main(["convert", "fastphotostyle", str(src), "-o", str(out)]) == 2
-    assert "missing key 'e1.conv0.bias'" in _one_error_line(capsys)
+    assert "missing key 'e1.conv0.bias'" in one_error_line(capsys)
     assert out.read_bytes() == b"an earlier graph"
 
 
@@ -78,7 +72,7 @@ def test_bad_sources_one_line(tmp_path: Path, capsys, argv, message):
     names = {"missing": str(tmp_path / "missing.pth"), "text": str(text)}
     out = tmp_path / "out.onnx"
     assert main(["convert", "fastphotostyle", *(a.format(**names) for a in argv), "-o", str(out)]) == 2
-    assert message in _one_error_line(capsys)
+    assert message in one_error_line(capsys)
     assert not out.exists()
 
 

@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import onnx
 import pytest
+from support import one_error_line
 
 from impasto.cli.main import main
 from impasto.runtime.io.video import VideoReader, write_video
@@ -24,13 +25,6 @@ _spec.loader.exec_module(graphs)
 @pytest.fixture(autouse=True)
 def no_ffmpeg(monkeypatch):
     monkeypatch.setenv("IMPASTO_FFMPEG", "none")
-
-
-def one_error_line(capfd) -> str:
-    """stderr, checked to be exactly one ``impasto: error:`` line."""
-    err = capfd.readouterr().err
-    assert err.startswith("impasto: error: ") and err.count("\n") == 1 and err.endswith("\n"), err
-    return err
 
 
 def convert(tmp_path: Path, capfd, name: str, model: onnx.ModelProto, *flags: str) -> tuple[Path, dict]:

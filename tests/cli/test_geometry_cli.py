@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from support import one_error_line
 
 from impasto.cli.main import main
 from impasto.runtime.io.images import read_image, write_image
@@ -35,12 +36,6 @@ def files(tmp_path_factory) -> dict[str, Path]:
     return paths
 
 
-def _one_error_line(capsys) -> str:
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("impasto: error:"), err
-    return err[0]
-
-
 def test_keypoints_writes_json_and_png(files, tmp_path, capsys, vgg_weights):
     out = tmp_path / "pts.json"
     assert main(["keypoints", str(files["a"]), str(files["b"]), "-o", str(out), "--k", "6", "--size", "128",
@@ -61,13 +56,13 @@ def test_keypoints_writes_json_and_png(files, tmp_path, capsys, vgg_weights):
 def test_keypoints_bad_flags(files, tmp_path, capsys, args, message):
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
     assert main(["keypoints", str(files["a"]), str(files["b"]), *args]) == 2
-    assert message in _one_error_line(capsys)
+    assert message in one_error_line(capsys)
     assert list(tmp_path.iterdir()) == []
 
 
 def test_keypoints_missing_image(files, tmp_path, capsys):
     assert main(["keypoints", str(files["a"]), str(tmp_path / "nope.png"), "-o", str(tmp_path / "p.json")]) == 2
-    assert f"{str(tmp_path / 'nope.png')!r}: no such file" in _one_error_line(capsys)
+    assert f"{str(tmp_path / 'nope.png')!r}: no such file" in one_error_line(capsys)
     assert not (tmp_path / "p.json").exists()
 
 
@@ -95,14 +90,14 @@ def test_warp_network_without_texture_and_with_a_builtin_style(files, tmp_path, 
 def test_warp_bad_inputs(files, tmp_path, capsys, args, message):
     args = [a.replace("{tmp}", str(tmp_path)).replace("{graph}", str(files["graph"])) for a in args]
     assert main(["warp", str(files["a"]), "--geometry", str(files["b"]), *args]) == 2
-    assert message in _one_error_line(capsys)
+    assert message in one_error_line(capsys)
     assert list(tmp_path.iterdir()) == []
 
 
 def test_warp_missing_geometry(files, tmp_path, capsys):
     assert main(["warp", str(files["a"]), "--geometry", str(tmp_path / "g.png"), "--model", str(files["graph"]),
                  "-o", str(tmp_path / "o.png")]) == 2
-    assert f"{str(tmp_path / 'g.png')!r}: no such file" in _one_error_line(capsys)
+    assert f"{str(tmp_path / 'g.png')!r}: no such file" in one_error_line(capsys)
     assert not (tmp_path / "o.png").exists()
 
 
@@ -111,18 +106,18 @@ def test_warp_style_and_texture_are_exclusive(files, tmp_path, capsys):
         main(["warp", str(files["a"]), "--geometry", str(files["b"]), "--style", "x", "--texture", "t.png",
               "-o", str(tmp_path / "o.png")])
     assert e.value.code == 2
-    assert "argument --texture: not allowed with argument --style" in _one_error_line(capsys)
+    assert "argument --texture: not allowed with argument --style" in one_error_line(capsys)
 
 
 def test_train_and_export_warpnet_bad_inputs(tmp_path, capsys):
     assert main(["train", "warpnet", "--data", str(tmp_path), "-o", str(tmp_path / "w.pt"), "--size", "100"]) == 2
-    assert "multiple of 16" in _one_error_line(capsys)
+    assert "multiple of 16" in one_error_line(capsys)
     assert main(["export", "warpnet", str(tmp_path / "missing.pt"), "-o", str(tmp_path / "w.onnx")]) == 2
-    assert "no such file" in _one_error_line(capsys)
+    assert "no such file" in one_error_line(capsys)
     assert main(["export", "warpnet", "a.pt", "b.pt", "-o", str(tmp_path / "w.onnx")]) == 2
-    assert "expected one checkpoint" in _one_error_line(capsys)
+    assert "expected one checkpoint" in one_error_line(capsys)
     assert main(["export", "warpnet", "a.pt", "-o", str(tmp_path / "w.onnx"), "--opset", "20"]) == 2
-    assert "opset" in _one_error_line(capsys)
+    assert "opset" in one_error_line(capsys)
 
 
 def test_warp_network_with_a_texture_and_dst(files, tmp_path, capsys, vgg_weights):

@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from support import one_error_line
 
 from impasto.cli.main import main
 from impasto.runtime.io.images import read_image, write_image
@@ -35,13 +36,6 @@ def files(tmp_path_factory) -> dict[str, Path]:
     write_image(paths["photo_mask"], content)
     write_image(paths["cm_bad_size"], cm[:, :80])
     return paths
-
-
-def _one_error_line(capsys) -> str:
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1, err
-    assert err[0].startswith("impasto: error: ")
-    return err[0]
 
 
 def test_photoreal_with_masks_json(photowct_graph, files, tmp_path, capsys):
@@ -89,14 +83,14 @@ def test_photoreal_bad_inputs_exit_2(photowct_graph, files, tmp_path, capsys, ex
     argv = ["photoreal", str(files["content"]), "--style-image", str(files["style"]), "-o", str(tmp_path / "o.png"),
             "--model", str(photowct_graph.path), *extra]
     assert main(argv) == 2
-    assert message in _one_error_line(capsys)
+    assert message in one_error_line(capsys)
     assert not (tmp_path / "o.png").exists()
 
 
 def test_photoreal_rejects_a_wct_graph(wct_graph, files, tmp_path, capsys):
     assert main(["photoreal", str(files["content"]), "--style-image", str(files["style"]), "-o",
                  str(tmp_path / "o.png"), "--model", str(wct_graph.path)]) == 2
-    assert "expected a photowct graph, got a wct graph" in _one_error_line(capsys)
+    assert "expected a photowct graph, got a wct graph" in one_error_line(capsys)
 
 
 def test_stylize_style_image(wct_graph, files, tmp_path, capsys):
@@ -119,11 +113,11 @@ def test_stylize_style_image(wct_graph, files, tmp_path, capsys):
 def test_stylize_style_image_errors(wct_graph, photowct_graph, files, tmp_path, capsys):
     base = ["stylize", str(files["content"]), "-o", str(tmp_path / "o.png")]
     assert main([*base, "--style-image", str(files["style"]), "--style", "starry_night"]) == 2
-    assert "choose one" in _one_error_line(capsys)
+    assert "choose one" in one_error_line(capsys)
     assert main([*base, "--style-image", str(files["small_style"]), "--model", str(wct_graph.path)]) == 2
     assert "too small" in capsys.readouterr().err
     assert main([*base, "--style-image", str(files["style"]), "--model", str(photowct_graph.path)]) == 2
-    assert "expected a wct graph" in _one_error_line(capsys)
+    assert "expected a wct graph" in one_error_line(capsys)
 
 
 def test_stylize_style_image_without_a_wct_graph(files, tmp_path, capsys, monkeypatch):
@@ -134,7 +128,7 @@ def test_stylize_style_image_without_a_wct_graph(files, tmp_path, capsys, monkey
     monkeypatch.setattr(photoreal, "PHOTOREAL_DIR", tmp_path)
     assert main(["stylize", str(files["content"]), "--style-image", str(files["style"]), "--method", "wct", "-o",
                  str(tmp_path / "o.png")]) == 2
-    line = _one_error_line(capsys)
+    line = one_error_line(capsys)
     assert "no built-in wct graph" in line and "impasto export wct" in line and "--kind artistic" in line
 
 

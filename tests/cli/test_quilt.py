@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from support import one_error_line
 
 from impasto.cli.main import main
 
@@ -21,13 +22,6 @@ def texture(shared, tmp_path) -> Path:
     write_image(path, fit_max_size(read_image(shared / "data" / "style" / "msgnet_mosaic_ducks_massimo.jpg"),
                                    300)[:120, :120])
     return path
-
-
-def one_error_line(capfd) -> str:
-    lines = [line for line in capfd.readouterr().err.splitlines() if line.strip()]
-    assert len(lines) == 1, lines
-    assert lines[0].startswith("impasto: error: ")
-    return lines[0]
 
 
 def test_synthesis_json_and_seed(texture, tmp_path, capsys):

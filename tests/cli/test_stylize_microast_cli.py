@@ -10,6 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from support import one_error_line
 
 from impasto.cli.main import main
 from impasto.runtime.io.images import read_image, write_image
@@ -28,13 +29,6 @@ def files(tmp_path_factory) -> dict[str, Path]:
     write_image(paths["style"], painting)
     write_image(paths["tiny"], painting[:12, :12])
     return paths
-
-
-def _one_error_line(capsys) -> str:
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1, err
-    assert err[0].startswith("impasto: error: ")
-    return err[0]
 
 
 def test_style_image_runs_the_builtin_microast_by_default(files, tmp_path, capsys):
@@ -74,7 +68,7 @@ def test_model_path_picks_its_own_method(files, tmp_path, capsys):
     bank = ROOT / "impasto" / "runtime" / "data" / "bank.onnx"
     assert main(["stylize", str(files["content"]), "--style-image", str(files["style"]), "-o", str(out),
                  "--model", str(bank), "--method", "microast"]) == 2
-    assert "expected a microast graph" in _one_error_line(capsys)
+    assert "expected a microast graph" in one_error_line(capsys)
 
 
 @pytest.mark.parametrize("argv,message", [
@@ -86,7 +80,7 @@ def test_errors_are_one_line(argv, message, files, tmp_path, capsys):
     names = {"tiny": str(files["tiny"]), "style": str(files["style"]), "missing": str(tmp_path / "none.onnx")}
     out = tmp_path / "o.png"
     assert main(["stylize", str(files["content"]), "-o", str(out), *[a.format(**names) for a in argv]]) == 2
-    assert message in _one_error_line(capsys)
+    assert message in one_error_line(capsys)
     assert not out.exists()
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from support import one_error_line
 
 from impasto.cli.main import main
 from impasto.runtime.io.video import VideoReader, write_video
@@ -29,14 +30,6 @@ def clip(tmp_path) -> Path:
     path = tmp_path / "in.mp4"
     write_video(path, [tex[:, i:i + 64] for i in range(12)], fps=12)
     return path
-
-
-def one_error_line(capfd) -> str:
-    err = capfd.readouterr().err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    assert lines[0].startswith("impasto: error: ")
-    return lines[0]
 
 
 def test_human_output_progress_and_preserved_video(tiny_model, clip, tmp_path, capfd):

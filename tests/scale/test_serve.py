@@ -12,7 +12,6 @@ import importlib.util
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from support import free_port
 
 from impasto.runtime.io.images import decode_image, encode_image
 
@@ -36,15 +36,9 @@ def _load_tool():
     return module
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server():
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     proc = subprocess.Popen([sys.executable, "-m", "impasto.cli.main", "serve", "--port", str(port),
                              "--max-pixels", "100000", "--max-batch-size", "4", "--batch-wait-ms", "20"],

@@ -18,6 +18,8 @@ torch = pytest.importorskip("torch")
 ort = pytest.importorskip("onnxruntime")
 F = torch.nn.functional
 
+from support import one_error_line  # noqa: E402
+
 from impasto.cli.main import main  # noqa: E402
 from impasto.runtime.io.images import read_image  # noqa: E402
 from impasto.runtime.pipelines.arbitrary import ARBITRARY_DIR  # noqa: E402
@@ -183,13 +185,6 @@ def test_card_and_metadata(random_converted):
     assert parity["passed"] and parity["tolerance"]["max_abs_error"] == 1e-4
 
 
-def _one_error_line(capsys) -> str:
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1, err
-    assert err[0].startswith("impasto: error: ")
-    return err[0]
-
-
 def _fnst_state() -> OrderedDict:
     """A pytorch/examples fast_neural_style TransformerNet's first keys: another format's file."""
     return OrderedDict([("conv1.conv2d.weight", torch.zeros(32, 3, 9, 9)), ("conv1.conv2d.bias", torch.zeros(32))])
@@ -235,7 +230,7 @@ def test_bad_sources_give_one_line_and_write_nothing(spoil, first, second, tmp_p
     spoil(d, states)
     out = tmp_path / "out.onnx"
     assert main(["convert", "microast", str(d), "-o", str(out)]) == 2
-    line = _one_error_line(capsys)
+    line = one_error_line(capsys)
     assert first in line and second in line, line
     assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["models"]
 
@@ -244,7 +239,7 @@ def test_a_file_instead_of_the_folder_is_refused(tmp_path, capsys):
     d = _save(_random_states(2), tmp_path / "models")
     out = tmp_path / "out.onnx"
     assert main(["convert", "microast", str(d / "decoder_iter_160000.pth.tar"), "-o", str(out)]) == 2
-    assert "expected one folder holding upstream's four .pth.tar files" in _one_error_line(capsys)
+    assert "expected one folder holding upstream's four .pth.tar files" in one_error_line(capsys)
     assert not out.exists()
 
 

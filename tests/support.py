@@ -1,0 +1,28 @@
+"""Small helpers shared by test modules (``pythonpath = ["tests"]`` in pyproject puts this on the path).
+
+Fixtures live in ``conftest.py``; plain functions that a test calls with its own capture
+object or that need no pytest machinery live here.
+"""
+
+from __future__ import annotations
+
+import socket
+
+
+def one_error_line(capture) -> str:
+    """The command's stderr (``capsys`` or ``capfd``), checked to be exactly one ``impasto: error:`` line.
+
+    Blank lines are ignored; the line is returned without its newline.
+    """
+    err = capture.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("impasto: error: "), err
+    return lines[0]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago (for servers and torchrun rendezvous in tests)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
