@@ -16,7 +16,7 @@ def test_no_transposed_convolutions_and_reflection_padding():
     net = TransformerNet()
     kinds = {type(m) for m in net.modules()}
     assert not any(issubclass(k, nn.ConvTranspose2d) for k in kinds)
-    assert nn.ReflectionPad2d in kinds and nn.InstanceNorm2d in kinds
+    assert nn.ReflectionPad2d in kinds and any(issubclass(k, nn.InstanceNorm2d) for k in kinds)
 
 
 def test_presets_fast_is_smaller():
