@@ -11,7 +11,7 @@ from impasto.runtime.quilting.synthesis import QuiltConfig, QuiltResult, quilt_t
 from impasto.runtime.quilting.transfer import TransferConfig, transfer_texture
 
 #: What ``impasto info`` lists for this built-in method (it has no graph).
-CARD = {"name": "quilting", "kind": "built-in method (no graph, torch-free)",
+CARD = {"name": "quilting", "kind": "no graph, torch-free",
         "paper": "Efros & Freeman, Image Quilting for Texture Synthesis and Transfer, SIGGRAPH 2001",
         "command": "impasto quilt TEXTURE -o OUT --size WxH | impasto quilt TEXTURE --transfer TARGET -o OUT",
         "description": "texture synthesis from a sample and texture transfer onto a photo: blocks chosen by "
