@@ -177,9 +177,13 @@ def test_info_json(capsys, monkeypatch, tmp_path):
     assert info["packages"]["onnxruntime"]
     assert info["backends"]["ort-cpu"] == "installed" and set(info["backends"]) == {"ort-cpu", "ort-cuda", "ort-trt",
                                                                                      "tensorrt"}
+    assert [m["name"] for m in info["builtin_methods"]] == ["quilting"]  # a built-in method with no graph
+    assert "impasto quilt" in info["builtin_methods"][0]["command"]
     monkeypatch.setenv("IMPASTO_VGG16_WEIGHTS", str(tmp_path / "missing.pth"))
     assert main(["info"]) == 0
-    assert "VGG16 weights: NOT FOUND" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "VGG16 weights: NOT FOUND" in out
+    assert "built-in method: quilting (no graph, torch-free): " in out
 
 
 def test_version(capsys):
