@@ -26,6 +26,7 @@ Convention:
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -60,7 +61,7 @@ class StabilizerConfig:
 
     weight: float = 0.0
     flow: str = "dis"
-    flow_max_side: int = 640
+    flow_max_side: int = 320
 
     def __post_init__(self) -> None:
         if not (isinstance(self.weight, (int, float)) and 0.0 <= self.weight <= 1.0):
@@ -123,8 +124,7 @@ class FlowEstimator:
         cv2 = _cv2()
         sw, sh = flow.shape[1], flow.shape[0]
         up = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR)
-        up[..., 0] *= w / sw
-        up[..., 1] *= h / sh
+        up *= np.array([w / sw, h / sh], np.float32)
         return up
 
     def __call__(self, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
@@ -139,31 +139,52 @@ class FlowEstimator:
                                cv2.resize(dst, size, interpolation=cv2.INTER_AREA))
         return self._upsample(small, h, w).astype(np.float32, copy=False)
 
+    def shrink(self, gray: np.ndarray) -> np.ndarray:
+        """``gray`` downscaled to the working resolution (itself if already small enough).
+
+        Callers that see each frame twice (as ``cur``, then as ``prev``) shrink it once and
+        pass the result to :meth:`motion_from_small`.
+        """
+        size = self._working_size(*gray.shape[:2])
+        return gray if size is None else _cv2().resize(gray, size, interpolation=_cv2().INTER_AREA)
+
     def motion(self, prev: np.ndarray, cur: np.ndarray) -> Motion:
         """Backward flow ``cur -> prev`` and its trusted-pixel mask (:func:`consistency_mask`).
 
         Both flows and the mask are computed at the working resolution, then upsampled.
         """
         self._check(prev, cur)
-        h, w = cur.shape
-        size = self._working_size(h, w)
-        if size is not None:
-            cv2 = _cv2()
-            prev = cv2.resize(prev, size, interpolation=cv2.INTER_AREA)
-            cur = cv2.resize(cur, size, interpolation=cv2.INTER_AREA)
-        backward = self._estimate(cur, prev).astype(np.float32, copy=False)
-        mask = consistency_mask(backward, self._estimate(prev, cur).astype(np.float32, copy=False))
-        if size is None:
+        return self.motion_from_small(self.shrink(prev), self.shrink(cur), cur.shape)
+
+    def motion_from_small(self, prev_small: np.ndarray, cur_small: np.ndarray, shape: tuple[int, ...]) -> Motion:
+        """:meth:`motion` from frames already :meth:`shrink`-ed; ``shape`` is the full ``(H, W)``.
+
+        Each flow (backward, forward) is estimated exactly once; the forward flow only
+        feeds the consistency check, the backward flow both the check and the warp.
+        """
+        self._check(prev_small, cur_small)
+        h, w = shape[:2]
+        backward = self._estimate(cur_small, prev_small).astype(np.float32, copy=False)
+        mask = consistency_mask(backward, self._estimate(prev_small, cur_small).astype(np.float32, copy=False))
+        if backward.shape[:2] == (h, w):
             return Motion(backward, mask)
         cv2 = _cv2()
         mask = cv2.resize(mask.view(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST).astype(bool)
         return Motion(self._upsample(backward, h, w), mask)
 
 
-def _sample_grid(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    h, w = flow.shape[:2]
+@functools.lru_cache(maxsize=4)
+def _pixel_grid(h: int, w: int) -> np.ndarray:
+    """``HxWx2`` float32 pixel coordinates ``(x, y)``, built once per frame size (read-only)."""
     gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    return gx + flow[..., 0], gy + flow[..., 1]
+    grid = np.ascontiguousarray(np.stack([gx, gy], axis=2))
+    grid.flags.writeable = False
+    return grid
+
+
+def _sample_map(flow: np.ndarray) -> np.ndarray:
+    """``x + flow[x]`` as one ``HxWx2`` float32 map, the form ``cv2.remap`` takes without a second map."""
+    return _pixel_grid(*flow.shape[:2]) + flow
 
 
 def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
@@ -173,8 +194,7 @@ def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
     the current one.
     """
     cv2 = _cv2()
-    map_x, map_y = _sample_grid(flow)
-    return cv2.remap(image, map_x, map_y, interpolation=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+    return cv2.remap(image, _sample_map(flow), None, interpolation=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
 
 
 def consistency_mask(backward: np.ndarray, forward: np.ndarray) -> np.ndarray:
@@ -191,17 +211,20 @@ def consistency_mask(backward: np.ndarray, forward: np.ndarray) -> np.ndarray:
     """
     cv2 = _cv2()
     h, w = backward.shape[:2]
-    map_x, map_y = _sample_grid(backward)
-    fwd_at = cv2.remap(forward, map_x, map_y, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    round_trip = np.sum((backward + fwd_at) ** 2, axis=2)
-    magnitude = np.sum(backward ** 2, axis=2) + np.sum(fwd_at ** 2, axis=2)
-    consistent = round_trip <= 0.01 * magnitude + 0.5
-    grads = 0.0
-    for c in range(2):
-        gx = cv2.Sobel(backward[..., c], cv2.CV_32F, 1, 0, ksize=1)
-        gy = cv2.Sobel(backward[..., c], cv2.CV_32F, 0, 1, ksize=1)
-        grads = grads + (gx * 0.5) ** 2 + (gy * 0.5) ** 2  # central differences
-    smooth = grads <= 0.01 * np.sum(backward ** 2, axis=2) + 0.002
+    sample_at = _sample_map(backward)
+    map_x, map_y = sample_at[..., 0], sample_at[..., 1]
+    fwd_at = cv2.remap(forward, sample_at, None, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    bx, by = cv2.split(backward)
+    fx, fy = cv2.split(fwd_at)
+    b_sq = bx * bx + by * by
+    round_trip = (bx + fx) ** 2 + (by + fy) ** 2
+    consistent = round_trip <= 0.01 * (b_sq + fx * fx + fy * fy) + 0.5
+    grads = np.zeros_like(bx)
+    for c in (bx, by):
+        gx = cv2.Sobel(c, cv2.CV_32F, 1, 0, ksize=1, scale=0.5)  # central differences
+        gy = cv2.Sobel(c, cv2.CV_32F, 0, 1, ksize=1, scale=0.5)
+        grads += gx * gx + gy * gy
+    smooth = grads <= 0.01 * b_sq + 0.002
     inside = (map_x >= 0) & (map_x <= w - 1) & (map_y >= 0) & (map_y <= h - 1)
     return consistent & smooth & inside
 
@@ -223,13 +246,13 @@ class TemporalStabilizer:
     def __init__(self, config: StabilizerConfig) -> None:
         self.config = config
         self._flow = FlowEstimator(config.flow, config.flow_max_side)
-        self._prev_gray: np.ndarray | None = None
+        self._prev_small: np.ndarray | None = None  # previous content, gray, at the flow's working size
         self._prev_out: np.ndarray | None = None
         #: Fraction of the last frame's pixels that were blended (0 before the second frame).
         self.coverage = 0.0
 
     def reset(self) -> None:
-        self._prev_gray = None
+        self._prev_small = None
         self._prev_out = None
         self.coverage = 0.0
 
@@ -240,18 +263,18 @@ class TemporalStabilizer:
                             f"and {stylized.shape}")
         if self.config.weight == 0.0:
             return stylized
-        gray = to_gray(content)
-        if self._prev_gray is None or self._prev_gray.shape != gray.shape:
-            self._prev_gray, self._prev_out, self.coverage = gray, stylized, 0.0
+        small = self._flow.shrink(to_gray(content))
+        if self._prev_out is None or self._prev_out.shape != stylized.shape:
+            self._prev_small, self._prev_out, self.coverage = small, stylized, 0.0
             return stylized
         cv2 = _cv2()
-        motion = self._flow.motion(self._prev_gray, gray)
+        motion = self._flow.motion_from_small(self._prev_small, small, stylized.shape)
         self.coverage = float(motion.mask.mean())
         trusted = motion.mask.astype(np.float32)
         # soft inside the trusted region (no hard seams along thin rejected lines), 0 outside it
         alpha = cv2.GaussianBlur(trusted, (0, 0), _MASK_SOFTNESS_PX) * trusted * np.float32(self.config.weight)
         out = cv2.blendLinear(warp(self._prev_out, motion.backward), stylized, alpha, 1.0 - alpha)
-        self._prev_gray, self._prev_out = gray, out
+        self._prev_small, self._prev_out = small, out
         return out
 
 
