@@ -7,7 +7,7 @@ weight and reports, per weight:
 * warping error: mean ``|O_t - warp(O_{t-1})|`` in 8-bit levels over pixels whose flow
   passes the forward-backward check, flow computed on the *content* frames
   (:func:`impasto.runtime.stream.temporal.warping_error`). The metric uses Farneback flow at
-  full resolution by default, the stabiliser DIS at <= 640 px, so the score does not
+  full resolution by default, the stabiliser DIS at <= 320 px, so the score does not
   merely reward agreeing with the stabiliser's own flow;
 * deviation: mean ``|O_t - S_t|`` from the per-frame stylisation ``S_t``, i.e. how much
   the stabiliser changed the frames (a stabiliser that froze the first frame would have
