@@ -94,15 +94,23 @@ def run_photoreal(args: argparse.Namespace) -> int:
     sources = (args.content, args.style_image, args.content_mask, args.style_mask)
     check_image_output(args.output, *sources)
     check_stdin_once(*sources)
-    content, style = (read_input(src, max_pixels=args.max_pixels) for src in sources[:2])
-    cmask, smask = (_read_mask(src, args.max_pixels) if src else None for src in sources[2:])
-    if cmask is not None:  # before --max-size, so the message names the sizes the user gave
-        check_mask_size(cmask, content, "content mask")
-    fitted = fit_max_size(content, args.max_size)
-    cmask = _fit_mask(cmask, content, fitted)
-    t_read = time.perf_counter()
     with WCTStylizer.load(args.model, method="photowct", backend=args.backend, threads=args.threads) as model:
         model.set_memory_budget(args.max_memory)
+        t_loaded = time.perf_counter()
+
+        def plan_from_header(width: int, height: int) -> None:  # refuse what cannot fit before decoding it
+            s = min(1.0, args.max_size / max(width, height)) if args.max_size else 1.0
+            model.plan_for(max(1, round(height * s)), max(1, round(width * s)), smooth=args.smooth,
+                           exact_max_pixels=args.exact_max_pixels, work_size=args.work_size)
+
+        content = read_input(sources[0], max_pixels=args.max_pixels, before_decode=plan_from_header)
+        style = read_input(sources[1], max_pixels=args.max_pixels)
+        cmask, smask = (_read_mask(src, args.max_pixels) if src else None for src in sources[2:])
+        if cmask is not None:  # before --max-size, so the message names the sizes the user gave
+            check_mask_size(cmask, content, "content mask")
+        fitted = fit_max_size(content, args.max_size)
+        cmask = _fit_mask(cmask, content, fitted)
+        t_read = time.perf_counter()
         result = model.run(fitted, style, content_mask=cmask, style_mask=smask, alpha=args.alpha, smooth=args.smooth,
                            exact_max_pixels=args.exact_max_pixels, work_size=args.work_size)
         t_write = time.perf_counter()
@@ -110,7 +118,8 @@ def run_photoreal(args: argparse.Namespace) -> int:
         t_done = time.perf_counter()
         desc = {**model.describe(), "memory": model.last_plan.to_dict() if model.last_plan else None}
     (h, w), (wh, ww), sec = result["size"], result["work_size"], result["seconds"]
-    sec = {"read": round(t_read - t_start, 4), **sec, "write": round(t_done - t_write, 4),
+    sec = {"load": round(t_loaded - t_start, 4), "read": round(t_read - t_loaded, 4), **sec,
+           "write": round(t_done - t_write, 4),
            "wall": round(t_done - t_start, 4)}
     smooth = {"fast": ", guided-filter smoothing inside", "none": "",
               "exact": f", exact smoothing {sec['smooth']:.2f} s"}[args.smooth]

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 
 from impasto.cli.main import main
@@ -13,7 +14,7 @@ from impasto.runtime.io.images import read_image, write_image
 
 ROOT = Path(__file__).resolve().parents[2]
 CHELSEA = ROOT / "assets" / "chelsea.jpg"
-STAGES = {"read", "prepare", "graph", "smooth", "upsample", "total", "write", "wall"}
+STAGES = {"load", "read", "prepare", "graph", "smooth", "upsample", "total", "write", "wall"}
 
 
 @pytest.fixture(scope="module")
@@ -62,3 +63,28 @@ def test_bad_work_size_is_one_line_exit_2(photowct_graph, files, tmp_path, capsy
     assert len(err) == 1 and err[0].startswith("impasto: error: argument --work-size: expected ")
     assert repr(value) in err[0]
     assert not (tmp_path / "o.png").exists()
+
+
+def test_a_photo_over_the_budget_is_refused_from_its_header_before_decoding(photowct_graph, files, tmp_path, capsys,
+                                                                            monkeypatch):
+    big = tmp_path / "big.png"  # 12 MP of one grey: a small file whose header says 4000x3000
+    write_image(big, np.full((3000, 4000, 3), 128, np.uint8))
+    decoded = []
+    real = cv2.imdecode
+    monkeypatch.setattr(cv2, "imdecode", lambda *a: decoded.append(1) or real(*a))
+    out = tmp_path / "o.png"
+    # 1 GB: the 20K working size fits (about 0.8 GB), with the photo's full-size arrays it does not
+    code = main(["photoreal", str(big), "--style-image", str(files["style"]), "-o", str(out),
+                 "--model", str(photowct_graph.path), "--work-size", "20K", "--max-memory", "1G"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert "4000x3000" in err and "over the memory budget" in err and "the largest this size fits is" in err, err
+    assert decoded == [] and not out.exists()  # neither the photo nor the style photo was decoded
+
+
+def test_a_working_size_that_cannot_fit_says_so_instead_of_a_zero_size(photowct_graph, files, tmp_path, capsys):
+    out = tmp_path / "o.png"
+    assert _run(files, out, photowct_graph, "--max-memory", "100M") == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "alone needs about" in err and "lower --work-size" in err, err
+    assert "0x0" not in err and not out.exists()

@@ -46,12 +46,12 @@ from typing import Any
 import numpy as np
 
 from impasto.contracts import WCT_INPUTS as _REQUIRED_INPUTS
-from impasto.errors import ImageError, ModelError, UserError
+from impasto.errors import ImageError, MemoryBudgetError, ModelError, UserError
 from impasto.runtime.backends.base import Backend
 from impasto.runtime.backends.selection import Selection
 from impasto.runtime.io.images import to_rgb8
 from impasto.runtime.io.masks import as_mask, check_mask_size, label_maps, one_hot
-from impasto.runtime.memory import IMAGE_BYTES_PER_PIXEL, Plan
+from impasto.runtime.memory import IMAGE_BYTES_PER_PIXEL, Plan, format_size
 from impasto.runtime.pipelines.base import Pipeline, check_min_side, require_file
 from impasto.runtime.pipelines.guided_upsample import guided_upsample
 from impasto.runtime.pipelines.postprocess import unit_number
@@ -308,6 +308,20 @@ class WCTStylizer(Pipeline):
     def describe(self) -> dict[str, Any]:
         return {"method": self.method, **super().describe()}
 
+    def plan_for(self, height: int, width: int, *, smooth: str = "fast", exact_max_pixels: int | None = None,
+                 work_size: int | str | None = "auto") -> Plan:
+        """The memory plan :meth:`run` would make for a ``height x width`` content with these options.
+
+        For callers that know the size before decoding (``impasto photoreal`` reads it from the
+        file's header), so an image that cannot fit is refused before it is decoded.
+
+        Raises:
+            MemoryBudgetError: over the budget (one line).
+            UserError: a bad ``work_size``.
+        """
+        work_hw = working_shape(height, width, self._working_size(work_size, smooth, exact_max_pixels))
+        return self.memory_plan(height, width, work_hw=work_hw)
+
     def memory_plan(self, height: int, width: int, work_hw: tuple[int, int] | None = None) -> Plan:
         """The plan of a run on a ``height x width`` content photo at the working size ``work_hw`` (default: full
         size): the estimate of :func:`~impasto.runtime.pipelines.work_size.estimate_peak_bytes` against the budget.
@@ -323,6 +337,12 @@ class WCTStylizer(Pipeline):
                     "tools/measure_photoreal_memory.py (work_size.py)")
         if est > self.budget.nbytes:
             at_work = estimate_peak_bytes(work, work)
+            if at_work >= self.budget.nbytes:  # no content size helps: the working size itself is too large
+                raise MemoryBudgetError(
+                    f"{width}x{height}: model {Path(self.backend.model_path).name} at working size {work[1]}x{work[0]} "
+                    f"alone needs about {format_size(at_work)}, over the memory budget of "
+                    f"{format_size(self.budget.nbytes)} ({self.budget.source}); "
+                    "lower --work-size or raise --max-memory")
             pixels = max(0.0, (self.budget.nbytes - at_work) / (PEAK_PER_FULL_PIXEL + IMAGE_BYTES_PER_PIXEL))
             s = min(1.0, math.sqrt(pixels / (height * width)))
             plan.mode, plan.largest_fitting = "refused", f"{math.floor(width * s)}x{math.floor(height * s)}"
