@@ -6,7 +6,11 @@ object or that need no pytest machinery live here.
 
 from __future__ import annotations
 
+import importlib.util
 import socket
+import sys
+from pathlib import Path
+from types import ModuleType
 
 
 def one_error_line(capture) -> str:
@@ -26,3 +30,14 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def load_module(path: str | Path, name: str) -> ModuleType:
+    """The Python file ``path`` run as a fresh module ``name`` (registered in ``sys.modules``, so its dataclasses
+    and pickles can find it): for tools and test helpers that are not importable by name under
+    ``--import-mode=importlib``."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module

@@ -17,6 +17,7 @@ from pathlib import Path
 import onnx
 import pytest
 from onnx import TensorProto, helper
+from support import load_module
 
 from impasto.cli.main import main
 
@@ -24,11 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _load_fake_tensorrt():
-    spec = importlib.util.spec_from_file_location("impasto_tests_fake_tensorrt",
-                                                  ROOT / "tests" / "export" / "fake_tensorrt.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module(ROOT / "tests" / "export" / "fake_tensorrt.py", "impasto_tests_fake_tensorrt")
 
 
 FT = _load_fake_tensorrt()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from support import one_error_line
+from support import load_module, one_error_line
 
 from impasto.cli.main import main
 from impasto.runtime.io.images import read_image, write_image
@@ -21,10 +20,7 @@ UPSTREAM = Path(__file__).resolve().parents[1] / "export" / "convert" / "fns_ups
 
 
 def _load_upstream():
-    spec = importlib.util.spec_from_file_location("impasto_tests_fns_upstream_cli", UPSTREAM)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module(UPSTREAM, "impasto_tests_fns_upstream_cli")
 
 
 @pytest.fixture(autouse=True)

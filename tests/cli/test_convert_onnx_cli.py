@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -10,16 +9,13 @@ import cv2
 import numpy as np
 import onnx
 import pytest
-from support import one_error_line
+from support import load_module, one_error_line
 
 from impasto.cli.main import main
 from impasto.runtime.io.video import VideoReader, write_video
 
-_spec = importlib.util.spec_from_file_location(
-    "impasto_tests_foreign_onnx_graphs_cli",
-    Path(__file__).resolve().parents[1] / "export" / "convert" / "foreign_onnx_graphs.py")
-graphs = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(graphs)
+graphs = load_module(Path(__file__).resolve().parents[1] / "export" / "convert" / "foreign_onnx_graphs.py",
+                     "impasto_tests_foreign_onnx_graphs_cli")
 
 
 @pytest.fixture(autouse=True)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
+from support import load_module
 
 from impasto.cli.main import main
 from impasto.runtime.io.images import read_image, write_image
@@ -15,10 +15,7 @@ UPSTREAM = Path(__file__).resolve().parents[1] / "export" / "convert" / "t7_upst
 
 
 def _load_upstream():
-    spec = importlib.util.spec_from_file_location("impasto_tests_t7_upstream_cli", UPSTREAM)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module(UPSTREAM, "impasto_tests_t7_upstream_cli")
 
 
 def test_convert_then_stylize_and_bench(tmp_path, capsys):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -11,6 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from support import load_module
 
 from impasto.cli import file_batch
 from impasto.cli.common import CliError
@@ -105,9 +105,7 @@ def _cli(*args: str, stdin: bytes) -> subprocess.CompletedProcess:
 
 def test_stdin_and_stdout_for_a_single_image_command(tmp_path):
     """``impasto warp`` (like photoreal, sheet and gatys) reads - from stdin and writes -o - to stdout."""
-    spec = importlib.util.spec_from_file_location("_warp_graph", ROOT / "tests" / "runtime" / "test_warp.py")
-    mod = importlib.util.module_from_spec(spec)  # write_shift_graph: not importable by name (--import-mode=importlib)
-    spec.loader.exec_module(mod)
+    mod = load_module(ROOT / "tests" / "runtime" / "test_warp.py", "_warp_graph")  # for write_shift_graph
     graph = mod.write_shift_graph(tmp_path / "shift.onnx", shift_x=0.0)
     photo = cv2.resize(read_image(CHELSEA), (64, 48), interpolation=cv2.INTER_AREA)
     guide = tmp_path / "guide.png"

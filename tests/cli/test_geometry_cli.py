@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
-from support import one_error_line
+from support import load_module, one_error_line
 
 from impasto.cli.main import main
 from impasto.runtime.io.images import read_image, write_image
@@ -18,10 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _shift_graph_writer():
     """``write_shift_graph`` of tests/runtime/test_warp.py (not importable by name under --import-mode=importlib)."""
-    spec = importlib.util.spec_from_file_location("_warp_graph", ROOT / "tests" / "runtime" / "test_warp.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.write_shift_graph
+    return load_module(ROOT / "tests" / "runtime" / "test_warp.py", "_warp_graph").write_shift_graph
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,6 @@ Three kinds of tests:
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import logging
 import math
@@ -25,6 +24,7 @@ import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper
+from support import load_module
 
 from impasto.errors import BackendUnavailableError, EngineBuildError, ModelError, UserError
 from impasto.export import tensorrt_calibration as calib
@@ -35,11 +35,7 @@ from impasto.runtime.tensorrt.sidecar import check_engine_sha, read_sidecar, sid
 
 def _load_fake_tensorrt():
     """tests/export/fake_tensorrt.py (not importable by name under --import-mode=importlib)."""
-    spec = importlib.util.spec_from_file_location("impasto_tests_fake_tensorrt",
-                                                  Path(__file__).parent / "fake_tensorrt.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module(Path(__file__).parent / "fake_tensorrt.py", "impasto_tests_fake_tensorrt")
 
 
 FT = _load_fake_tensorrt()

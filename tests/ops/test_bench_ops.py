@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import torch
+from support import load_module
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _load_tool():
-    spec = importlib.util.spec_from_file_location("bench_ops", ROOT / "tools" / "bench_ops.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_ops"] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+    return load_module(ROOT / "tools" / "bench_ops.py", "bench_ops")  # registered: dataclasses look it up
 
 
 def test_bench_ops_times_reference_and_kernel_for_every_op(ext):

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from support import load_module
 
 from impasto.errors import ImageError, UserError
 from impasto.runtime.pipelines.guided_upsample import apply_affine, fit_affine, guided_upsample
@@ -26,10 +26,7 @@ C = np.array([0.05, 0.1, 0.2], np.float32)
 
 def _eval_tool():
     """``tools/eval_photoreal.py`` (its edge SSIM is the one the README's figures use)."""
-    spec = importlib.util.spec_from_file_location("eval_photoreal", ROOT / "tools" / "eval_photoreal.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module(ROOT / "tools" / "eval_photoreal.py", "eval_photoreal")
 
 
 def _textured(h: int, w: int, factor: int) -> tuple[np.ndarray, np.ndarray]:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from support import load_module
 
 pytest.importorskip("onnx")
 
@@ -16,10 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _tool():
     sys.path.insert(0, str(ROOT / "tools"))
-    spec = importlib.util.spec_from_file_location("profile_photoreal", ROOT / "tools" / "profile_photoreal.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module(ROOT / "tools" / "profile_photoreal.py", "profile_photoreal")
 
 
 def _event(op: str, ins: list[tuple[int, ...]], out: tuple[int, ...]) -> dict:

@@ -8,7 +8,6 @@ the JSON body, and a clean stop on Ctrl-C.
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
 import os
 import signal
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from support import free_port
+from support import free_port, load_module
 
 from impasto.runtime.io.images import decode_image, encode_image
 
@@ -30,10 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _load_tool():
-    spec = importlib.util.spec_from_file_location("load_test_serve", ROOT / "tools" / "load_test_serve.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module(ROOT / "tools" / "load_test_serve.py", "load_test_serve")
 
 
 @pytest.fixture(scope="module")

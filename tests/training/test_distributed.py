@@ -13,7 +13,6 @@ up to 0.02 apart after 4 iterations), not by rounding.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import signal
 import subprocess
@@ -22,7 +21,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from support import free_port
+from support import free_port, load_module
 
 from impasto.errors import UserError
 from impasto.models.checkpoint import load_checkpoint
@@ -37,10 +36,7 @@ STYLES = ("msgnet_starry_night.jpg", "msgnet_la_muse.jpg")
 
 
 def _worker():
-    spec = importlib.util.spec_from_file_location("ddp_bank_worker", WORKER)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module(WORKER, "ddp_bank_worker")
 
 
 def _torchrun(out: Path, data: Path, styles: list[str], *extra: str) -> None:

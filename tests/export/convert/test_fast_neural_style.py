@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -11,21 +10,13 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
+from support import load_module
 
 from impasto.errors import ModelError, UserError
 from impasto.export.convert.common import PARITY_SIZES, sha256_of
 from impasto.export.convert.fast_neural_style import convert
 
-
-def _load_upstream():
-    path = Path(__file__).parent / "fns_upstream.py"
-    spec = importlib.util.spec_from_file_location("impasto_tests_fns_upstream", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-UP = _load_upstream()
+UP = load_module(Path(__file__).parent / "fns_upstream.py", "impasto_tests_fns_upstream")
 
 
 @pytest.fixture(scope="module")

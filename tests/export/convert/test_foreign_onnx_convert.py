@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 from pathlib import Path
 
@@ -11,15 +10,13 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
+from support import load_module
 
 from impasto.contracts import COMMON_METADATA
 from impasto.errors import ExportError, ModelError, UserError
 from impasto.export.convert import foreign_onnx, onnx_rewrite
 
-_spec = importlib.util.spec_from_file_location("impasto_tests_foreign_onnx_graphs",
-                                               Path(__file__).parent / "foreign_onnx_graphs.py")
-graphs = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(graphs)
+graphs = load_module(Path(__file__).parent / "foreign_onnx_graphs.py", "impasto_tests_foreign_onnx_graphs")
 
 
 def run(path_or_model, x: np.ndarray) -> np.ndarray:

@@ -10,13 +10,13 @@ reference image, for the official eval-mode norms (``running``) and the paper's 
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import io
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from support import load_module
 
 torch = pytest.importorskip("torch")
 ort = pytest.importorskip("onnxruntime")
@@ -29,15 +29,7 @@ GEN = {"dim": 4, "mlp_dim": 16, "style_dim": 3, "n_downsample": 2, "n_res": 2, "
 ATOL = 1e-4
 
 
-def _upstream():
-    path = Path(__file__).parent / "munit_upstream.py"
-    spec = importlib.util.spec_from_file_location("impasto_tests_munit_upstream", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-UP = _upstream()
+UP = load_module(Path(__file__).parent / "munit_upstream.py", "impasto_tests_munit_upstream")
 
 
 def _yaml(path: Path, gen: dict, **top: object) -> Path:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -11,21 +10,13 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
+from support import load_module
 
 from impasto.errors import ModelError, UserError
 from impasto.export.convert.common import sha256_of
 from impasto.export.convert.torch7 import convert
 
-
-def _load_upstream():
-    path = Path(__file__).parent / "t7_upstream.py"
-    spec = importlib.util.spec_from_file_location("impasto_tests_t7_upstream", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-UP = _load_upstream()
+UP = load_module(Path(__file__).parent / "t7_upstream.py", "impasto_tests_t7_upstream")
 VARIANTS = {
     "instance-norm-vgg": {},  # the instance_norm/*.t7 models: arch c9s1-32,d64,d128,R128x5,u64,u32,c9s1-3
     "batch-norm-resnet-legacy-conv": {"width": 8, "blocks": 1, "batch": True, "preprocessing": "resnet",
