@@ -36,6 +36,7 @@ from impasto.errors import ModelError, UserError
 from impasto.runtime.backends.base import Backend
 from impasto.runtime.backends.selection import Selection
 from impasto.runtime.io.images import to_rgb8
+from impasto.runtime.onnx_metadata import read_onnx_metadata
 from impasto.runtime.pipelines.arbitrary import fit_style
 from impasto.runtime.pipelines.base import Pipeline, check_min_side
 from impasto.runtime.pipelines.tensors import image_to_nchw, nchw_to_image
@@ -48,13 +49,10 @@ HOW = "impasto export munit CKPT -o munit.onnx, or impasto convert munit GEN.pt 
 
 
 def read_settings(path: str | os.PathLike) -> dict[str, Any] | None:
-    """The ``impasto.munit`` metadata of a graph file, or None where it has none (torch-free: ONNX Runtime)."""
-    import onnxruntime as ort
-
+    """The ``impasto.munit`` metadata of a graph file, or None where it has none (read from the file, no session)."""
     try:
-        meta = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).get_modelmeta()
-        return json.loads(meta.custom_metadata_map["impasto.munit"])
-    except Exception:  # not a graph, or not a MUNIT graph: the caller says what it expected
+        return json.loads(read_onnx_metadata(path)["impasto.munit"])
+    except (ModelError, KeyError, ValueError):  # not a graph, or not a MUNIT graph: the caller says what it expected
         return None
 
 
