@@ -46,6 +46,7 @@ from impasto.runtime.io.images import (
     decode_image,
     encode_image,
     fit_max_size,
+    fitted_shape,
     read_image,
     write_image,
 )
@@ -267,8 +268,7 @@ class BatchOptions:
         precheck, max_size = self.precheck, self.max_size
 
         def check(width: int, height: int) -> None:
-            s = min(1.0, max_size / max(width, height)) if max_size else 1.0
-            precheck(max(1, round(height * s)), max(1, round(width * s)))
+            precheck(*fitted_shape(height, width, max_size))
 
         return check
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from impasto.cli.common import CliError, add_memory_args, image_side, positive_int, unit_float
 from impasto.cli.file_batch import STDIO, check_image_output, check_stdin_once, read_input, report, write_output
-from impasto.runtime.io.images import DEFAULT_MAX_PIXELS, decode_image, fit_max_size, read_image
+from impasto.runtime.io.images import DEFAULT_MAX_PIXELS, decode_image, fit_max_size, fitted_shape, read_image
 from impasto.runtime.io.masks import KIND_NAMES, check_mask_size
 
 _MASK_HELP = ("label mask of the {what} (same size as it): colour-coded (flat colours, one per region) or "
@@ -99,8 +99,7 @@ def run_photoreal(args: argparse.Namespace) -> int:
         t_loaded = time.perf_counter()
 
         def plan_from_header(width: int, height: int) -> None:  # refuse what cannot fit before decoding it
-            s = min(1.0, args.max_size / max(width, height)) if args.max_size else 1.0
-            model.plan_for(max(1, round(height * s)), max(1, round(width * s)), smooth=args.smooth,
+            model.plan_for(*fitted_shape(height, width, args.max_size), smooth=args.smooth,
                            exact_max_pixels=args.exact_max_pixels, work_size=args.work_size)
 
         content = read_input(sources[0], max_pixels=args.max_pixels, before_decode=plan_from_header)

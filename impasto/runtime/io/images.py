@@ -154,12 +154,18 @@ def fit_max_size(image: np.ndarray, max_size: int | None) -> np.ndarray:
         return image
     if max_size < 1:
         raise ImageError(f"max_size: expected a positive integer, got {max_size}")
-    h, w = image.shape[:2]
-    s = max_size / max(h, w)
-    if s >= 1:
+    h, w = fitted_shape(*image.shape[:2], max_size)
+    if (h, w) == image.shape[:2]:
         return image
-    size = (max(1, round(w * s)), max(1, round(h * s)))
-    return _cv2().resize(image, size, interpolation=_cv2().INTER_AREA)
+    return _cv2().resize(image, (w, h), interpolation=_cv2().INTER_AREA)
+
+
+def fitted_shape(height: int, width: int, max_size: int | None) -> tuple[int, int]:
+    """The ``(height, width)`` :func:`fit_max_size` gives an image of this size (known before decoding it)."""
+    s = max_size / max(height, width) if max_size else 1.0
+    if s >= 1:
+        return height, width
+    return max(1, round(height * s)), max(1, round(width * s))
 
 
 def encode_image(image: np.ndarray, ext: str, *, quality: int = 95) -> bytes:
