@@ -13,7 +13,7 @@ difference between the two graphs' outputs in 8-bit levels.
 guided upsampling runs too.
 
 Example:
-    git show main:impasto/runtime/data/photoreal/photowct.onnx > /tmp/before.onnx
+    git show main:impasto/runtime/data/vgg16/photowct.onnx > /tmp/before.onnx
     python tools/compare_photoreal_speed.py --before /tmp/before.onnx --pairs every6
 """
 

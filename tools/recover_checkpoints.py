@@ -16,7 +16,7 @@ state): they serve ``impasto export`` and ``--init``, not ``--resume``.
 
 Usage:
     python tools/recover_checkpoints.py impasto/runtime/data/bank.onnx -o checkpoints/
-    python tools/recover_checkpoints.py impasto/runtime/data/photoreal/photowct.onnx -o checkpoints/
+    python tools/recover_checkpoints.py impasto/runtime/data/vgg16/photowct.onnx -o checkpoints/
 """
 
 from __future__ import annotations

@@ -160,12 +160,16 @@ class DecoderConfig:
 
     level: str
     kind: str = "photo"
+    refine: int = 0
 
     def __post_init__(self) -> None:
         if self.level not in LEVELS:
             raise ValueError(f"DecoderConfig: level expected one of {LEVELS}, got {self.level!r}")
         if self.kind not in KINDS:
             raise ValueError(f"DecoderConfig: kind expected one of {KINDS}, got {self.kind!r}")
+        if not 0 <= self.refine <= 3:
+            raise ValueError(f"DecoderConfig: refine expected 0..3 extra convolutions per upsampling, "
+                             f"got {self.refine!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -195,6 +199,12 @@ class Decoder(nn.Module):
             kernel = 1 if j == 4 else 3
             self.stages.append(nn.Sequential(nn.ReflectionPad2d(kernel // 2), nn.Conv2d(chans[j], chans[j - 1], kernel),
                                              nn.ReLU(inplace=True)))
+        # config.refine extra 3x3 convolutions after each unpooling / upsampling, at its width
+        # (an upsampled map is blocky; one layer that only narrows the channels cannot undo that)
+        self.refines = nn.ModuleList(
+            nn.Sequential(*[m for _ in range(config.refine) for m in (
+                nn.ReflectionPad2d(1), nn.Conv2d(chans[j - 1], chans[j - 1], 3), nn.ReLU(inplace=True))])
+            for j in range(k, 1, -1)) if config.refine else None
         self.out = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(FINAL_WIDTH, 3, 3))
         with torch.no_grad():  # start at the average photo colour: Adam moves a bias ~lr per step
             self.out[1].bias.copy_(torch.tensor(IMAGENET_MEAN))
@@ -210,6 +220,8 @@ class Decoder(nn.Module):
             if i < n - 1:
                 sw = switches[n - 2 - i]
                 x = unpool(x, sw) if self.config.kind == "photo" else F.interpolate(x, size=sw[1], mode="nearest")
+                if self.refines is not None:
+                    x = self.refines[i](x)
         return self.out(x)
 
 

@@ -46,6 +46,12 @@ from impasto.errors import UserError
 
 #: Layers of ``VGG16Features.features`` up to and including ``pool4`` (conv + ReLU pairs and pools).
 POOL4_END = 24
+#: Layers of ``VGG16Features.features`` up to and including ``relu4_1``.
+RELU4_1_END = 19
+#: The encoders a warp network can use (:attr:`WarpNetConfig.encoder`), both ``(B, 512, H/16, W/16)``:
+#: ``relu4_1``: VGG16 to relu4_1, then a 2x2 max-pool (the depth the WCT graphs use, so the
+#: built-in graphs share one encoder); ``pool4``: VGG16 to pool4 (conv4_2 and conv4_3 more).
+ENCODERS = ("relu4_1", "pool4")
 #: pool4 downsamples by this factor.
 STRIDE = 16
 #: The hint's gate is ``GATE_SCALE * gate``, so a unit-step optimiser can open it within tens of steps.
@@ -63,6 +69,7 @@ class WarpNetConfig:
         hidden: width of the CNN ``f``.
         softmax_scale: initial scale of the soft-argmax hint (learned).
         prior_sigma: width of the hint's Gaussian prior, in pool4 cells.
+        encoder: the feature extractor, one of :data:`ENCODERS`.
     """
 
     size: int = 192
@@ -70,6 +77,7 @@ class WarpNetConfig:
     hidden: int = 128
     softmax_scale: float = 50.0
     prior_sigma: float = 1.0
+    encoder: str = "relu4_1"
 
     def __post_init__(self) -> None:
         if self.size < 32 or self.size % STRIDE:
@@ -77,6 +85,8 @@ class WarpNetConfig:
         if self.steps < 1 or self.hidden < 4 or not self.softmax_scale > 0 or not self.prior_sigma > 0:
             raise UserError(f"warpnet: expected steps >= 1, hidden >= 4, softmax_scale > 0, got steps={self.steps}, "
                             f"hidden={self.hidden}, softmax_scale={self.softmax_scale}, prior_sigma={self.prior_sigma}")
+        if self.encoder not in ENCODERS:
+            raise UserError(f"warpnet encoder: expected one of {ENCODERS}, got {self.encoder!r}")
 
     @property
     def grid(self) -> int:
@@ -110,15 +120,25 @@ def warp_image(image: torch.Tensor, field: torch.Tensor) -> torch.Tensor:
 
 
 class Pool4Encoder(nn.Module):
-    """VGG16 (frozen, ImageNet-normalising) up to ``pool4``: ``(B, 3, H, W)`` -> ``(B, 512, H/16, W/16)``."""
+    """VGG16 (frozen, ImageNet-normalising) to stride 16: ``(B, 3, H, W)`` -> ``(B, 512, H/16, W/16)``.
 
-    def __init__(self, weights: str | os.PathLike | None = None) -> None:
+    Args:
+        weights: a VGG16 weights file (see :mod:`impasto.models.vgg`).
+        depth: ``"pool4"`` (VGG16 up to pool4) or ``"relu4_1"`` (up to relu4_1, then a 2x2
+            max-pool: the same stride and width from the layers the WCT graphs use).
+    """
+
+    def __init__(self, weights: str | os.PathLike | None = None, depth: str = "pool4") -> None:
         super().__init__()
         from impasto.models.vgg import VGG16Features
 
+        if depth not in ENCODERS:
+            raise ValueError(f"Pool4Encoder: depth expected one of {ENCODERS}, got {depth!r}")
         vgg = VGG16Features(weights)
         self.weights_path = vgg.weights_path
-        self.layers = vgg.features[:POOL4_END]
+        self.depth = depth
+        self.layers = (vgg.features[:POOL4_END] if depth == "pool4"
+                       else nn.Sequential(*vgg.features[:RELU4_1_END], nn.MaxPool2d(2, 2)))
         self.register_buffer("mean", vgg.mean.clone(), persistent=False)
         self.register_buffer("std", vgg.std.clone(), persistent=False)
         self.requires_grad_(False)
@@ -234,5 +254,5 @@ class WarpNet(nn.Module):
 
 
 def build_warpnet(config: WarpNetConfig, vgg_weights: str | os.PathLike | None = None) -> WarpNet:
-    """A :class:`WarpNet` with the VGG16 pool4 encoder."""
-    return WarpNet(config, Pool4Encoder(vgg_weights))
+    """A :class:`WarpNet` with the VGG16 encoder its ``config`` names."""
+    return WarpNet(config, Pool4Encoder(vgg_weights, config.encoder))

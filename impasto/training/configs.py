@@ -266,6 +266,8 @@ class DecoderTrainConfig:
     data: str = flag(help=_DATA)
     kind: str = flag("photo", choices=KINDS, help="photo: unpools with the encoder's pooling indices (PhotoWCT); "
                                                   "artistic: upsamples (WCT)")
+    refine: int = flag(0, minimum=0, help="extra 3x3 convolutions after each upsampling (0-3; more capacity, "
+                                           "slower; artistic decoders gain most)")
     iters: int = flag(1500, minimum=1)
     size: int = flag(192, minimum=32, help=_CROP)
     batch: int = flag(4, minimum=1)
@@ -287,7 +289,7 @@ class DecoderTrainConfig:
         """The :class:`impasto.models.photowct.DecoderConfig` of this run."""
         from impasto.models.photowct import DecoderConfig
 
-        return DecoderConfig(level=self.level, kind=self.kind)
+        return DecoderConfig(level=self.level, kind=self.kind, refine=self.refine)
 
 
 @dataclass(frozen=True)
@@ -299,6 +301,8 @@ class WarpNetTrainConfig:
     size: int = flag(192, minimum=1, help="working square side in pixels, a multiple of 16 (pool4 grid = size/16)")
     steps: int = flag(3, minimum=1, help="refinement steps K")
     hidden: int = flag(128, minimum=1, help="width of the head CNN f")
+    encoder: str = flag("relu4_1", choices=("relu4_1", "pool4"),
+                        help="VGG16 features: relu4_1 + 2x2 max-pool (shared with the WCT graphs) or pool4")
     batch: int = flag(4, minimum=1)
     lr: float = flag(5e-4, minimum=0)
     field_weight: float = flag(1.0, minimum=0, help="weight of the known-field L1 loss")
@@ -329,7 +333,7 @@ class WarpNetTrainConfig:
         """The :class:`impasto.models.warpnet.WarpNetConfig` of this run."""
         from impasto.models.warpnet import WarpNetConfig
 
-        return WarpNetConfig(size=self.size, steps=self.steps, hidden=self.hidden)
+        return WarpNetConfig(size=self.size, steps=self.steps, hidden=self.hidden, encoder=self.encoder)
 
 
 #: MUNIT generator presets: (dim, mlp_dim, n_res). "paper" is the official config (30 M parameters, 120 MB);

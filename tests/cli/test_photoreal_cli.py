@@ -125,7 +125,7 @@ def test_stylize_style_image_without_a_wct_graph(files, tmp_path, capsys, monkey
     (without --method, the built-in microast graph runs: tests/cli/test_stylize_microast_cli.py)."""
     from impasto.runtime.pipelines import photoreal
 
-    monkeypatch.setattr(photoreal, "PHOTOREAL_DIR", tmp_path)
+    monkeypatch.setattr(photoreal, "VGG16_DIR", tmp_path)
     assert main(["stylize", str(files["content"]), "--style-image", str(files["style"]), "--method", "wct", "-o",
                  str(tmp_path / "o.png")]) == 2
     line = one_error_line(capsys)

@@ -50,7 +50,7 @@ def test_re_exporting_the_photowct_decoders_reproduces_the_shipped_graph(vgg_wei
     decoders = [ROOT / "checkpoints" / f"photowct_{level}.pt" for level in ("relu4_1", "relu3_1", "relu2_1", "relu1_1")]
     out = tmp_path / "photowct.onnx"
     export_wct("photowct", decoders, out, vgg_weights=vgg_weights)
-    shipped = ort.InferenceSession(str(MODELS_DIR / "photoreal" / "photowct.onnx"), providers=["CPUExecutionProvider"])
+    shipped = ort.InferenceSession(str(MODELS_DIR / "vgg16" / "photowct.onnx"), providers=["CPUExecutionProvider"])
     rebuilt = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     rng = np.random.default_rng(3)
     labels = rng.integers(0, 2, (1, 91, 118))  # two regions, a size the exporter's parity check does not use
@@ -107,7 +107,7 @@ def test_the_shipped_photowct_graph_equals_the_former_average_pooling_path(vgg_w
     monkeypatch.setattr("impasto.models.guided_filter.box_mean", box_mean_pooling)
     decoders = [ROOT / "checkpoints" / f"photowct_{level}.pt" for level in ("relu4_1", "relu3_1", "relu2_1", "relu1_1")]
     pipeline, _ = build_pipeline("photowct", decoders, vgg_weights=vgg_weights)
-    shipped = ort.InferenceSession(str(MODELS_DIR / "photoreal" / "photowct.onnx"), providers=["CPUExecutionProvider"])
+    shipped = ort.InferenceSession(str(MODELS_DIR / "vgg16" / "photowct.onnx"), providers=["CPUExecutionProvider"])
     for feed in parity_feeds([(58, 83), (71, 49)], seed=11):  # the second with three labels
         with torch.no_grad():
             want = pipeline(*(torch.from_numpy(feed[k]) for k in WCT_INPUTS))

@@ -57,7 +57,7 @@ def test_the_wheel_fits_the_budget_and_holds_the_built_in_graphs(base):
     size = base["wheel"].stat().st_size
     assert size <= WHEEL_BUDGET, f"wheel is {size / 2**20:.1f} MiB"
     names = zipfile.ZipFile(base["wheel"]).namelist()
-    assert "impasto/runtime/data/bank.onnx" in names and "impasto/runtime/data/photoreal/photowct.onnx" in names
+    assert "impasto/runtime/data/bank.onnx" in names and "impasto/runtime/data/vgg16/photowct.onnx" in names
     assert {"impasto/runtime/data/arbitrary/microast.onnx", "impasto/runtime/data/arbitrary/MICROAST_LICENSE"} <= set(
         names)
     assert not [n for n in names if n.endswith((".so", ".pt", ".pth"))], "compiled or checkpoint files in the wheel"

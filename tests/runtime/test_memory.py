@@ -125,7 +125,7 @@ def test_a_forced_tile_needs_a_stats_form_and_a_side_above_the_overlap():
 def test_the_shipped_graphs_have_measured_costs():
     from impasto.runtime.builtins import MODELS_DIR
 
-    for name in ("bank.onnx", "bank.tiled.onnx", "arbitrary/microast.onnx", "photoreal/photowct.onnx"):
+    for name in ("bank.onnx", "bank.tiled.onnx", "arbitrary/microast.onnx", "vgg16/photowct.onnx"):
         cost = memory.graph_cost(MODELS_DIR / name)
         assert cost.source.startswith("measured") and cost.per_pixel > 0, name
     assert memory.graph_cost("elsewhere/bank.onnx") == memory.UNMEASURED  # not the shipped file

@@ -162,7 +162,7 @@ def test_not_a_wct_graph(tiny_model):
 def test_missing_graph_messages(tmp_path, monkeypatch):
     with pytest.raises(ModelError, match="no such file"):
         resolve_graph(tmp_path / "nope.onnx", "photowct")
-    monkeypatch.setattr(photoreal, "PHOTOREAL_DIR", tmp_path)
+    monkeypatch.setattr(photoreal, "VGG16_DIR", tmp_path)
     with pytest.raises(ModelError, match="impasto export photowct DECODER.pt"):
         resolve_graph(None, "photowct")
 

@@ -10,12 +10,12 @@ import json
 import numpy as np
 
 from impasto.runtime.io.images import read_image
-from impasto.runtime.pipelines.photoreal import PHOTOREAL_DIR, WCTStylizer, builtin_graph
+from impasto.runtime.pipelines.photoreal import VGG16_DIR, WCTStylizer, builtin_graph
 
 
 def test_the_photowct_graph_ships():
     """The package ships it (README "What ships"); every test below needs it, so say so once, loudly."""
-    assert builtin_graph("photowct") is not None, f"no built-in photowct graph in {PHOTOREAL_DIR}"
+    assert builtin_graph("photowct") is not None, f"no built-in photowct graph in {VGG16_DIR}"
 
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:

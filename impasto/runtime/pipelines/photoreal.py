@@ -18,7 +18,7 @@ PhotoWCT runs, with its smoothing, at a working size (``work_size``, default
 4 GB per megapixel) and the result is carried to the content's size by the guided
 upsampling of :mod:`impasto.runtime.pipelines.guided_upsample`.
 
-Built-in graphs, where the package ships them, live in ``impasto/runtime/data/photoreal/``
+Built-in graphs, where the package ships them, live in ``impasto/runtime/data/vgg16/``
 (``photowct.onnx``, ``wct.onnx``); otherwise pass the path of one you exported.
 
 Convention:
@@ -63,8 +63,8 @@ from impasto.runtime.pipelines.work_size import (
     working_shape,
 )
 
-#: Folder of the built-in graphs.
-PHOTOREAL_DIR = Path(__file__).resolve().parents[1] / "data" / "photoreal"
+#: Folder of the built-in VGG16-based graphs (photowct, wct, warpnet), which share one encoder weights file.
+VGG16_DIR = Path(__file__).resolve().parents[1] / "data" / "vgg16"
 METHODS: tuple[str, ...] = ("photowct", "wct")
 SMOOTH_MODES: tuple[str, ...] = ("fast", "exact", "none")
 
@@ -73,7 +73,7 @@ log = logging.getLogger("impasto.runtime")
 
 def builtin_graph(method: str) -> Path | None:
     """The shipped graph for ``method``, or None where the package ships none."""
-    p = PHOTOREAL_DIR / f"{method}.onnx"
+    p = VGG16_DIR / f"{method}.onnx"
     return p if p.is_file() else None
 
 
