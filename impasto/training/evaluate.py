@@ -265,25 +265,11 @@ def score_outputs(folder: Path, contents: list[Path], paintings: list[Path], jud
 
 
 def read_clip(clip: Path, max_frames: int, side: int) -> list[np.ndarray]:
-    """Up to ``max_frames`` consecutive frames of a video file or a folder of frames, at ``side`` px longest side."""
-    import cv2
+    """Up to ``max_frames`` consecutive frames of a video file or a folder of frames, at ``side`` px longest side
+    (:func:`impasto.runtime.stream.flicker.read_clip`)."""
+    from impasto.runtime.stream.flicker import read_clip as read_frames
 
-    from impasto.runtime.io.images import fit_max_size
-
-    if clip.is_dir():
-        frames = [read_image(p) for p in image_files(clip, "--video")[:max_frames]]
-    else:
-        cap, frames = cv2.VideoCapture(str(clip)), []
-        while len(frames) < max_frames:
-            ok, bgr = cap.read()
-            if not ok:
-                break
-            frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-        cap.release()
-    if len(frames) < 2:
-        raise UserError(f"--video: expected a video or a folder with two or more frames, got {len(frames)} frames "
-                        f"from {str(clip)!r}")
-    return [fit_max_size(f, side) for f in frames]
+    return read_frames(clip, max_frames=max_frames, max_side=side, what="--video")
 
 
 def clip_warping_error(frames: list[np.ndarray], outputs: list[np.ndarray], motions: list[Any]) -> float:
