@@ -47,10 +47,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--strength", type=unit_float, default=1.0, help="0 = content, 1 = full style (default 1)")
     p.add_argument("--preserve-color", action="store_true", help="keep the content's colours")
     p.add_argument("--stabilize", type=unit_float, default=0.0, metavar="F",
-                   help="temporal stabilisation in [0, 1] (0 = off, default)")
+                   help="temporal stabilisation in [0, 1] (0 = off, default); [ and ] in the window change it by 0.1")
     p.add_argument("--realtime", action="store_true",
                    help="with a video file: pace it at its frame rate and drop late frames, like a camera")
-    p.add_argument("--json", action="store_true", help="print a JSON summary on stdout at the end")
+    p.add_argument("--json", action="store_true",
+                   help="print a JSON summary on stdout at the end, with the warping error (flicker) of the frames "
+                        "shown")
+    p.add_argument("--flicker-every", type=positive_int, default=1, metavar="N",
+                   help="with --json: score one pair of shown frames in N (default 1: all; each costs a "
+                        "full-size optical flow on the display thread)")
     p.set_defaults(func=run_webcam)
 
 
@@ -73,7 +78,8 @@ def run_webcam(args: argparse.Namespace) -> int:
     from impasto.runtime.stream.live import StreamConfig, StreamPipeline, handle_key
 
     config = StreamConfig(strength=args.strength, preserve_colors=args.preserve_color, stabilize=args.stabilize,
-                          size=args.size, max_frames=args.frames, realtime=args.realtime)
+                          size=args.size, max_frames=args.frames, realtime=args.realtime,
+                          measure_flicker=args.json, flicker_every=args.flicker_every)
     window = None if args.no_window else PreviewWindow("impasto webcam")
     stylizer = open_style_model(args)
     try:
@@ -103,7 +109,7 @@ def run_webcam(args: argparse.Namespace) -> int:
     if args.json:
         emit_json({"model": str(stylizer.backend.model_path), "backend": stylizer.selection.to_dict(),
                    **summary.to_dict(), "source": source.name, "drop_frames": pipeline.drop_frames,
-                   "strength": pipeline.strength, "stabilize": args.stabilize})
+                   "strength": pipeline.strength})
     else:
         def ms(v: float | None) -> str:
             return "n/a" if v is None else f"{v:.1f} ms"

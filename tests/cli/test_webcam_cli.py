@@ -71,3 +71,69 @@ def test_bad_size_exits_2(size, capfd):
     with pytest.raises(SystemExit) as exc:
         main(["webcam", "--size", size, "--no-window"])
     assert exc.value.code == 2 and "expected WIDTHxHEIGHT" in capfd.readouterr().err
+
+
+# --- live stabilisation: [ and ] in the window, the warping error of what was shown -------------------------
+
+class PanSource:
+    """A fake camera: a slow pan over textured hills (``tools/make_test_clips.py``), then the end."""
+
+    is_live, fps, name, end_reason = False, 30.0, "fake pan camera", "fake camera ended"
+
+    def __init__(self) -> None:
+        from support import load_module
+
+        clips = load_module(Path(__file__).resolve().parents[2] / "tools" / "make_test_clips.py", "make_test_clips")
+        self.frames = clips.pan_frames(14, (64, 48))
+
+    def read(self):
+        return self.frames.pop(0) if self.frames else None
+
+    def close(self) -> None:
+        pass
+
+
+class KeyWindow:
+    """A fake preview window that presses ``keys`` one per frame and keeps the overlay it was shown."""
+
+    keys: list[str] = []
+    overlays: list[list[str]] = []
+
+    def __init__(self, title: str) -> None:
+        self.pressed = list(KeyWindow.keys)
+
+    def show(self, frame, lines) -> int:
+        KeyWindow.overlays.append(list(lines))
+        return ord(self.pressed.pop(0)) if self.pressed else -1
+
+    def closed_by_user(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        pass
+
+
+def _live(tiny_model, capfd, monkeypatch, *args: str, keys: str = "") -> dict:
+    monkeypatch.setattr("impasto.cli.webcam.open_source", lambda camera, size: PanSource())
+    monkeypatch.setattr("impasto.runtime.io.video.PreviewWindow", KeyWindow)
+    KeyWindow.keys, KeyWindow.overlays = list(keys), []
+    assert main(["webcam", "--model", str(tiny_model), "--json", *args]) == 0
+    return json.loads(capfd.readouterr().out)
+
+
+def test_keys_change_stabilize_live_and_the_overlay_shows_it(tiny_model, capfd, monkeypatch):
+    s = _live(tiny_model, capfd, monkeypatch, "--stabilize", "0.2", keys="]]]]][")
+    assert s["stabilize"] == 0.6 and s["frames_out"] == 14  # 0.2 + 5 x 0.1 - 0.1
+    assert "stabilize 0.2" in KeyWindow.overlays[0][1] and "stabilize 0.6" in KeyWindow.overlays[-1][1]
+    assert "stabilize 0.7" in KeyWindow.overlays[5][-1]  # the notice after the fifth ]
+    s = _live(tiny_model, capfd, monkeypatch, keys="[[")
+    assert s["stabilize"] == 0.0  # clamped at 0
+
+
+def test_json_reports_the_warping_error_shown_lower_when_stabilised(tiny_model, capfd, monkeypatch):
+    plain = _live(tiny_model, capfd, monkeypatch, "--no-window")
+    steady = _live(tiny_model, capfd, monkeypatch, "--no-window", "--stabilize", "0.8")
+    assert plain["warping_pairs"] == steady["warping_pairs"] == 13
+    assert 0 < steady["warping_error"] < 0.8 * plain["warping_error"]
+    sampled = _live(tiny_model, capfd, monkeypatch, "--no-window", "--flicker-every", "4")
+    assert sampled["warping_pairs"] == 4  # pairs 1, 5, 9, 13

@@ -43,6 +43,7 @@ from impasto.errors import UserError
 from impasto.runtime.io.video import resize_frame
 from impasto.runtime.pipelines.postprocess import unit_number
 from impasto.runtime.stream.channel import FrameChannel
+from impasto.runtime.stream.flicker import WarpingErrorMeter
 from impasto.runtime.stream.temporal import StabilizerConfig, TemporalStabilizer
 
 log = logging.getLogger("impasto.runtime")
@@ -81,7 +82,8 @@ class StreamConfig:
     Attributes:
         strength: initial style strength in ``[0, 1]`` (changed live by :meth:`StreamPipeline.adjust_strength`).
         preserve_colors: keep the content's colours.
-        stabilize: temporal stabilisation weight in ``[0, 1]`` (0 = off), see
+        stabilize: initial temporal stabilisation weight in ``[0, 1]`` (0 = off; changed live by
+            :meth:`StreamPipeline.adjust_stabilize`), see
             :class:`~impasto.runtime.stream.temporal.TemporalStabilizer`.
         size: resize captured frames to ``(width, height)`` before stylising (None: as captured).
         max_frames: stop after this many captured frames (None: until the source ends).
@@ -91,6 +93,10 @@ class StreamConfig:
         queue_size: capacity of the blocking channels used when frames are not dropped.
         latency_window: how many recent latencies the percentiles are computed over
             (bounded, so memory stays flat on long runs).
+        measure_flicker: score the warping error of the delivered frames, pair by pair, on
+            the delivering thread (:class:`~impasto.runtime.stream.flicker.WarpingErrorMeter`:
+            bounded memory, a full-resolution Farneback flow per scored pair).
+        flicker_every: score one delivered pair in this many (1: every pair).
     """
 
     strength: float = 1.0
@@ -102,6 +108,8 @@ class StreamConfig:
     realtime: bool = False
     queue_size: int = 4
     latency_window: int = 10_000
+    measure_flicker: bool = False
+    flicker_every: int = 1
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "strength", unit_number(self.strength, "strength"))
@@ -110,6 +118,8 @@ class StreamConfig:
             raise UserError(f"size: expected (width, height) of positive integers, got {self.size}")
         if self.max_frames is not None and self.max_frames < 1:
             raise UserError(f"frames: expected a positive integer, got {self.max_frames}")
+        if not (isinstance(self.flicker_every, int) and self.flicker_every >= 1):
+            raise UserError(f"flicker_every: expected a positive integer, got {self.flicker_every!r}")
         if self.queue_size < 1 or self.latency_window < 1:
             raise UserError(f"queue_size and latency_window: expected positive integers, got {self.queue_size} "
                             f"and {self.latency_window}")
@@ -145,6 +155,9 @@ class StreamSummary:
     reason: str
     seconds: float
     error: str | None = None
+    stabilize: float = 0.0
+    warping_error: float | None = None
+    warping_pairs: int = 0
 
     def to_dict(self) -> dict:
         def ms(v: float | None) -> float | None:
@@ -154,7 +167,9 @@ class StreamSummary:
                 "fps": round(self.fps, 2), "latency_ms": {"p50": ms(self.latency_ms_p50),
                                                           "p95": ms(self.latency_ms_p95)},
                 "style": self.style, "provider": self.provider, "reason": self.reason,
-                "seconds": round(self.seconds, 3), "error": self.error}
+                "seconds": round(self.seconds, 3), "error": self.error, "stabilize": self.stabilize,
+                "warping_error": None if self.warping_error is None else round(self.warping_error, 3),
+                "warping_pairs": self.warping_pairs}
 
 
 @dataclass(frozen=True)
@@ -190,6 +205,8 @@ class StreamPipeline:
         self._captured: FrameChannel[_Captured] = FrameChannel(cap, drop_stale=self.drop_frames)
         self._results: FrameChannel[StylisedFrame] = FrameChannel(cap, drop_stale=self.drop_frames)
         self._stabilizer = TemporalStabilizer(StabilizerConfig(weight=self.config.stabilize))
+        self.stabilize = self.config.stabilize
+        self._meter = WarpingErrorMeter(every=self.config.flicker_every) if self.config.measure_flicker else None
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._reason = ""
@@ -231,6 +248,13 @@ class StreamPipeline:
             self.notice = f"strength {self.strength:.1f}"
             return self.strength
 
+    def adjust_stabilize(self, delta: float) -> float:
+        """Change the stabilisation weight by ``delta`` (clamped to ``[0, 1]``), from the next frame; the new value."""
+        with self._lock:
+            self.stabilize = round(min(1.0, max(0.0, self.stabilize + delta)), 3)
+            self.notice = f"stabilize {self.stabilize:.1f}"
+            return self.stabilize
+
     def switch_style(self, step: int = 1) -> str | None:
         """Ask for the next (``step=1``) or previous (``-1``) style of ``styles``; applied before the next frame.
 
@@ -250,9 +274,10 @@ class StreamPipeline:
         return self._fps_ema, self.last_latency_ms
 
     def overlay_lines(self) -> list[str]:
-        """Text for an on-screen overlay: rate, latency, style, strength and the last notice."""
+        """Text for an on-screen overlay: rate, latency, style, strength, stabilisation and the last notice."""
         fps, latency = self.live_stats()
-        lines = [f"{fps:5.1f} fps  {latency:5.0f} ms", f"{self.style}  strength {self.strength:.1f}"]
+        lines = [f"{fps:5.1f} fps  {latency:5.0f} ms",
+                 f"{self.style}  strength {self.strength:.1f}  stabilize {self.stabilize:.1f}"]
         return [*lines, self.notice] if self.notice else lines
 
     # ----------------------------------------------------------------- threads
@@ -323,6 +348,8 @@ class StreamPipeline:
         try:
             while (item := self._captured.get()) is not None:
                 self._apply_pending_style()
+                if self._stabilizer.config.weight != self.stabilize:  # a live change, applied on this thread
+                    self._stabilizer.set_weight(self.stabilize)
                 try:
                     out = self.stylizer(item.rgb, strength=self.strength, preserve_colors=self.config.preserve_colors)
                     out = self._stabilizer(item.rgb, out)
@@ -364,6 +391,8 @@ class StreamPipeline:
                     rate = 1.0 / (now - self._last_out)
                     self._fps_ema = rate if self._fps_ema == 0 else 0.9 * self._fps_ema + 0.1 * rate
                 self._last_out = now
+                if self._meter is not None:
+                    self._meter.add(result.content, result.image)
                 if on_frame is not None:
                     on_frame(result)
         except BaseException as exc:
@@ -399,12 +428,14 @@ class StreamPipeline:
                              latency_ms_p95=p95, style=self.stylizer.name,
                              provider=getattr(self.stylizer, "provider", "unknown"),
                              reason=self._reason or "stopped", seconds=seconds,
-                             error=None if self.error is None else f"{type(self.error).__name__}: {self.error}")
+                             error=None if self.error is None else f"{type(self.error).__name__}: {self.error}",
+                             stabilize=self.stabilize, warping_error=None if self._meter is None else self._meter.mean,
+                             warping_pairs=0 if self._meter is None else self._meter.pairs)
 
 
 #: Window keys: what they do (``handle_key`` applies them).
 KEYS = {"q / Esc": "quit", "n": "next built-in style", "p": "previous built-in style",
-        "+": "strength + 0.1", "-": "strength - 0.1"}
+        "+": "strength + 0.1", "-": "strength - 0.1", "]": "stabilize + 0.1", "[": "stabilize - 0.1"}
 
 
 def handle_key(pipeline: StreamPipeline, key: int) -> None:
@@ -422,3 +453,7 @@ def handle_key(pipeline: StreamPipeline, key: int) -> None:
         pipeline.adjust_strength(+0.1)
     elif ch in "-_":
         pipeline.adjust_strength(-0.1)
+    elif ch == "]":
+        pipeline.adjust_stabilize(+0.1)
+    elif ch == "[":
+        pipeline.adjust_stabilize(-0.1)

@@ -26,6 +26,7 @@ Convention:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from collections.abc import Sequence
@@ -258,6 +259,16 @@ class TemporalStabilizer:
         self._prev_small = None
         self._prev_out = None
         self.coverage = 0.0
+
+    def set_weight(self, weight: float) -> None:
+        """Change the weight between frames (a live key); turning it on or off restarts from the next frame.
+
+        Call it from the thread that calls the stabiliser (the state is not locked).
+        """
+        config = dataclasses.replace(self.config, weight=weight)  # validates
+        if (weight == 0.0) != (self.config.weight == 0.0):  # off keeps no state: what it held is stale
+            self.reset()
+        self.config = config
 
     def __call__(self, content: np.ndarray, stylized: np.ndarray) -> np.ndarray:
         """The stabilised version of ``stylized`` (the stylisation of ``content``); both ``HxWx3`` uint8 RGB."""
