@@ -178,7 +178,7 @@ def test_keys_quit_change_strength_and_switch_styles():
     assert not first.closed  # the caller's stylizer stays the caller's
     assert pytest.approx(0.6) in loaded["b"].strengths
     assert loaded["c"].strengths[-1] == pytest.approx(0.4)
-    assert pipeline.overlay_lines()[1] == "c  strength 0.4"
+    assert pipeline.overlay_lines()[1] == "c  strength 0.4  stabilize 0.0"
 
 
 def test_switching_between_a_banks_styles_changes_its_input_without_a_reload():

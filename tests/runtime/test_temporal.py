@@ -178,3 +178,19 @@ def test_stabiliser_estimates_each_flow_once_and_shrinks_each_frame_once(monkeyp
     assert len(calls["estimate"]) == 2 * (len(frames) - 1)  # backward + forward per pair, nothing recomputed
     assert set(calls["estimate"]) == {(200, 320)}  # both at the reduced working size
     assert calls["shrink"] == len(frames)  # each frame downscaled once, reused as the next pair's previous frame
+
+
+def test_set_weight_changes_the_blend_live_and_restarts_after_off():
+    rng = np.random.default_rng(1)
+    base = cv2.resize((rng.random((12, 16, 3)) * 255).astype(np.uint8), (80, 60), interpolation=cv2.INTER_CUBIC)
+    frames = [np.roll(base, i, axis=1) for i in range(4)]
+    noisy = [np.clip(f + rng.normal(0, 20, f.shape), 0, 255).astype(np.uint8) for f in frames]
+    stab = TemporalStabilizer(StabilizerConfig(weight=0.8))
+    stab(frames[0], noisy[0])
+    assert not np.array_equal(stab(frames[1], noisy[1]), noisy[1])  # blended
+    stab.set_weight(0.0)
+    assert stab(frames[2], noisy[2]) is noisy[2] and stab.coverage == 0.0  # off: passed through, state dropped
+    stab.set_weight(0.5)
+    assert np.array_equal(stab(frames[3], noisy[3]), noisy[3])  # back on: restarts from this frame, no stale blend
+    with pytest.raises(UserError, match="stabilize: expected a number in"):
+        stab.set_weight(1.5)
