@@ -19,7 +19,7 @@ from impasto.cli.common import emit_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("info", help="versions, execution providers, built-in models, VGG16 weights; "
+    p = sub.add_parser("info", help="versions, execution providers, built-in models and graphs, VGG16 weights; "
                                     "graphs given, with their cards")
     p.add_argument("models", nargs="*", metavar="MODEL",
                    help="ONNX graphs to describe (a MUNIT model's stem lists both directions)")

@@ -8,7 +8,7 @@ Example:
 The built-in graph is MicroAST (Wang et al., AAAI 2023; MIT, copyright 2022 Zhizhong Wang;
 licence in ``impasto/runtime/data/arbitrary/MICROAST_LICENSE``), converted from the
 published checkpoints by ``impasto convert microast`` (:mod:`impasto.export.convert.microast`).
-It lives in ``impasto/runtime/data/arbitrary/`` (not beside the style bank, so it is not
+It lives in ``impasto/runtime/data/arbitrary/`` (a method graph of :mod:`impasto.runtime.builtin_graphs`, not
 listed as a style by ``impasto styles``).
 
 Convention:
