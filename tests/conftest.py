@@ -148,6 +148,28 @@ def wct_graph(wct_decoders, vgg_weights, tmp_path_factory):
     return SimpleNamespace(path=out, report=report)
 
 
+#: The card of :func:`warpnet_graph` (figures made up for the test, in the fields training writes).
+WARPNET_TEST_CARD = {"method": "warpnet", "data": "test fixture", "iterations": 3, "heldout_epe_px": 1.25,
+                     "identity_epe_px": 2.5}
+
+
+@pytest.fixture(scope="session")
+def warpnet_graph(tmp_path_factory):
+    """A small warpnet graph (``support.small_warpnet``: a tiny encoder, no VGG16), exported and parity-checked:
+    ``path`` and ``card`` (:data:`WARPNET_TEST_CARD`)."""
+    pytest.importorskip("torch")
+    from types import SimpleNamespace
+
+    from support import small_warpnet
+
+    from impasto.export import export_plan
+    from impasto.export.methods.warpnet import network_plan
+
+    out = tmp_path_factory.mktemp("warpnet") / "warpnet.onnx"
+    export_plan(network_plan(small_warpnet(), [{"file": "small.pt", "sha256": "0" * 64}], WARPNET_TEST_CARD), out)
+    return SimpleNamespace(path=out, card=WARPNET_TEST_CARD)
+
+
 @pytest.fixture(scope="session")
 def multiscale_model(tmp_path_factory) -> Path:
     """A three-output model with MT-Net's I/O and metadata, built with onnx.helper (no torch).

@@ -41,3 +41,22 @@ def load_module(path: str | Path, name: str) -> ModuleType:
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def small_warpnet():
+    """A small :class:`~impasto.models.warpnet.WarpNet` (64 px square, a two-convolution encoder in place of VGG16)
+    with a non-trivial warp: the gate opened and the head perturbed (seed 0). Needs torch."""
+    import torch
+    from torch import nn
+
+    from impasto.models.warpnet import GATE_SCALE, WarpNet, WarpNetConfig
+
+    torch.manual_seed(0)
+    enc = nn.Sequential(nn.Conv2d(3, 8, 3, stride=4, padding=1), nn.ReLU(),
+                        nn.Conv2d(8, 16, 3, stride=4, padding=1), nn.ReLU())
+    net = WarpNet(WarpNetConfig(size=64, hidden=16), enc)
+    with torch.no_grad():
+        for p in net.head.net.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+        net.head.gate.fill_(0.5 / GATE_SCALE)
+    return net.eval()

@@ -1,4 +1,4 @@
-"""``impasto info [MODEL...]``: versions, providers, built-in models and methods, VGG weights; named graphs.
+"""``impasto info [MODEL...]``: versions, providers, built-in models, graphs and methods, VGG weights; named graphs.
 
 A MODEL is an ``.onnx`` graph, or the stem of a MUNIT model (``munit.onnx`` for
 ``munit.a2b.onnx`` and ``munit.b2a.onnx``), listed with its method, description, inputs,
@@ -19,7 +19,7 @@ from impasto.cli.common import emit_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("info", help="versions, execution providers, built-in models, VGG16 weights; "
+    p = sub.add_parser("info", help="versions, execution providers, built-in models and graphs, VGG16 weights; "
                                     "graphs given, with their cards")
     p.add_argument("models", nargs="*", metavar="MODEL",
                    help="ONNX graphs to describe (a MUNIT model's stem lists both directions)")
@@ -38,6 +38,7 @@ def collect() -> dict:
     import onnxruntime as ort
 
     from impasto.runtime.backends.selection import backend_status
+    from impasto.runtime.builtin_graphs import builtin_graph_cards
     from impasto.runtime.builtins import builtin_paths, default_style
     from impasto.runtime.quilting import CARD as QUILTING_CARD
     from impasto.utils.weights import ENV_VAR, find_vgg16_weights
@@ -59,9 +60,30 @@ def collect() -> dict:
         "backends": backend_status(),
         "builtin_models": sorted(builtins),
         "default_style": default_style() if builtins else None,
+        "builtin_graphs": builtin_graph_cards(),
         "builtin_methods": [QUILTING_CARD],
         "vgg16_weights": weights,
     }
+
+
+def graph_line(graph: dict) -> str:
+    """One line of ``impasto info`` about a built-in graph (``describe_builtin_graph``'s dict)."""
+    head = f"built-in graph: {graph['name']}, {graph['kind']}"
+    if not graph["installed"]:
+        return f"{head}: MISSING ({graph['path']}; {graph['build']})"
+    if "error" in graph:
+        return f"{head}: UNREADABLE ({graph['error']})"
+    return (f"{head}: {graph['path']}; {graph['command']}; card: {_summary_text(graph['summary']) or 'none'}; "
+            f"licence: {graph['licence'] or 'not stated in the card'}")
+
+
+def _summary_text(summary: dict) -> str:
+    """A card summary's figures in words: ``iterations 1200, heldout_epe_px 3.1`` and ``relu4_1 (...)`` per level."""
+    def figures(d: dict) -> str:
+        return ", ".join(f"{k} {v}" for k, v in d.items() if k not in ("data", "hardware") and not isinstance(v, dict))
+
+    parts = [figures(summary)] + [f"{k} ({figures(v)})" for k, v in summary.items() if isinstance(v, dict)]
+    return "; ".join(p for p in parts if p)
 
 
 def _weights_search(source: str) -> dict:
@@ -137,6 +159,8 @@ def run_info(args: argparse.Namespace) -> int:
     print("execution providers: " + ", ".join(info["providers"]))
     print("backends: " + ", ".join(f"{k} ({v})" for k, v in info["backends"].items()))
     print(f"built-in models: {', '.join(info['builtin_models']) or 'none'} (default: {info['default_style']})")
+    for graph in info["builtin_graphs"]:
+        print(graph_line(graph))
     for card in info["builtin_methods"]:
         print(f"built-in method: {card['name']} ({card['kind']}): {card['description']}; {card['command']}")
     w = info["vgg16_weights"]

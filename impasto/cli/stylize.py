@@ -29,8 +29,10 @@ from impasto.cli.file_batch import (
 from impasto.errors import ImpastoError
 from impasto.runtime.io.images import DEFAULT_MAX_PIXELS
 
-#: What ``--style-image`` runs: the built-in MicroAST graph (default) or a WCT graph.
+#: What ``--style-image`` runs: a MicroAST graph or an artistic WCT graph (each built in where installed).
 STYLE_IMAGE_METHODS = ("microast", "wct")
+#: The ``--style-image`` method when neither ``--method`` nor a ``--model`` graph says otherwise.
+DEFAULT_STYLE_IMAGE_METHOD = "microast"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -41,7 +43,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--style", help="built-in style name (see `impasto styles`) or a mix of a bank's styles, "
                    "e.g. starry_night:0.6,la_muse:0.4 (with --model: styles of that bank)")
     p.add_argument("--model", help="path to an .onnx style model or a TensorRT .engine "
-                   "(with --style-image: a converted microast graph or an exported wct graph)")
+                   "(with --style-image: a converted microast graph or an exported wct graph; "
+                   "default: the built-in graph of --method)")
     p.add_argument("--style-layer-weights", metavar="A,B,C,D",
                    help="style bank: weight of each VGG16 style layer "
                    "(relu1_2,relu2_2,relu3_3,relu4_3; default 1 each)")
@@ -50,8 +53,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--style-image", metavar="PAINTING",
                    help="arbitrary style from a painting (- for stdin); see --method")
     p.add_argument("--method", choices=STYLE_IMAGE_METHODS,
-                   help="with --style-image: microast (built in, the default) or wct (--model wct.onnx); "
-                        "default: the --model graph's own method, else microast")
+                   help="with --style-image: microast (feed-forward) or wct (artistic WCT), each the built-in "
+                        "graph unless --model names one; default: the --model graph's own method, else "
+                        f"{DEFAULT_STYLE_IMAGE_METHOD}")
     p.add_argument("--scale", type=positive_int, metavar="256|512|1024",
                    help="multiscale model (MT-Net): which output, by nominal scale (default: the finest)")
     p.add_argument("--strength", type=unit_float, default=1.0, help="0 = content, 1 = full style (default 1)")
@@ -95,11 +99,11 @@ def run_stylize(args: argparse.Namespace) -> int:
 
 
 def _style_image_method(args: argparse.Namespace) -> str:
-    """``--method``, else the ``--model`` graph's own (microast, or wct for anything else), else microast."""
+    """``--method``, else the ``--model`` graph's own (microast, or wct for anything else), else the default."""
     if args.method is not None:
         return args.method
     if args.model is None:
-        return "microast"
+        return DEFAULT_STYLE_IMAGE_METHOD
     from impasto.runtime.builtins import read_metadata
     from impasto.runtime.pipelines.base import require_file
 
@@ -152,6 +156,12 @@ def _run_style_image(args: argparse.Namespace) -> int:
 
 
 def run_styles(args: argparse.Namespace) -> int:
+    """The built-in styles (``--style NAME``), then the built-in method graphs, which take their style as an input.
+
+    ``--json``: one list; a style's entry as ever, a graph's with ``"graph": true`` and its card
+    (:func:`impasto.runtime.builtin_graphs.describe_builtin_graph`).
+    """
+    from impasto.runtime.builtin_graphs import builtin_graph_cards
     from impasto.runtime.builtins import builtin_styles, default_style
 
     try:
@@ -159,10 +169,15 @@ def run_styles(args: argparse.Namespace) -> int:
     except ImpastoError:
         default = None
     styles = builtin_styles()
+    graphs = builtin_graph_cards()
     if args.json:
         emit_json([{"name": s.name, "description": s.description, "source": s.source, "bank": s.bank,
-                    "default": s.name == default, "path": str(s.path)} for s in styles.values()])
+                    "default": s.name == default, "path": str(s.path), "graph": False} for s in styles.values()]
+                  + [{**g, "graph": True, "default": False} for g in graphs])
         return 0
     for s in styles.values():
         print(f"{s.name}\t{s.description}{'  (default)' if s.name == default else ''}")
+    for g in graphs:
+        where = f"run with: {g['command']}" if g["installed"] else f"MISSING: {g['build']}"
+        print(f"{g['name']}\tbuilt-in graph, {g['kind']}; {where}")
     return 0

@@ -1,7 +1,7 @@
 """``impasto warp``: geometric style — warp a content image towards a guide's shape, then render a texture.
 
-``--method network`` (default) runs an exported Learning-to-Warp graph with ONNX Runtime
-(torch-free; ``--model warpnet.onnx`` from ``impasto export warpnet``); the texture then
+``--method network`` (default) runs a Learning-to-Warp graph with ONNX Runtime (torch-free):
+the built-in one, or ``--model warpnet.onnx`` from ``impasto export warpnet``; the texture then
 comes from a built-in feed-forward style (``--style NAME``, torch-free) or a painting
 (``--texture T.jpg``, Gatys optimisation: needs torch), or is left out (warp only).
 ``--method dst`` runs Deformable Style Transfer (torch): NBB keypoints and a joint
@@ -33,7 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", required=True, help="image to write (.jpg, .png, ...), or - for stdout (PNG)")
     p.add_argument("--method", choices=["network", "dst"], default="network",
                    help="network: the exported warp graph (fast, torch-free); dst: Deformable Style Transfer (slow)")
-    p.add_argument("--model", metavar="warpnet.onnx", help="exported warp graph (impasto export warpnet)")
+    p.add_argument("--model", metavar="warpnet.onnx",
+                   help="exported warp graph (impasto export warpnet; default: the built-in one)")
     p.add_argument("--max-size", type=positive_int, default=512,
                    help="shrink the content so its longest side is at most this (default 512)")
     p.add_argument("--size", type=positive_int, default=256, help="dst / Gatys: longest side of the result")
@@ -51,9 +52,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _check(args: argparse.Namespace) -> None:
     check_image_output(args.output, args.content, args.geometry, args.texture, flag="--output")
     check_stdin_once(args.content, args.geometry, args.texture)
-    if args.method == "network" and not args.model:
-        raise CliError("--method network: expected --model warpnet.onnx (export one with 'impasto export warpnet "
-                       "CKPT -o warpnet.onnx'; no warp graph is built in)")
     if args.method == "dst":
         if args.style:
             raise CliError("--style: applies to --method network; dst renders the texture of --texture (or of "
@@ -66,6 +64,11 @@ def run(args: argparse.Namespace) -> int:
     from impasto.runtime.io.images import fit_max_size
 
     _check(args)
+    graph = None
+    if args.method == "network":  # a missing built-in graph is named before any image is decoded
+        from impasto.runtime.pipelines.warp import resolve_graph
+
+        graph = resolve_graph(args.model)
     t0 = time.perf_counter()
     content = fit_max_size(read_input(args.content), args.max_size)
     guide = read_input(args.geometry)
@@ -75,10 +78,10 @@ def run(args: argparse.Namespace) -> int:
     if args.method == "network":
         from impasto.runtime.pipelines.warp import Warper
 
-        with Warper.load(args.model, backend=args.backend) as warper:
+        with Warper.load(graph, backend=args.backend) as warper:
             warper.set_memory_budget(args.max_memory)
             res = warper.run(content, guide)
-            summary.update(provider=warper.provider, warp_seconds=res["seconds"]["total"],
+            summary.update(model=str(graph), provider=warper.provider, warp_seconds=res["seconds"]["total"],
                            memory=warper.last_plan.to_dict() if warper.last_plan else None)
         image = res["warped"]
         t1 = time.perf_counter()

@@ -1,6 +1,8 @@
 """Built-in style models shipped as package data (torch-free).
 
-Each ``impasto/runtime/data/NAME.onnx`` is a built-in model file. A single-style file
+Each ``impasto/runtime/data/NAME.onnx`` is a built-in model file (the method graphs in
+``data/vgg16/`` and ``data/arbitrary/``, which take their style as an input, are listed in
+:mod:`impasto.runtime.builtin_graphs`). A single-style file
 is one built-in style called ``NAME``; a style bank (``impasto.method`` ``"bank"``)
 contributes every style it holds under the style's own name (``starry_night``,
 ``la_muse``, ...), and its file stem names the bank itself. Model cards live in the ONNX

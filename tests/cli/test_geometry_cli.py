@@ -77,7 +77,6 @@ def test_warp_network_without_texture_and_with_a_builtin_style(files, tmp_path, 
 
 
 @pytest.mark.parametrize("args, message", [
-    (["-o", "{tmp}/o.png"], "expected --model"),
     (["--model", "{graph}", "-o", "{tmp}/o.txt"], "expected an image extension"),
     (["--method", "dst", "--style", "starry_night", "-o", "{tmp}/o.png"], "applies to --method network"),
     (["--method", "dst", "--model", "{graph}", "-o", "{tmp}/o.png"], "--model: applies"),

@@ -121,15 +121,16 @@ def test_stylize_style_image_errors(wct_graph, photowct_graph, files, tmp_path, 
 
 
 def test_stylize_style_image_without_a_wct_graph(files, tmp_path, capsys, monkeypatch):
-    """No wct graph ships (the 20 MB budget): --method wct without --model gets a one-line error saying how to build one
-    (without --method, the built-in microast graph runs: tests/cli/test_stylize_microast_cli.py)."""
-    from impasto.runtime.pipelines import photoreal
+    """An install without wct.onnx: --method wct without --model gets a one-line error naming the file and saying how
+    to build one (without --method, the built-in microast graph runs: tests/cli/test_stylize_microast_cli.py)."""
+    from impasto.runtime import builtin_graphs
 
-    monkeypatch.setattr(photoreal, "VGG16_DIR", tmp_path)
+    monkeypatch.setattr(builtin_graphs, "VGG16_DIR", tmp_path)
     assert main(["stylize", str(files["content"]), "--style-image", str(files["style"]), "--method", "wct", "-o",
                  str(tmp_path / "o.png")]) == 2
     line = one_error_line(capsys)
     assert "no built-in wct graph" in line and "impasto export wct" in line and "--kind artistic" in line
+    assert repr(str(tmp_path / "wct.onnx")) in line and not (tmp_path / "o.png").exists()
 
 
 def _toward_style(out: np.ndarray, content: np.ndarray, style: np.ndarray) -> float:

@@ -132,17 +132,21 @@ def test_train_extra_missing_is_a_clear_error(tmp_path):
 
 
 def test_styles_lists_name_first(capsys):
+    """The styles, then the built-in method graphs (tests/cli/test_builtin_graphs_cli.py checks those entries)."""
+    from impasto.runtime.builtin_graphs import BUILTIN_GRAPHS
     from impasto.runtime.builtins import builtin_styles, default_style
 
     assert main(["styles"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert [ln.split("\t")[0] for ln in lines] == list(builtin_styles())
+    assert [ln.split("\t")[0] for ln in lines] == [*builtin_styles(), *BUILTIN_GRAPHS]
     assert len(lines) >= 8 and "(default)" in lines[0] and lines[0].startswith("starry_night\t")
     assert main(["styles", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
-    assert [s["name"] for s in listed] == list(builtin_styles())
+    styles = [s for s in listed if not s["graph"]]
+    assert [s["name"] for s in styles] == list(builtin_styles())
+    assert [s["name"] for s in listed if s["graph"]] == list(BUILTIN_GRAPHS)
     assert [s["name"] for s in listed if s["default"]] == [default_style()] == ["starry_night"]
-    assert all(s["bank"] and s["source"].endswith(".jpg") for s in listed)
+    assert all(s["bank"] and s["source"].endswith(".jpg") for s in styles)
 
 
 def test_bank_style_mix_and_layer_weights(tmp_path, capsys):

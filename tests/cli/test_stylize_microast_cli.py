@@ -59,7 +59,7 @@ def test_strength_blends_with_the_photo(files, tmp_path, capsys):
 
 def test_model_path_picks_its_own_method(files, tmp_path, capsys):
     """--model with a microast graph needs no --method; a graph of another method is refused in one line."""
-    from impasto.runtime.pipelines.arbitrary import ARBITRARY_DIR
+    from impasto.runtime.builtin_graphs import ARBITRARY_DIR
 
     out = tmp_path / "o.png"
     assert main(["stylize", str(files["content"]), "--style-image", str(files["style"]), "-o", str(out),

@@ -9,25 +9,17 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from torch import nn
+from support import small_warpnet
 
 from impasto.errors import ExportError, ModelError, UserError
 from impasto.export import export_checkpoint, export_plan
 from impasto.export.methods.warpnet import network_plan
 from impasto.export.parity import smooth_image
-from impasto.models.warpnet import GATE_SCALE, WarpNet, WarpNetConfig
+from impasto.models.warpnet import WarpNet, WarpNetConfig
 
 
 def small_net() -> WarpNet:
-    torch.manual_seed(0)
-    enc = nn.Sequential(nn.Conv2d(3, 8, 3, stride=4, padding=1), nn.ReLU(),
-                        nn.Conv2d(8, 16, 3, stride=4, padding=1), nn.ReLU())
-    net = WarpNet(WarpNetConfig(size=64, hidden=16), enc)
-    with torch.no_grad():  # a non-trivial warp: open the gate, perturb the head
-        for p in net.head.net.parameters():
-            p.add_(torch.randn_like(p) * 0.05)
-        net.head.gate.fill_(0.5 / GATE_SCALE)
-    return net.eval()
+    return small_warpnet()
 
 
 @pytest.fixture(scope="module")

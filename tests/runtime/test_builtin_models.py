@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 
 from impasto.runtime import Stylizer, read_image
+from impasto.runtime.builtin_graphs import builtin_graph
 from impasto.runtime.builtins import DEFAULT_STYLE, MODELS_DIR, builtin_cards, builtin_styles
-from impasto.runtime.pipelines.photoreal import builtin_graph
 
 ROOT = Path(__file__).resolve().parents[2]
 #: The built-in models' budget: README "What ships" puts the bank and the photowct graph at "16.9 MB of the 20 MB

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from impasto.errors import ImageError, ModelError, UserError
+from impasto.runtime import builtin_graphs
 from impasto.runtime.io.images import decode_image, encode_image
 from impasto.runtime.io.masks import decode_mask, label_maps, label_masks, match_style
-from impasto.runtime.pipelines import photoreal
 from impasto.runtime.pipelines.photoreal import WCTStylizer, resolve_graph
 from impasto.runtime.pipelines.smoothing import matting_smooth
 
@@ -162,7 +162,7 @@ def test_not_a_wct_graph(tiny_model):
 def test_missing_graph_messages(tmp_path, monkeypatch):
     with pytest.raises(ModelError, match="no such file"):
         resolve_graph(tmp_path / "nope.onnx", "photowct")
-    monkeypatch.setattr(photoreal, "VGG16_DIR", tmp_path)
+    monkeypatch.setattr(builtin_graphs, "VGG16_DIR", tmp_path)
     with pytest.raises(ModelError, match="impasto export photowct DECODER.pt"):
         resolve_graph(None, "photowct")
 

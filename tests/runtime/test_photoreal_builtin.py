@@ -9,8 +9,9 @@ import json
 
 import numpy as np
 
+from impasto.runtime.builtin_graphs import VGG16_DIR, builtin_graph
 from impasto.runtime.io.images import read_image
-from impasto.runtime.pipelines.photoreal import VGG16_DIR, WCTStylizer, builtin_graph
+from impasto.runtime.pipelines.photoreal import WCTStylizer
 
 
 def test_the_photowct_graph_ships():

@@ -8,7 +8,7 @@ Example:
 The built-in graph is MicroAST (Wang et al., AAAI 2023; MIT, copyright 2022 Zhizhong Wang;
 licence in ``impasto/runtime/data/arbitrary/MICROAST_LICENSE``), converted from the
 published checkpoints by ``impasto convert microast`` (:mod:`impasto.export.convert.microast`).
-It lives in ``impasto/runtime/data/arbitrary/`` (not beside the style bank, so it is not
+It lives in ``impasto/runtime/data/arbitrary/`` (a method graph of :mod:`impasto.runtime.builtin_graphs`, not
 listed as a style by ``impasto styles``).
 
 Convention:
@@ -30,34 +30,28 @@ from typing import Any
 import numpy as np
 
 from impasto.contracts import ARBITRARY
-from impasto.errors import ModelError
 from impasto.runtime.backends.base import Backend
 from impasto.runtime.backends.selection import Selection
+from impasto.runtime.builtin_graphs import require_builtin_graph
 from impasto.runtime.io.images import to_rgb8
 from impasto.runtime.pipelines.base import Pipeline, check_min_side, require_file
 from impasto.runtime.pipelines.postprocess import unit_number
 from impasto.runtime.pipelines.tensors import image_to_nchw, nchw_to_image
 
-#: Folder of the built-in arbitrary-style graphs.
-ARBITRARY_DIR = Path(__file__).resolve().parents[1] / "data" / "arbitrary"
 METHODS: tuple[str, ...] = ("microast",)
 #: The style is never downscaled below this longest side.
 STYLE_MIN_LONG_SIDE = 512
 
 
 def resolve_graph(model: str | os.PathLike | None, method: str = "microast") -> Path:
-    """An explicit graph path, else the built-in graph of ``method``.
+    """An explicit graph path, else the built-in graph of ``method`` (:mod:`impasto.runtime.builtin_graphs`).
 
     Raises:
-        ModelError: a missing file, or no built-in graph (the message says how to convert one).
+        ModelError: a missing file, or no built-in graph (the message names the file and says how to convert one).
     """
     if model is not None:
         return require_file(model, f"a {method} .onnx graph (impasto convert {method})")
-    p = ARBITRARY_DIR / f"{method}.onnx"
-    if not p.is_file():
-        raise ModelError(f"no built-in {method} graph is installed ({str(p)!r}): convert one with "
-                         f"'impasto convert {method} DIR -o {method}.onnx' and pass it with --model")
-    return p
+    return require_builtin_graph(method)
 
 
 def fit_style(style: np.ndarray, content_shape: tuple[int, ...]) -> np.ndarray:

@@ -19,7 +19,8 @@ PhotoWCT runs, with its smoothing, at a working size (``work_size``, default
 upsampling of :mod:`impasto.runtime.pipelines.guided_upsample`.
 
 Built-in graphs, where the package ships them, live in ``impasto/runtime/data/vgg16/``
-(``photowct.onnx``, ``wct.onnx``); otherwise pass the path of one you exported.
+(``photowct.onnx``, ``wct.onnx``; listed in :mod:`impasto.runtime.builtin_graphs`); otherwise
+pass the path of one you exported.
 
 Convention:
     Images are ``HxWx3`` uint8 RGB (other layouts are converted as in
@@ -49,6 +50,7 @@ from impasto.contracts import WCT_INPUTS as _REQUIRED_INPUTS
 from impasto.errors import ImageError, MemoryBudgetError, ModelError, UserError
 from impasto.runtime.backends.base import Backend
 from impasto.runtime.backends.selection import Selection
+from impasto.runtime.builtin_graphs import require_builtin_graph
 from impasto.runtime.io.images import to_rgb8
 from impasto.runtime.io.masks import as_mask, check_mask_size, label_maps, one_hot
 from impasto.runtime.memory import IMAGE_BYTES_PER_PIXEL, Plan, format_size
@@ -63,37 +65,23 @@ from impasto.runtime.pipelines.work_size import (
     working_shape,
 )
 
-#: Folder of the built-in VGG16-based graphs (photowct, wct, warpnet), which share one encoder weights file.
-VGG16_DIR = Path(__file__).resolve().parents[1] / "data" / "vgg16"
 METHODS: tuple[str, ...] = ("photowct", "wct")
 SMOOTH_MODES: tuple[str, ...] = ("fast", "exact", "none")
 
 log = logging.getLogger("impasto.runtime")
 
 
-def builtin_graph(method: str) -> Path | None:
-    """The shipped graph for ``method``, or None where the package ships none."""
-    p = VGG16_DIR / f"{method}.onnx"
-    return p if p.is_file() else None
-
-
 def resolve_graph(model: str | os.PathLike | None, method: str) -> Path:
-    """An explicit graph path, else the built-in one.
+    """An explicit graph path, else the built-in one (:mod:`impasto.runtime.builtin_graphs`).
 
     Raises:
-        ModelError: a missing file, or no built-in graph (the message says how to export one).
+        ModelError: a missing file, or no built-in graph (the message names the file and says how to build one).
     """
     if method not in METHODS:
         raise UserError(f"method: expected one of {list(METHODS)}, got {method!r}")
     if model is not None:
         return require_file(model, f"an exported {method} .onnx graph")
-    p = builtin_graph(method)
-    if p is None:
-        kind = "photo" if method == "photowct" else "artistic"
-        raise ModelError(f"no built-in {method} graph is installed: build one with 'impasto export {method} "
-                         f"DECODER.pt ... -o {method}.onnx' (decoders from 'impasto train decoder --kind {kind}') "
-                         f"and pass it with --model")
-    return p
+    return require_builtin_graph(method)
 
 
 def _nearest(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 Example:
     >>> from impasto.runtime.pipelines.warp import Warper
-    >>> with Warper.load("warpnet.onnx") as warper:
+    >>> with Warper.load() as warper:                 # the built-in graph, or Warper.load("warpnet.onnx")
     ...     res = warper.run(content, guide)          # HxWx3 uint8 RGB each
     >>> res["warped"], res["field"]                   # HxWx3 uint8, HxWx2 float32
 
@@ -10,7 +10,9 @@ The graph (``impasto export warpnet``, :mod:`impasto.export.methods.warpnet`) ho
 whole network: VGG16 to pool4, the normalised 4D correlation, the refinement steps and
 the final warp. The guide is resized here (area interpolation) to the graph's working
 square; the content goes in at its own size (the graph downsamples it with an
-antialiased bilinear resize for the features) and comes out warped at that size.
+antialiased bilinear resize for the features) and comes out warped at that size. The
+built-in graph, where the package ships one, is ``impasto/runtime/data/vgg16/warpnet.onnx``
+(:mod:`impasto.runtime.builtin_graphs`).
 
 Convention:
     Images are ``HxWx3`` uint8 RGB (other layouts are converted as in
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,9 +34,21 @@ from impasto.contracts import WARP_INPUTS as _REQUIRED_INPUTS
 from impasto.contracts import WARP_OUTPUTS as _REQUIRED_OUTPUTS
 from impasto.runtime.backends.base import Backend
 from impasto.runtime.backends.selection import Selection
+from impasto.runtime.builtin_graphs import require_builtin_graph
 from impasto.runtime.io.images import to_rgb8
 from impasto.runtime.pipelines.base import Pipeline, check_min_side, require_file
 from impasto.runtime.pipelines.tensors import image_to_nchw, nchw_to_image
+
+
+def resolve_graph(model: str | os.PathLike | None) -> Path:
+    """An explicit graph path, else the built-in warpnet graph (``builtin_graph("warpnet")``, where installed).
+
+    Raises:
+        ModelError: a missing file, or no built-in graph (the message names the file and says how to build one).
+    """
+    if model is not None:
+        return require_file(model, "an exported warpnet .onnx graph", flag="--model")
+    return require_builtin_graph("warpnet")
 
 
 class Warper(Pipeline):
@@ -48,15 +63,14 @@ class Warper(Pipeline):
         self.min_side = int(self.settings.get("min_side", 16))
 
     @classmethod
-    def load(cls, model: str | os.PathLike, *, backend: str = "auto", threads: int = 0) -> Warper:
-        """Open an exported warpnet graph.
+    def load(cls, model: str | os.PathLike | None = None, *, backend: str = "auto", threads: int = 0) -> Warper:
+        """Open an exported warpnet graph: ``model`` (a path) or the built-in one.
 
         Raises:
             ModelError: no such file, or not a warpnet graph.
             BackendUnavailableError: the backend cannot run here.
         """
-        return cls.from_file(require_file(model, "an exported warpnet .onnx graph", flag="--model"), backend,
-                             threads=threads)
+        return cls.from_file(resolve_graph(model), backend, threads=threads)
 
     def run(self, content: np.ndarray, guide: np.ndarray) -> dict[str, Any]:
         """Warp ``content`` towards ``guide``'s geometry.

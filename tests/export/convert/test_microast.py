@@ -21,8 +21,8 @@ F = torch.nn.functional
 from support import one_error_line  # noqa: E402
 
 from impasto.cli.main import main  # noqa: E402
+from impasto.runtime.builtin_graphs import ARBITRARY_DIR  # noqa: E402
 from impasto.runtime.io.images import read_image  # noqa: E402
-from impasto.runtime.pipelines.arbitrary import ARBITRARY_DIR  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[3]
 PARTS = ("content_encoder", "style_encoder", "modulator", "decoder")
