@@ -309,9 +309,12 @@ def stamp_metadata(model: onnx.ModelProto, plan: ExportPlan, precision: str) -> 
     graph.set_metadata(model, entries)
 
 
-def _prepare_shared(plan: ExportPlan, name: str) -> SharedWeights:
-    """The shared encoder file of ``--shared-encoder NAME``; the plan's encoder is rounded to its fp16 values."""
-    from impasto.export.shared_encoder import check_name, load_shared, round_to_fp16_
+def _prepare_shared(plan: ExportPlan, name: str, out: Path) -> SharedWeights:
+    """The shared encoder file of ``--shared-encoder NAME``; the plan's encoder is rounded to its fp16 values.
+
+    A shared file already beside ``out`` is verified here, before the slow export.
+    """
+    from impasto.export.shared_encoder import check_name, load_shared, round_to_fp16_, verify_shared_file
 
     check_name(name)
     if not plan.shared_layers or not plan.vgg_weights:
@@ -319,6 +322,8 @@ def _prepare_shared(plan: ExportPlan, name: str) -> SharedWeights:
                         f"(photowct, wct, warpnet), got {plan.noun}"
                         + (" without one" if plan.shared_layers else ""))
     shared = load_shared(plan.vgg_weights, name)
+    if out.parent.is_dir():
+        verify_shared_file(out.parent, shared)
     round_to_fp16_(plan.module, plan.vgg_weights, plan.shared_layers)
     return shared
 
@@ -385,7 +390,7 @@ def export_plan(plan: ExportPlan, output_path: str | os.PathLike, *, opset: int 
     full16 = fp16 and d.fp16 == "full"
     bound = float(atol) if atol is not None else float(d.fp16_atol if full16 else d.atol)
     min_psnr = d.fp16_min_psnr_db if full16 else None
-    shared = _prepare_shared(plan, shared_encoder) if shared_encoder is not None else None
+    shared = _prepare_shared(plan, shared_encoder, out) if shared_encoder is not None else None
     model, exporter = torch_export(plan, opset)
     check_io(model, plan.contract, plan.bindings)
     sharing: dict[str, Any] = {}

@@ -234,27 +234,18 @@ def _refuse(path: Path, why: str) -> UserError:
                      "another name to --shared-encoder)")
 
 
-def ensure_shared_file(folder: str | os.PathLike, shared: SharedWeights) -> bool:
-    """Create the shared file and its index in ``folder``, or verify the existing ones; True when created.
-
-    An existing file is reused only when its bytes are the ones ``shared`` holds and its
-    index lists the same tensors; otherwise nothing is changed.
+def verify_shared_file(folder: str | os.PathLike, shared: SharedWeights) -> bool:
+    """Whether ``folder`` holds the shared file and index of ``shared`` (False: neither is there).
 
     Raises:
-        UserError: an existing file or index that differs (one line, naming it).
+        UserError: an existing file or index that differs from ``shared`` (one line, naming it).
     """
     folder = Path(folder)
     path, index_path = folder / shared.name, folder / shared.index_name
     if not path.exists():
         if index_path.exists():
             raise _refuse(index_path, f"its weights file {shared.name!r} does not")
-        atomic_write_bytes(path, shared.data)
-        try:
-            atomic_write_bytes(index_path, (json.dumps(shared.index(), indent=1) + "\n").encode())
-        except BaseException:
-            path.unlink(missing_ok=True)
-            raise
-        return True
+        return False
     if not path.is_file():
         raise _refuse(path, "is not a file")
     size = path.stat().st_size
@@ -270,4 +261,26 @@ def ensure_shared_file(folder: str | os.PathLike, shared: SharedWeights) -> bool
         same = False
     if not same:
         raise _refuse(index_path, f"is missing or does not describe {shared.name!r}")
-    return False
+    return True
+
+
+def ensure_shared_file(folder: str | os.PathLike, shared: SharedWeights) -> bool:
+    """Create the shared file and its index in ``folder``, or verify the existing ones; True when created.
+
+    An existing file is reused only when its bytes are the ones ``shared`` holds and its
+    index lists the same tensors; otherwise nothing is changed. Both files are written
+    atomically, the index last.
+
+    Raises:
+        UserError: an existing file or index that differs (:func:`verify_shared_file`).
+    """
+    if verify_shared_file(folder, shared):
+        return False
+    path, index_path = Path(folder) / shared.name, Path(folder) / shared.index_name
+    atomic_write_bytes(path, shared.data)
+    try:
+        atomic_write_bytes(index_path, (json.dumps(shared.index(), indent=1) + "\n").encode())
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return True
