@@ -43,6 +43,9 @@ MODEL_SUFFIXES: tuple[str, ...] = (ONNX_SUFFIX, *ENGINE_SUFFIXES)
 COMMON_METADATA: tuple[str, ...] = (
     "impasto.version", "impasto.method", "impasto.style_name", "impasto.description", "impasto.input",
     "impasto.output", "impasto.card", "impasto.precision", "impasto.source_sha256", "impasto.parity")
+#: Metadata key of a graph whose weights lie partly in a shared file beside it (ONNX external data):
+#: JSON ``{"file", "bytes", "sha256", "index"}`` (:mod:`impasto.runtime.shared_weights`).
+SHARED_WEIGHTS_KEY = "impasto.shared_weights"
 #: Derived dim -> (the dim it halves, divisor): ``ceil(dim / divisor)``.
 DERIVED_DIMS: dict[str, tuple[str, int]] = {"height_2": ("height", 2), "width_2": ("width", 2),
                                             "height_4": ("height", 4), "width_4": ("width", 4)}

@@ -23,6 +23,8 @@ from typing import Any
 from impasto.cli.common import CliError, emit_json, positive_float, positive_int
 from impasto.cli.int8_flags import add_int8_args, format_quantize_report, int8_path, quantize_from_args
 
+#: ``--shared-encoder``'s default file name (:data:`impasto.export.shared_encoder.DEFAULT_NAME`).
+SHARED_DEFAULT = "vgg16_relu4_1.f16.bin"
 #: First positional arguments that select the WCT pipeline export.
 PIPELINES = ("photowct", "wct")
 _WCT_SETTINGS = ("eps", "ns_iters", "smooth_radius", "smooth_eps")
@@ -58,6 +60,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     w = p.add_argument_group("photowct / wct / warpnet")
     w.add_argument("--vgg-weights",
                    help="VGG16 weights for the encoder (default: $IMPASTO_VGG16_WEIGHTS, then torch.hub)")
+    w.add_argument("--shared-encoder", nargs="?", const=SHARED_DEFAULT, default=None, metavar="NAME.bin",
+                   help="keep the VGG16 encoder's weights (fp16) in one shared file beside -o, read by every graph "
+                        f"of the folder through ONNX external data (default name {SHARED_DEFAULT}; reused when "
+                        "present and identical, refused when different)")
     w.add_argument("--eps", type=positive_float, help="relative covariance regularisation (default 1e-3)")
     w.add_argument("--ns-iters", type=positive_int, help="Newton-Schulz steps (default 25)")
     w.add_argument("--smooth-radius", type=positive_int, help="guided-filter radius in pixels (photowct; default 32)")
@@ -104,6 +110,10 @@ def format_report(report: dict[str, Any]) -> str:
                         if st["kind"] == "photo" else ""))
     bound = tol.get("rule") or f"max abs error <= {tol['max_abs_error']:g}" + (
         f", PSNR >= {tol['min_psnr_db']:g} dB" if tol.get("min_psnr_db") is not None else "")
+    if report.get("shared_weights"):
+        sw = report["shared_weights"]
+        lines.append(f"  encoder: {sw['tensors']} tensors ({sw['bytes_moved'] / 1e6:.2f} MB fp32) read from "
+                     f"{sw['file']} ({sw['bytes'] / 1e6:.2f} MB fp16, {'created' if sw['created'] else 'reused'})")
     lines.append(f"parity vs PyTorch on ONNX Runtime CPU ({bound}): passed")
     columns = _TABLES[method]
     if columns[0][0]:
@@ -153,6 +163,7 @@ def _export_checkpoint(args: argparse.Namespace, checkpoint: str, rest: list[str
     if rest:
         raise CliError(f"export: expected one checkpoint, got {1 + len(rest)} (decoders go after 'photowct' or 'wct')")
     _refuse(args, ("vgg_weights", *_WCT_SETTINGS), "'impasto export photowct|wct'")
+    _refuse(args, ("shared_encoder",), "'impasto export photowct|wct|warpnet'")
     from impasto.export.pipeline import export_checkpoint, load
 
     loaded = load(checkpoint)
@@ -173,14 +184,14 @@ def _export_warpnet(args: argparse.Namespace, checkpoints: list[str]) -> dict[st
     from impasto.export.pipeline import export_checkpoint
 
     return export_checkpoint(checkpoints[0], args.output, method="warpnet", vgg_weights=args.vgg_weights,
-                             opset=args.opset, fp16=args.fp16)
+                             opset=args.opset, fp16=args.fp16, shared_encoder=args.shared_encoder)
 
 
 def _export_munit(args: argparse.Namespace, checkpoints: list[str], loaded: Any = None) -> dict[str, Any]:
     """``impasto export munit CKPT -o munit.onnx``: two graphs, ``munit.a2b.onnx`` and ``munit.b2a.onnx``."""
     if len(checkpoints) != 1:
         raise CliError(f"export munit: expected one checkpoint from 'impasto train munit', got {len(checkpoints)}")
-    _refuse(args, ("vgg_weights", *_WCT_SETTINGS), "'impasto export photowct|wct|warpnet'")
+    _refuse(args, ("vgg_weights", "shared_encoder", *_WCT_SETTINGS), "'impasto export photowct|wct|warpnet'")
     if args.fp16:
         raise CliError("--fp16: a MUNIT model exports in fp32 only")
     from impasto.export.methods.munit import export_munit_checkpoint
@@ -200,4 +211,4 @@ def _export_pipeline(args: argparse.Namespace, method: str, decoders: list[str])
 
     settings = {k: getattr(args, k) for k in _WCT_SETTINGS if getattr(args, k) is not None}
     return export_wct(method, decoders, args.output, vgg_weights=args.vgg_weights, opset=args.opset, fp16=args.fp16,
-                      **settings)
+                      shared_encoder=args.shared_encoder, **settings)

@@ -122,7 +122,9 @@ def describe_graph(path: str) -> dict:
     import onnxruntime as ort
 
     from impasto.errors import ModelError
+    from impasto.runtime.shared_weights import check_shared_weights, shared_weights_of
 
+    shared = check_shared_weights(path)  # missing or truncated: one line naming it
     try:
         session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
     except Exception as exc:
@@ -134,7 +136,8 @@ def describe_graph(path: str) -> dict:
         card = meta.get("impasto.card")
     return {"path": path, "method": meta.get("impasto.method"), "description": meta.get("impasto.description"),
             "inputs": [{"name": i.name, "shape": i.shape} for i in session.get_inputs()],
-            "outputs": [{"name": o.name, "shape": o.shape} for o in session.get_outputs()], "card": card}
+            "outputs": [{"name": o.name, "shape": o.shape} for o in session.get_outputs()], "card": card,
+            **({"shared_weights": {**shared_weights_of(path, meta), "path": str(shared)}} if shared else {})}
 
 
 def run_info(args: argparse.Namespace) -> int:
@@ -148,6 +151,9 @@ def run_info(args: argparse.Namespace) -> int:
             print(f"{g['path']}: {g['method'] or 'no impasto.method'} — {g['description'] or ''}")
             print(f"  inputs: {shapes(g['inputs'])}")
             print(f"  outputs: {shapes(g['outputs'])}")
+            if g.get("shared_weights"):
+                sw = g["shared_weights"]
+                print(f"  shared weights: {sw['path']} ({sw['bytes'] / 1e6:.2f} MB, sha256 {sw['sha256'][:12]})")
             print(f"  card: {json.dumps(g['card'], ensure_ascii=False)}")
         return 0
     info = collect()

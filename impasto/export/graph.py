@@ -130,14 +130,14 @@ def fp16_weights(model: onnx.ModelProto, min_elements: int = 1024) -> onnx.Model
     return model
 
 
-def session(model_bytes: bytes) -> onnxruntime.InferenceSession:
-    """An ONNX Runtime CPU session of a serialised model."""
+def session(model: bytes | str | os.PathLike) -> onnxruntime.InferenceSession:
+    """An ONNX Runtime CPU session of a serialised model, or of a file (external data resolves beside it)."""
     import onnxruntime as ort
 
     so = ort.SessionOptions()
     so.log_severity_level = 3
     try:
-        return ort.InferenceSession(model_bytes, so, providers=PROVIDERS)
+        return ort.InferenceSession(model if isinstance(model, bytes) else str(model), so, providers=PROVIDERS)
     except Exception as exc:
         raise ExportError(f"export: ONNX Runtime cannot load the exported graph: {one_line(exc, 300)}") from None
 

@@ -33,7 +33,7 @@ import math
 import os
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     import onnx
     import torch
 
+    from impasto.export.shared_encoder import SharedWeights
     from impasto.models.registry import ExportDefaults, ModelSpec
 
 #: Methods whose checkpoint exports on its own (decoders export as a whole pipeline: ``export_wct``).
@@ -81,6 +82,10 @@ class ExportPlan:
         report: fields added to the report.
         tolerance: fields added to the report's and the metadata's ``tolerance``.
         named_rows: whether parity rows name their output.
+        vgg_weights: the VGG16 weights file the module's encoder was loaded from (for
+            ``--shared-encoder``; None: the graph has no VGG16 encoder to share).
+        shared_layers: the VGG16 convolutions the graph runs (``conv1_1`` ...): the
+            tensors ``--shared-encoder`` must find in the graph.
     """
 
     method: str
@@ -99,6 +104,8 @@ class ExportPlan:
     report: dict[str, Any] = field(default_factory=dict)
     tolerance: dict[str, Any] = field(default_factory=dict)
     named_rows: bool = True
+    vgg_weights: str | None = None
+    shared_layers: tuple[str, ...] = ()
 
     def example_inputs(self) -> tuple[torch.Tensor, ...]:
         """The inputs the exporter traces: batch 2, odd unequal sides (a size-1 or square example invites
@@ -302,8 +309,62 @@ def stamp_metadata(model: onnx.ModelProto, plan: ExportPlan, precision: str) -> 
     graph.set_metadata(model, entries)
 
 
+def _prepare_shared(plan: ExportPlan, name: str, out: Path) -> SharedWeights:
+    """The shared encoder file of ``--shared-encoder NAME``; the plan's encoder is rounded to its fp16 values.
+
+    A shared file already beside ``out`` is verified here, before the slow export.
+    """
+    from impasto.export.shared_encoder import check_name, load_shared, round_to_fp16_, verify_shared_file
+
+    check_name(name)
+    if not plan.shared_layers or not plan.vgg_weights:
+        raise UserError(f"--shared-encoder: expected a graph with a VGG16 encoder loaded from a weights file "
+                        f"(photowct, wct, warpnet), got {plan.noun}"
+                        + (" without one" if plan.shared_layers else ""))
+    shared = load_shared(plan.vgg_weights, name)
+    if out.parent.is_dir():
+        verify_shared_file(out.parent, shared)
+    round_to_fp16_(plan.module, plan.vgg_weights, plan.shared_layers)
+    return shared
+
+
+def _write_sharing(model: onnx.ModelProto, out: Path, shared: SharedWeights,
+                   gate: Callable[[Any], None]) -> tuple[bytes, bool]:
+    """Write a graph reading ``shared`` beside ``out``: shared file, temporary graph, ``gate``, rename.
+
+    ``gate`` gets an ONNX Runtime session of the temporary file (the final external-data
+    form) and may add metadata to ``model``. On any failure the temporary graph and a
+    shared file created here are removed. Returns ``(graph bytes, shared file created)``.
+    """
+    from impasto.export.shared_encoder import ensure_shared_file
+    from impasto.runtime.io.atomic import check_writable, publish, temp_beside
+
+    check_writable(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    created = ensure_shared_file(out.parent, shared)
+    tmp = temp_beside(out, ONNX_SUFFIX)
+    try:
+        tmp.write_bytes(model.SerializeToString())
+        graph.check_model(str(tmp), "exported graph")
+        gate(graph.session(tmp))
+        data = model.SerializeToString()
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        publish(tmp, out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        if created:
+            (out.parent / shared.name).unlink(missing_ok=True)
+            (out.parent / shared.index_name).unlink(missing_ok=True)
+        raise
+    return data, created
+
+
 def export_plan(plan: ExportPlan, output_path: str | os.PathLike, *, opset: int | None = None, fp16: bool = False,
-                parity_sizes: Sequence[Sequence[int]] | None = None, atol: float | None = None) -> dict[str, Any]:
+                parity_sizes: Sequence[Sequence[int]] | None = None, atol: float | None = None,
+                shared_encoder: str | None = None) -> dict[str, Any]:
     """Export a plan to a checked, self-describing ONNX model (the steps of the module docstring).
 
     Args:
@@ -312,6 +373,9 @@ def export_plan(plan: ExportPlan, output_path: str | os.PathLike, *, opset: int 
         opset, parity_sizes: default the method's.
         fp16: the method's fp16 mode (``ExportDefaults.fp16``); refused where it has none.
         atol: the max abs error bound; default the method's (fp16: its fp16 bound).
+        shared_encoder: write the VGG16 encoder's weights to this shared file beside the
+            graph (:mod:`impasto.export.shared_encoder`); parity is checked on the written
+            form against the module with those weights rounded to fp16.
 
     Raises:
         UserError: a bad output path, opset, tolerance, parity size or ``fp16``.
@@ -326,25 +390,46 @@ def export_plan(plan: ExportPlan, output_path: str | os.PathLike, *, opset: int 
     full16 = fp16 and d.fp16 == "full"
     bound = float(atol) if atol is not None else float(d.fp16_atol if full16 else d.atol)
     min_psnr = d.fp16_min_psnr_db if full16 else None
+    shared = _prepare_shared(plan, shared_encoder, out) if shared_encoder is not None else None
     model, exporter = torch_export(plan, opset)
     check_io(model, plan.contract, plan.bindings)
+    sharing: dict[str, Any] = {}
+    if shared is not None:
+        from impasto.contracts import SHARED_WEIGHTS_KEY
+        from impasto.export.shared_encoder import share_initializers
+
+        sharing = share_initializers(model, shared, plan.shared_layers)
     precision = "fp32"
     if fp16:
         model, precision = (graph.to_fp16(model), "fp16") if full16 else (graph.fp16_weights(model), "fp16-weights")
     stamp_metadata(model, plan, precision)
-    graph.check_model(model)
+    if shared is not None:
+        graph.set_metadata(model, {SHARED_WEIGHTS_KEY: shared.metadata()})
+    else:  # a graph with external data is checked as the file it becomes (the checker resolves the data there)
+        graph.check_model(model)
 
-    parity = check_parity(graph.session(model.SerializeToString()), plan, sizes, atol=bound, min_psnr_db=min_psnr)
     tolerance = {"max_abs_error": bound, "min_psnr_db": min_psnr, **plan.tolerance}
-    graph.set_metadata(model, {"impasto.parity": json.dumps({
-        "reference": f"PyTorch {torch.__version__} float32 CPU",
-        "runtime": f"onnxruntime {ort.__version__} {graph.PROVIDERS[0]}",
-        "inputs": plan.parity_text, "tolerance": tolerance, "results": parity, "passed": True})})
-    data = model.SerializeToString()
-    graph.atomic_write_checked(out, data)
+    reference = f"PyTorch {torch.__version__} float32 CPU" + (
+        ", VGG16 encoder weights rounded to fp16 (as stored in the shared file)" if shared is not None else "")
+    parity: list[dict[str, Any]] = []
+
+    def gate(sess: Any) -> None:
+        parity[:] = check_parity(sess, plan, sizes, atol=bound, min_psnr_db=min_psnr)
+        graph.set_metadata(model, {"impasto.parity": json.dumps({
+            "reference": reference, "runtime": f"onnxruntime {ort.__version__} {graph.PROVIDERS[0]}",
+            "inputs": plan.parity_text, "tolerance": tolerance, "results": parity, "passed": True})})
+
+    if shared is None:
+        gate(graph.session(model.SerializeToString()))
+        data = model.SerializeToString()
+        graph.atomic_write_checked(out, data)
+    else:
+        data, created = _write_sharing(model, out, shared, gate)
+        sharing = {**sharing, "bytes": len(shared.data), "sha256": shared.sha256, "created": created}
     return {"output": str(out), "method": plan.method, "opset": opset, "precision": precision, "exporter": exporter,
             "parity": parity, "tolerance": tolerance, "seconds": round(time.perf_counter() - t0, 2),
-            "onnx_bytes": len(data), "style_name": plan.style_name, **plan.report}
+            "onnx_bytes": len(data), "style_name": plan.style_name,
+            **({"shared_weights": sharing} if sharing else {}), **plan.report}
 
 
 def load(checkpoint_path: str | os.PathLike) -> tuple[dict[str, Any], ModelSpec]:
@@ -370,7 +455,8 @@ def export_checkpoint(checkpoint_path: str | os.PathLike, output_path: str | os.
                       method: str | None = None, loaded: tuple[dict[str, Any], ModelSpec] | None = None,
                       opset: int | None = None, fp16: bool = False,
                       parity_sizes: Sequence[Sequence[int]] | None = None, atol: float | None = None,
-                      norm_stats: bool = False, **build: Any) -> dict[str, Any]:
+                      norm_stats: bool = False, shared_encoder: str | None = None,
+                      **build: Any) -> dict[str, Any]:
     """Export a checkpoint of ``impasto train feedforward|bank|multimodal|warpnet|munit``, read once.
 
     A MUNIT checkpoint writes two graphs beside ``output_path`` and returns
@@ -383,6 +469,7 @@ def export_checkpoint(checkpoint_path: str | os.PathLike, output_path: str | os.
         opset, fp16, parity_sizes, atol: see :func:`export_plan`.
         norm_stats: export the stats form (instance-norm statistics as inputs, for tiled
             inference; :mod:`impasto.export.methods.norm_stats`) instead of the plain graph.
+        shared_encoder: see :func:`export_plan` (warp networks).
         **build: for the network's build (``vgg_weights`` for the warp network).
 
     Raises:
@@ -422,4 +509,5 @@ def export_checkpoint(checkpoint_path: str | os.PathLike, output_path: str | os.
         from impasto.export.methods.norm_stats import stats_plan
 
         plan = stats_plan(plan)
-    return export_plan(plan, output_path, opset=opset, fp16=fp16, parity_sizes=parity_sizes, atol=atol)
+    return export_plan(plan, output_path, opset=opset, fp16=fp16, parity_sizes=parity_sizes, atol=atol,
+                       shared_encoder=shared_encoder)

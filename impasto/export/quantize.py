@@ -127,6 +127,9 @@ def quantize_graph(graph: str | os.PathLike, output: str | os.PathLike, config: 
     meta = read_onnx_metadata(graph)
     if meta.get(QUANTIZED_KEY):
         raise UserError(f"{str(graph)!r} is already quantized ({QUANTIZED_KEY} = {meta[QUANTIZED_KEY]!r})")
+    from impasto.runtime.shared_weights import check_shared_weights
+
+    check_shared_weights(graph, meta)  # onnx.load reads it beside the graph
     model = onnx.load(str(graph))
     input_names = [i.name for i in model.graph.input]
     expected = list(BANK_INPUTS) if is_bank(meta) else input_names[:1]

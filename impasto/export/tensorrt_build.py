@@ -172,8 +172,10 @@ def build_engine(onnx_path: str | os.PathLike, engine_path: str | os.PathLike, *
     config = make_build_config(onnx_path, engine_path, precision=precision, calib_dir=calib_dir, shapes=shapes,
                                timing_cache=timing_cache, workspace_gb=workspace_gb)
     from impasto.runtime.builtins import read_metadata
+    from impasto.runtime.shared_weights import check_shared_weights
 
     metadata = {k: v for k, v in read_metadata(config.onnx_path).items() if k.startswith("impasto.")}
+    check_shared_weights(config.onnx_path, metadata)  # the parser reads it beside the graph (parse_from_file)
     trt = _import_tensorrt()
     from impasto.runtime.tensorrt import cuda_mem
 

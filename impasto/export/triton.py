@@ -108,6 +108,9 @@ def onnx_io(path: Path) -> ModelIO:
     """Inputs and outputs of an ONNX graph, as ONNX Runtime reads them."""
     import onnxruntime as ort
 
+    from impasto.runtime.shared_weights import check_shared_weights
+
+    check_shared_weights(path)
     try:
         sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     except Exception as exc:
@@ -264,6 +267,8 @@ def _write_model(folder: Path, source: Path, io: ModelIO, config: str) -> None:
     try:
         (tmp / "1").mkdir()
         shutil.copyfile(source, tmp / "1" / io.filename)
+        for extra in _shared_files(source, io):  # external data resolves beside model.onnx
+            shutil.copyfile(extra, tmp / "1" / extra.name)
         (tmp / "config.pbtxt").write_text(config)
         meta = {k: _maybe_json(v) for k, v in io.metadata.items()}
         (tmp / "impasto.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
@@ -277,6 +282,19 @@ def _write_model(folder: Path, source: Path, io: ModelIO, config: str) -> None:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
+
+
+def _shared_files(source: Path, io: ModelIO) -> list[Path]:
+    """A graph's shared weights file and its index (``impasto.shared_weights``), to copy beside ``model.onnx``."""
+    from impasto.runtime.shared_weights import check_shared_weights, shared_weights_of
+
+    if io.platform != "onnxruntime_onnx":
+        return []
+    weights = check_shared_weights(source, io.metadata)
+    if weights is None:
+        return []
+    index = weights.parent / str(shared_weights_of(source, io.metadata).get("index", ""))
+    return [weights, *([index] if index.name and index.is_file() else [])]
 
 
 def _maybe_json(text: str) -> Any:

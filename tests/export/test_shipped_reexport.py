@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -10,10 +11,11 @@ import pytest
 pytest.importorskip("torch")
 ort = pytest.importorskip("onnxruntime")
 
-from impasto.contracts import BANK_INPUTS  # noqa: E402
+from impasto.contracts import BANK_INPUTS, SHARED_WEIGHTS_KEY  # noqa: E402
 from impasto.export.pipeline import export_checkpoint  # noqa: E402
 from impasto.models.checkpoint import load_checkpoint  # noqa: E402
 from impasto.runtime.builtins import MODELS_DIR  # noqa: E402
+from impasto.runtime.onnx_metadata import read_onnx_metadata  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 BANK_CKPT = ROOT / "checkpoints" / "bank.pt"
@@ -43,13 +45,25 @@ def test_re_exporting_the_bank_checkpoint_reproduces_the_shipped_graph(tmp_path)
         assert np.abs(a - b).max() <= 1e-6, (h, w, float(np.abs(a - b).max()))
 
 
+def test_the_shipped_shared_encoder_file_is_the_one_the_vgg16_weights_give(vgg_weights):
+    from impasto.export.shared_encoder import DEFAULT_NAME, index_name_of, load_shared
+
+    shared = load_shared(vgg_weights)
+    assert (MODELS_DIR / "vgg16" / DEFAULT_NAME).read_bytes() == shared.data
+    index = json.loads((MODELS_DIR / "vgg16" / index_name_of(DEFAULT_NAME)).read_text())
+    assert index == shared.index()
+    assert read_onnx_metadata(MODELS_DIR / "vgg16" / "photowct.onnx")[SHARED_WEIGHTS_KEY] == shared.metadata()
+
+
 def test_re_exporting_the_photowct_decoders_reproduces_the_shipped_graph(vgg_weights, tmp_path):
     from impasto.contracts import WCT_INPUTS
     from impasto.export.methods.wct import export_wct
 
     decoders = [ROOT / "checkpoints" / f"photowct_{level}.pt" for level in ("relu4_1", "relu3_1", "relu2_1", "relu1_1")]
     out = tmp_path / "photowct.onnx"
-    export_wct("photowct", decoders, out, vgg_weights=vgg_weights)
+    report = export_wct("photowct", decoders, out, vgg_weights=vgg_weights, shared_encoder="vgg16_relu4_1.f16.bin")
+    assert report["shared_weights"]["created"] and report["shared_weights"]["tensors"] == 16
+    assert abs(out.stat().st_size - (MODELS_DIR / "vgg16" / "photowct.onnx").stat().st_size) < 4096
     shipped = ort.InferenceSession(str(MODELS_DIR / "vgg16" / "photowct.onnx"), providers=["CPUExecutionProvider"])
     rebuilt = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     rng = np.random.default_rng(3)
@@ -93,7 +107,8 @@ def test_re_exporting_the_bank_stats_form_reproduces_the_shipped_tiled_graph(tmp
 
 def test_the_shipped_photowct_graph_equals_the_former_average_pooling_path(vgg_weights, monkeypatch):
     """The guided filter's box means became cumulative sums (speed): the shipped graph still gives the outputs of
-    the PyTorch pipeline with the former average-pooling box filter."""
+    the PyTorch pipeline with the former average-pooling box filter (and the encoder weights rounded to fp16, as the
+    shared file stores them)."""
     import torch
 
     from impasto.contracts import WCT_INPUTS
@@ -104,9 +119,12 @@ def test_the_shipped_photowct_graph_equals_the_former_average_pooling_path(vgg_w
         x = torch.nn.functional.avg_pool2d(x, (1, k), stride=1, padding=(0, r), count_include_pad=False)
         return torch.nn.functional.avg_pool2d(x, (k, 1), stride=1, padding=(r, 0), count_include_pad=False)
 
+    from impasto.export.shared_encoder import LEVEL_LAYERS, round_to_fp16_
+
     monkeypatch.setattr("impasto.models.guided_filter.box_mean", box_mean_pooling)
     decoders = [ROOT / "checkpoints" / f"photowct_{level}.pt" for level in ("relu4_1", "relu3_1", "relu2_1", "relu1_1")]
     pipeline, _ = build_pipeline("photowct", decoders, vgg_weights=vgg_weights)
+    round_to_fp16_(pipeline, vgg_weights, LEVEL_LAYERS["relu4_1"])  # the shipped graph's encoder: fp16 values
     shipped = ort.InferenceSession(str(MODELS_DIR / "vgg16" / "photowct.onnx"), providers=["CPUExecutionProvider"])
     for feed in parity_feeds([(58, 83), (71, 49)], seed=11):  # the second with three labels
         with torch.no_grad():

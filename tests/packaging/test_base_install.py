@@ -61,6 +61,12 @@ def test_the_wheel_fits_the_budget_and_holds_the_built_in_graphs(base):
     assert {"impasto/runtime/data/arbitrary/microast.onnx", "impasto/runtime/data/arbitrary/MICROAST_LICENSE"} <= set(
         names)
     assert not [n for n in names if n.endswith((".so", ".pt", ".pth"))], "compiled or checkpoint files in the wheel"
+    # the built-in VGG16 graphs read one shared encoder file (ONNX external data): in the wheel once, beside them
+    shared = [n for n in names if n.endswith(".f16.bin")]
+    assert shared == ["impasto/runtime/data/vgg16/vgg16_relu4_1.f16.bin"], shared
+    assert "impasto/runtime/data/vgg16/vgg16_relu4_1.f16.json" in names
+    with zipfile.ZipFile(base["wheel"]) as zf:
+        assert zf.getinfo("impasto/runtime/data/vgg16/photowct.onnx").file_size < 5_000_000  # no private encoder
 
 
 def test_torch_is_not_installed_there(base):

@@ -55,6 +55,7 @@ class WarpPlan(ExportPlan):
 
 def network_plan(net: WarpNet, sources: Sequence[dict[str, Any]] = (), card: dict[str, Any] | None = None) -> WarpPlan:
     """The plan of a built network (tests pass small encoders); ``sources``: ``[{"file", "sha256"}]``."""
+    from impasto.export.shared_encoder import LEVEL_LAYERS
     from impasto.models.registry import get_spec
 
     defaults = get_spec("warpnet").export
@@ -68,7 +69,8 @@ def network_plan(net: WarpNet, sources: Sequence[dict[str, Any]] = (), card: dic
         style_name="warpnet", description=description, card=card or {},
         source_sha256=json.dumps({s["file"]: s["sha256"] for s in sources}),
         parity_text=f"smooth random images, numpy default_rng({PARITY_SEED}); guides of another shape",
-        metadata={"impasto.warpnet": json.dumps(settings)}, report={"settings": settings})
+        metadata={"impasto.warpnet": json.dumps(settings)}, report={"settings": settings},
+        vgg_weights=getattr(net.encoder, "weights_path", None), shared_layers=LEVEL_LAYERS["relu4_1"])
 
 
 def checkpoint_plan(net: WarpNet, ckpt: dict[str, Any], path: str | os.PathLike) -> WarpPlan:

@@ -136,7 +136,8 @@ class WctPlan(ExportPlan):
 
 def pipeline_plan(pipeline: StylePipeline, method: str, sources: Sequence[dict[str, Any]] = ()) -> WctPlan:
     """The plan of a built pipeline; ``sources`` as :func:`build_pipeline` returns them."""
-    from impasto.models.photowct import MIN_SIDE
+    from impasto.export.shared_encoder import LEVEL_LAYERS
+    from impasto.models.photowct import LEVELS, MIN_SIDE
     from impasto.models.registry import get_spec
 
     if METHODS.get(method) != pipeline.kind:
@@ -154,20 +155,23 @@ def pipeline_plan(pipeline: StylePipeline, method: str, sources: Sequence[dict[s
         source_sha256=json.dumps({s["file"]: s["sha256"] for s in sources}),
         parity_text=f"smooth random images, numpy default_rng({PARITY_SEED}), alpha {PARITY_ALPHA}; "
                     "sizes after the first with 3 content labels (one absent from the style)",
-        dim_bounds={"labels": (1, 4096)}, metadata={"impasto.wct": json.dumps(settings)}, report={"settings": settings})
+        dim_bounds={"labels": (1, 4096)}, metadata={"impasto.wct": json.dumps(settings)}, report={"settings": settings},
+        vgg_weights=pipeline.encoder.weights_path,
+        shared_layers=LEVEL_LAYERS[max(pipeline.levels, key=LEVELS.index)])
 
 
 def export_wct(method: str, decoder_checkpoints: Sequence[str | os.PathLike], output_path: str | os.PathLike, *,
                vgg_weights: str | os.PathLike | None = None, opset: int | None = None, fp16: bool = False,
                parity_sizes: Sequence[Sequence[int]] | None = None, atol: float | None = None,
-               **settings: Any) -> dict[str, Any]:
+               shared_encoder: str | None = None, **settings: Any) -> dict[str, Any]:
     """Build the pipeline from decoder checkpoints and the VGG16 weights, export and check it.
 
     Args:
         method: ``"photowct"`` (photo decoders, unpooling, guided filter) or ``"wct"`` (artistic decoders).
         decoder_checkpoints: one ``impasto train decoder`` checkpoint per level to use.
         vgg_weights: VGG16 weights (default ``$IMPASTO_VGG16_WEIGHTS``, then torch.hub).
-        output_path, opset, fp16, parity_sizes, atol: see :func:`~impasto.export.pipeline.export_plan`.
+        output_path, opset, fp16, parity_sizes, atol, shared_encoder: see
+            :func:`~impasto.export.pipeline.export_plan`.
         **settings: :class:`~impasto.models.photowct.StylePipeline` options (``eps``,
             ``ns_iters``, ``min_pixels``, ``smooth_radius``, ``smooth_eps``).
 
@@ -183,4 +187,4 @@ def export_wct(method: str, decoder_checkpoints: Sequence[str | os.PathLike], ou
     check_options(get_spec("decoder").export, method, output_path, opset, atol, parity_sizes, fp16, method)
     pipeline, sources = build_pipeline(method, decoder_checkpoints, vgg_weights=vgg_weights, **settings)
     return export_plan(pipeline_plan(pipeline, method, sources), output_path, opset=opset, fp16=fp16,
-                       parity_sizes=parity_sizes, atol=atol)
+                       parity_sizes=parity_sizes, atol=atol, shared_encoder=shared_encoder)

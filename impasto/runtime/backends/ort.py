@@ -154,6 +154,7 @@ class OrtBackend(Backend):
             so.intra_op_num_threads = self.threads
         for key, value in SESSION_CONFIG.items():
             so.add_session_config_entry(key, value)
+        _check_shared_weights(self.model_path)
         try:
             session = ort.InferenceSession(str(self.model_path), sess_options=so,
                                            providers=self.requested_providers, provider_options=self.provider_options)
@@ -228,3 +229,18 @@ class OrtBackend(Backend):
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "providers": self.providers, "io_binding": self.io_binding}
+
+
+def _check_shared_weights(model_path: Path) -> None:
+    """A graph's shared weights file (ONNX external data) present at its size, else one line naming it.
+
+    A file whose metadata cannot be read is left to ONNX Runtime's own (one-line) refusal.
+    """
+    from impasto.runtime.onnx_metadata import read_onnx_metadata
+    from impasto.runtime.shared_weights import check_shared_weights
+
+    try:
+        meta = read_onnx_metadata(model_path)
+    except ModelError:
+        return
+    check_shared_weights(model_path, meta)
