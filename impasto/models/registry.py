@@ -166,7 +166,7 @@ def _specs() -> dict[str, ModelSpec]:
                   ExportDefaults(atol=1e-3, parity_sizes=((96, 128), (75, 53)), min_parity_sizes=2, min_side=16,
                                  max_opset=18, opset_note="GridSample at opset 20 is mis-computed by TensorRT",
                                  fp16="weights"),
-                  "Learning-to-Warp network (VGG16 pool4 correlation -> warp field)",
+                  "Learning-to-Warp network (VGG16 relu4_1 or pool4 correlation -> warp field)",
                   stored=lambda net: net.head),
         ModelSpec("munit", "MUNIT", MUNITConfig, _munit, "translate",
                   ExportDefaults(atol=1e-4, parity_sizes=((64, 64), (75, 53)), min_parity_sizes=2, min_side=16),
