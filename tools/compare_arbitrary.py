@@ -93,7 +93,8 @@ def select_paintings(style_dir: Path, m: int, exclude: Sequence[str] = ()) -> li
 
 @dataclass(frozen=True)
 class Method:
-    """One contender: ``command(photo, painting, output)`` is its command line; ``graph_seconds(json)`` reads its time."""
+    """One contender: ``command(photo, painting, output)`` is its command line, ``graph_seconds(report)``
+    reads the graph time from its ``--json`` report (None where it gives none)."""
 
     name: str
     command: Callable[[Path, Path, Path], list[str]]
@@ -133,7 +134,8 @@ def run_command(argv: list[str]) -> tuple[float, dict[str, Any]]:
     seconds = time.perf_counter() - t0
     if done.returncode != 0:
         tail = (done.stderr.strip().splitlines() or ["no message"])[-1]
-        raise UserError(f"{Path(argv[0]).name} {' '.join(argv[1:3])}...: expected exit 0, got {done.returncode}: {tail}")
+        raise UserError(f"{Path(argv[0]).name} {' '.join(argv[1:3])}...: expected exit 0, got {done.returncode}: "
+                        f"{tail}")
     try:
         return seconds, json.loads(done.stdout)
     except json.JSONDecodeError:
@@ -234,8 +236,8 @@ def run(args: argparse.Namespace) -> int:
         contents.append(path)
 
     rows = []
-    with tqdm(total=2 * len(methods) * len(contents) * len(paintings), desc="compare_arbitrary (run, score)", unit="image",
-              disable=args.json) as bar:
+    with tqdm(total=2 * len(methods) * len(contents) * len(paintings), desc="compare_arbitrary (run, score)",
+              unit="image", disable=args.json) as bar:
         for method in methods:
             folder, process, graph = outputs / method.name, [], []
             folder.mkdir(parents=True)
