@@ -73,6 +73,8 @@ def select_photos(holdout_dir: Path, content_dir: Path, n: int) -> list[Path]:
     """The full-size originals in ``content_dir`` of ``n`` of the decoders' held-out photos."""
     from impasto.training.data import list_images, split_holdout
 
+    if not 1 <= n <= DECODER_HOLDOUT:
+        raise UserError(f"--photos: expected 1 to {DECODER_HOLDOUT} (the decoders' held-out photos), got {n}")
     held = evenly_spaced(split_holdout(list_images(holdout_dir), DECODER_HOLDOUT)[1], n)
     photos = [content_dir / p.name for p in held]
     missing = [p.name for p in photos if not p.is_file()]
@@ -86,8 +88,8 @@ def select_paintings(style_dir: Path, m: int, exclude: Sequence[str] = ()) -> li
     from impasto.training.evaluate import image_files
 
     pool = [p for p in image_files(style_dir, "--style-dir") if p.name not in set(exclude)]
-    if m > len(pool):
-        raise UserError(f"--paintings {m}: expected at most the {len(pool)} paintings of {str(style_dir)!r}")
+    if not 1 <= m <= len(pool):
+        raise UserError(f"--paintings: expected 1 to {len(pool)} (the paintings of {str(style_dir)!r}), got {m}")
     return evenly_spaced(pool, m)
 
 

@@ -49,6 +49,8 @@ def test_photos_are_the_decoders_held_out_originals(data):
     assert len(held) == 10 and held != [f"photo{i:02d}.png" for i in range(10)]  # evenly spaced, not the first ten
     few = tool.select_photos(data["holdout"], data["content"], 3)
     assert len(few) == 3 and {p.name for p in few} <= set(held)
+    with pytest.raises(tool.UserError, match="expected 1 to 10"):
+        tool.select_photos(data["holdout"], data["content"], 11)
     (data["content"] / held[0]).unlink()
     with pytest.raises(tool.UserError, match=held[0]):
         tool.select_photos(data["holdout"], data["content"], 10)
@@ -60,8 +62,9 @@ def test_paintings_are_evenly_spaced_over_the_sorted_folder(data):
     picked = tool.select_paintings(data["style"], 6, exclude=["painting01.png"])
     assert "painting01.png" not in [p.name for p in picked] and len(picked) == 6
     assert len(tool.select_paintings(data["style"], 12)) == 12
-    with pytest.raises(tool.UserError, match="at most the 12"):
-        tool.select_paintings(data["style"], 13)
+    for bad in (0, 13):
+        with pytest.raises(tool.UserError, match=f"expected 1 to 12 .*got {bad}"):
+            tool.select_paintings(data["style"], bad)
 
 
 def test_run_scores_fake_methods_and_reports_the_missing_peer(data, tmp_path, monkeypatch, vgg_weights, capsys):
