@@ -21,9 +21,9 @@ from impasto.runtime.builtin_graphs import builtin_graph
 from impasto.runtime.builtins import DEFAULT_STYLE, MODELS_DIR, builtin_cards, builtin_styles
 
 ROOT = Path(__file__).resolve().parents[2]
-#: The built-in models' budget: README "What ships" puts the bank and the photowct graph at "16.9 MB of the 20 MB
-#: budget", counting decimal megabytes (the photowct graph's 15,931,443 bytes are its "15.9 MB").
-MAX_PACKAGE_BYTES = 20_000_000
+#: The built-in models' budget (README "What ships"), counting decimal megabytes: 28 MB of graphs and the shared
+#: encoder file, so the wheel with its code stays within the project's 30 MB (tests/packaging checks the wheel).
+MAX_PACKAGE_BYTES = 28_000_000
 STYLES = list(builtin_styles())
 #: Regression pins, not quality floors: the largest allowed Gram distance after / before, per
 #: style (astronaut at 384 px), each the shipped bank's (v3a) measured ratio plus ~20 %, so a
