@@ -56,8 +56,8 @@ def test_side_files_card_and_resume(trained, vgg_weights):
     rows = list(csv.DictReader(paths["csv"].open()))
     assert [int(r["iteration"]) for r in rows] == list(range(1, 151))
     ckpt = load_checkpoint(out)
-    assert ckpt["method"] == "decoder" and ckpt["model"] == {"arch": "Decoder",
-                                                            "config": {"level": "relu1_1", "kind": "photo", "refine": 0}}
+    config = {"level": "relu1_1", "kind": "photo", "refine": 0}
+    assert ckpt["method"] == "decoder" and ckpt["model"] == {"arch": "Decoder", "config": config}
     card = ckpt["card"]
     assert card["iterations"] == 150 and card["level"] == "relu1_1" and len(card["holdout"]) == 4
     assert "held out" in card["data"] and card["heldout_psnr_db"] is not None
