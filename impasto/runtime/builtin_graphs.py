@@ -63,6 +63,10 @@ class BuiltinGraph:
         return folders[self.folder] / f"{self.name}.onnx"
 
 
+#: The VGG16 graphs' encoder weights (the shared ``vgg16_relu4_1.f16.bin``) and their own, trained by this project.
+VGG16_LICENCE = ("VGG16 encoder: Oxford VGG weights (Simonyan & Zisserman), CC BY 4.0; "
+                 "decoders / head: trained by impasto on the shared data (see the card)")
+
 #: Every built-in method graph, by name: the one list that info, styles and the pipelines use.
 BUILTIN_GRAPHS: dict[str, BuiltinGraph] = {g.name: g for g in (
     BuiltinGraph("microast", "arbitrary", "arbitrary style from a painting (feed-forward)",
@@ -72,15 +76,18 @@ BUILTIN_GRAPHS: dict[str, BuiltinGraph] = {g.name: g for g in (
     BuiltinGraph("wct", "vgg16", "arbitrary style from a painting (artistic WCT)",
                  "impasto stylize PHOTO --style-image PAINTING --method wct",
                  "build one with 'impasto export wct DECODER.pt ... -o wct.onnx' "
-                 "(decoders from 'impasto train decoder --kind artistic')"),
+                 "(decoders from 'impasto train decoder --kind artistic')",
+                 VGG16_LICENCE),
     BuiltinGraph("photowct", "vgg16", "photorealistic style from a photo (PhotoWCT)",
                  "impasto photoreal PHOTO --style-image STYLE_PHOTO -o OUT",
                  "build one with 'impasto export photowct DECODER.pt ... -o photowct.onnx' "
-                 "(decoders from 'impasto train decoder --kind photo')"),
+                 "(decoders from 'impasto train decoder --kind photo')",
+                 VGG16_LICENCE),
     BuiltinGraph("warpnet", "vgg16", "geometric style: warp towards a guide's shape (Learning-to-Warp)",
                  "impasto warp PHOTO --geometry GUIDE --method network -o OUT",
                  "build one with 'impasto export warpnet CKPT -o warpnet.onnx' "
-                 "(a checkpoint from 'impasto train warpnet')"),
+                 "(a checkpoint from 'impasto train warpnet')",
+                 VGG16_LICENCE),
 )}
 
 

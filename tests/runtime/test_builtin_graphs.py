@@ -68,7 +68,7 @@ def test_cards_report_missing_unreadable_and_installed_graphs(vgg16_dir, identit
     assert wct["installed"] and wct["method"] == "wct" and wct["description"] == "tiny wct"
     assert wct["card"] == card and wct["summary"] == {"relu2_1": {"data": "photos", "iterations": 7,
                                                                   "heldout_psnr_db": 21.5}}
-    assert wct["licence"] is None and wct["command"].endswith("--method wct")
+    assert wct["licence"] == builtin_graphs.VGG16_LICENCE and wct["command"].endswith("--method wct")
     assert cards["warpnet"]["installed"] and cards["warpnet"]["error"].startswith("model ")  # listed, not crashed on
     photo = cards["photowct"]
     assert not photo["installed"] and "impasto export photowct" in photo["build"] and photo["card"] == {}
