@@ -156,8 +156,9 @@ def pipeline_plan(pipeline: StylePipeline, method: str, sources: Sequence[dict[s
         parity_text=f"smooth random images, numpy default_rng({PARITY_SEED}), alpha {PARITY_ALPHA}; "
                     "sizes after the first with 3 content labels (one absent from the style)",
         dim_bounds={"labels": (1, 4096)}, metadata={"impasto.wct": json.dumps(settings)}, report={"settings": settings},
-        vgg_weights=pipeline.encoder.weights_path,
-        shared_layers=LEVEL_LAYERS[max(pipeline.levels, key=LEVELS.index)])
+        # a VGG16 pipeline's encoder can be shared; a converted VGG19 one (FastPhotoStyle) has no .encoder
+        vgg_weights=getattr(getattr(pipeline, "encoder", None), "weights_path", None),
+        shared_layers=LEVEL_LAYERS[max(pipeline.levels, key=LEVELS.index)] if hasattr(pipeline, "encoder") else ())
 
 
 def export_wct(method: str, decoder_checkpoints: Sequence[str | os.PathLike], output_path: str | os.PathLike, *,
