@@ -73,19 +73,23 @@ def style_distance(image: np.ndarray, style: np.ndarray, vgg: Any) -> float:
         return float(style_loss(vgg(_tensor(image, dev), STYLE_LAYERS), targets))
 
 
-def content_distance(image: np.ndarray, content: np.ndarray, vgg: Any) -> float:
-    """Relative relu2_2 feature error of ``image`` against ``content`` (same size)."""
+def _layer_pair(image: np.ndarray, content: np.ndarray, vgg: Any, layer: str, what: str) -> tuple[Any, Any]:
+    """VGG16 ``layer`` of ``image`` and of ``content`` (same size required; ``what`` names the caller in errors)."""
     import torch
 
-    from impasto.models.losses import content_loss
-
     if image.shape != content.shape:
-        raise ValueError(f"content_distance: expected equal shapes, got {image.shape} and {content.shape}")
+        raise ValueError(f"{what}: expected equal shapes, got {image.shape} and {content.shape}")
     dev = next(vgg.buffers()).device
     with torch.no_grad():
-        a = vgg(_tensor(image, dev), (CONTENT_LAYER,))[CONTENT_LAYER]
-        b = vgg(_tensor(content, dev), (CONTENT_LAYER,))[CONTENT_LAYER]
-        return float(content_loss(a, b))
+        return vgg(_tensor(image, dev), (layer,))[layer], vgg(_tensor(content, dev), (layer,))[layer]
+
+
+def content_distance(image: np.ndarray, content: np.ndarray, vgg: Any) -> float:
+    """Relative relu2_2 feature error of ``image`` against ``content`` (same size)."""
+    from impasto.models.losses import content_loss
+
+    a, b = _layer_pair(image, content, vgg, CONTENT_LAYER, "content_distance")
+    return float(content_loss(a, b))
 
 
 def edge_correlation(image: np.ndarray, content: np.ndarray, *, blur: float = 2.0) -> float:
@@ -150,15 +154,8 @@ def gram_distance(features: dict[str, Any], target_grams: dict[str, Any]) -> flo
 
 def feature_distance(image: np.ndarray, content: np.ndarray, vgg: Any, layer: str = EVAL_CONTENT_LAYER) -> float:
     """``||F(image) - F(content)|| / ||F(content)||`` at VGG16 ``layer`` (same size required)."""
-    import torch
-
-    if image.shape != content.shape:
-        raise ValueError(f"feature_distance: expected equal shapes, got {image.shape} and {content.shape}")
-    dev = next(vgg.buffers()).device
-    with torch.no_grad():
-        a = vgg(_tensor(image, dev), (layer,))[layer]
-        b = vgg(_tensor(content, dev), (layer,))[layer]
-        return float((a - b).norm() / b.norm().clamp_min(1e-12))
+    a, b = _layer_pair(image, content, vgg, layer, "feature_distance")
+    return float((a - b).norm() / b.norm().clamp_min(1e-12))
 
 
 @dataclass(frozen=True)
