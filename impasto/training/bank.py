@@ -9,7 +9,10 @@ with probability ``p_default`` all ones (the default the runtime uses), otherwis
   + style_weight   * Σ_l α_s,l * L_s,l / EMA(L_s,l)  +  tv_weight * TV
 
 where ``L_c,l`` is the relative relu-feature error (:func:`impasto.models.losses.content_loss`),
-``L_s,l`` the relative Gram error at one layer, and each EMA (kept per style and per
+``L_s,l`` the relative Gram error at one layer (with ``style_scales``, its mean over the
+output and the painting both resized by each scale, so the coarse scales ask for the
+painting's large structure), ``L_stab`` the stability term
+(:func:`impasto.training.stability.stability_loss`, off at weight 0), and each EMA (kept per style and per
 layer, decay ``ema_decay``, stored in the checkpoint as ``loss_ema``) normalises its
 layer's loss so that a unit of ``α`` means the same on every layer (Babaeizadeh & Ghiasi
 2018). The learning rate follows ``lr_schedule``: cosine from ``lr`` to ``lr / 20`` over
@@ -42,6 +45,7 @@ from impasto.training.data import AugmentedImages, centre_crops, list_images, wr
 from impasto.training.distributed import mean_across
 from impasto.training.feedforward import style_grams
 from impasto.training.loop import Method, train
+from impasto.training.stability import StabilityConfig, stability_loss
 
 
 def sample_alpha(rng: random.Random, n: int, alpha_max: float, p_default: float) -> list[float]:
@@ -63,8 +67,8 @@ class Bank(Method):
     """The style-bank trainer's hooks."""
 
     name = "bank"
-    columns = ("style", "content", "style_loss", "tv", "total")
-    plot_columns = ("content", "style_loss", "tv", "total")
+    columns = ("style", "content", "style_loss", "tv", "stability", "total")
+    plot_columns = ("content", "style_loss", "tv", "stability", "total")
     label = "train bank"
     smoothing = 0.05
 
@@ -90,7 +94,11 @@ class Bank(Method):
         self.vgg = VGG16Features(vgg_weights).to(device)
         self.data = AugmentedImages(cfg.data, cfg.size, seed=cfg.seed + start)
         side = cfg.style_size or int(cfg.size * 1.5)
-        self.targets = [style_grams(self.vgg, read_image(s), side) for s in cfg.styles]
+        paintings = [read_image(s) for s in cfg.styles]
+        #: targets[s][scale index][layer]: the painting's Gram matrices at each loss scale.
+        self.targets = [[style_grams(self.vgg, p, side * k) for k in cfg.style_scales] for p in paintings]
+        self.stability = StabilityConfig(max_shift=cfg.stability_shift, noise=cfg.stability_noise)
+        self.generator = torch.Generator().manual_seed(cfg.seed + start)
         self.preview_batch = centre_crops(cfg.data, min(cfg.size, 160), 3)
         self.layers = tuple(dict.fromkeys(self.mcfg.content_layers + self.mcfg.style_layers))
 
@@ -107,9 +115,11 @@ class Bank(Method):
         with torch.no_grad():
             fx = self.vgg(x, mcfg.content_layers)
         per_layer = [content_loss(fy[k], fx[k]) for k in mcfg.content_layers]
-        for k in mcfg.style_layers:
-            g, tg = gram(fy[k]), self.targets[s][k]
-            per_layer.append(F.mse_loss(g, tg.expand_as(g)) / tg.square().mean().clamp_min(1e-30))
+        per_scale = [self._style_errors(fy, self.targets[s][0])]
+        for scale, targets in zip(cfg.style_scales[1:], self.targets[s][1:], strict=True):
+            small = F.interpolate(y, scale_factor=scale, mode="bilinear", antialias=True, align_corners=False)
+            per_scale.append(self._style_errors(self.vgg(small, mcfg.style_layers), targets))
+        per_layer += [torch.stack(errs).mean() for errs in zip(*per_scale, strict=True)]
         raw = torch.stack(per_layer)
         with torch.no_grad():  # under torchrun the EMA follows the ranks' mean, so every rank holds the same one
             ema, seen = self.ema[s], mean_across(raw)
@@ -118,10 +128,24 @@ class Bank(Method):
         lc = cfg.content_weight * normed[:n_c].sum()
         ls = cfg.style_weight * normed[n_c:].sum()
         lt = cfg.tv_weight * tv_loss(y)
-        return {"content": raw[:n_c].sum(), "style": raw[n_c:].sum(), "tv": lt, "total": lc + ls + lt}
+        lstab = y.new_zeros(())
+        if cfg.stability_weight > 0:
+            onehot = F.one_hot(torch.tensor(s, device=self.device), mcfg.n_styles).float()
+            lstab = stability_loss(lambda t: self.net(t, onehot, alpha[:n_c], alpha[n_c:]), x, y, self.stability,
+                                   self.generator)
+        total = lc + ls + lt + cfg.stability_weight * lstab
+        return {"content": raw[:n_c].sum(), "style": raw[n_c:].sum(), "tv": lt, "stability": lstab, "total": total}
+
+    def _style_errors(self, feats: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+        """The relative Gram error at each style layer against one scale's targets."""
+        errs = []
+        for k in self.mcfg.style_layers:
+            g, tg = gram(feats[k]), targets[k]
+            errs.append(F.mse_loss(g, tg.expand_as(g)) / tg.square().mean().clamp_min(1e-30))
+        return errs
 
     def log_row(self, values: dict[str, float]) -> list[str]:
-        return [self.names[self.style], *(f"{values[k]:.6g}" for k in ("content", "style", "tv", "total"))]
+        return [self.names[self.style], *(f"{values[k]:.6g}" for k in ("content", "style", "tv", "stability", "total"))]
 
     def lr_at(self, it: int) -> float:
         return self.cfg.lr_at(it)

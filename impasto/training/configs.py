@@ -30,6 +30,9 @@ LR_SCHEDULES = ("cosine", "constant")
 #: The cosine schedule ends at this fraction of ``lr``.
 LR_FINAL_FRACTION = 0.05
 
+_STABILITY = ("weight of the stability term (impasto.training.stability: the output of a slightly moved, noisy "
+              "input must follow the motion and amplify the noise little; 0 = off)")
+
 
 @dataclass(frozen=True)
 class Flag:
@@ -99,6 +102,9 @@ class FeedForwardConfig:
     style_weight: float = flag(5.0, minimum=0)
     tv_weight: float = flag(0.1, minimum=0)
     style_size: int | None = flag(None, minimum=1, help="longest side of the style image (default 1.5 x size)")
+    stability_weight: float = flag(0.0, minimum=0, help=_STABILITY)
+    stability_shift: float = flag(1.5, minimum=0, help="largest sub-pixel shift of the stability term's motion, px")
+    stability_noise: float = flag(0.02, minimum=1e-4, help="noise of the stability term's perturbation ([0, 1] units)")
     style_name: str | None = flag(None, help=_STYLE_NAME)
     device: str = flag("cpu", help=_DEVICE)
     amp: bool = flag(True, name="--no-amp", help="disable bf16 autocast on CUDA")
@@ -142,6 +148,12 @@ class BankTrainConfig:
     p_default: float = flag(0.25, minimum=0, help="probability that a batch uses the default loss weights (all 1)")
     ema_decay: float = 0.98
     style_size: int | None = flag(None, minimum=1, help="longest side of the style images (default 1.5 x size)")
+    style_scales: tuple[float, ...] = flag(
+        (1.0,), minimum=0.1, help="comma-separated scales of the style loss: each style layer's loss is the mean over "
+        "the output and painting both resized by each scale (e.g. 1,0.5 also matches the painting's large structure)")
+    stability_weight: float = flag(0.0, minimum=0, help=_STABILITY)
+    stability_shift: float = flag(1.5, minimum=0, help="largest sub-pixel shift of the stability term's motion, px")
+    stability_noise: float = flag(0.02, minimum=1e-4, help="noise of the stability term's perturbation ([0, 1] units)")
     widths: tuple[int, int] = flag((16, 48), minimum=1, help="channels at 1/2 and 1/4 resolution")
     n_residual: int = flag(3, minimum=0)
     hidden: int = 16
@@ -155,6 +167,7 @@ class BankTrainConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "styles", tuple(str(s) for s in self.styles))
         object.__setattr__(self, "widths", tuple(self.widths))
+        object.__setattr__(self, "style_scales", tuple(float(s) for s in self.style_scales))
         if self.style_names is not None:
             object.__setattr__(self, "style_names", tuple(self.style_names))
         if len(self.styles) < 1:
@@ -163,6 +176,8 @@ class BankTrainConfig:
         if self.p_default > 1.0 or self.alpha_max <= 0 or not 0.0 < self.ema_decay < 1.0:
             raise UserError(f"train bank: expected p_default in [0, 1], alpha_max > 0, ema_decay in (0, 1), got "
                             f"{self.p_default}, {self.alpha_max}, {self.ema_decay}")
+        if not self.style_scales or max(self.style_scales) > 1.0:
+            raise UserError(f"--style-scales: expected one or more scales in [0.1, 1], got {list(self.style_scales)}")
         names = self.resolved_style_names
         if len(names) != len(self.styles):
             raise UserError(f"--style-names: expected {len(self.styles)} names, got {len(names)}")

@@ -1,7 +1,8 @@
 """Train a feed-forward style network (Johnson et al. 2016 perceptual losses).
 
-Loss = content_weight * relMSE(relu2_2) + style_weight * sum_l relMSE(Gram_l) + tv_weight * TV,
-(relative errors: see :mod:`impasto.models.losses`)
+Loss = content_weight * relMSE(relu2_2) + style_weight * sum_l relMSE(Gram_l) + tv_weight * TV
++ stability_weight * L_stab (relative errors: see :mod:`impasto.models.losses`; ``L_stab``, off
+at weight 0, is :func:`impasto.training.stability.stability_loss`)
 with style layers relu1_2, relu2_2, relu3_3, relu4_3 of VGG16 and Adam; the run itself
 (resume, checkpoints, logs) is :func:`impasto.training.loop.train`'s.
 """
@@ -24,6 +25,7 @@ from impasto.runtime.io.images import read_image
 from impasto.training.configs import FeedForwardConfig
 from impasto.training.data import AugmentedImages, centre_crops, write_grid
 from impasto.training.loop import Method, train
+from impasto.training.stability import StabilityConfig, stability_loss
 
 CONTENT_LAYER = "relu2_2"
 STYLE_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
@@ -50,7 +52,7 @@ class FeedForward(Method):
     """The feed-forward trainer's hooks."""
 
     name = "feedforward"
-    columns = ("content", "style", "tv", "total")
+    columns = ("content", "style", "tv", "stability", "total")
     plot_columns = columns
 
     def setup(self, net: torch.nn.Module, device: torch.device, start: int, vgg_weights: str | None) -> None:
@@ -61,6 +63,8 @@ class FeedForward(Method):
         self.targets = style_grams(self.vgg, read_image(cfg.style), cfg.style_size or int(cfg.size * 1.5))
         self.preview_batch = centre_crops(cfg.data, min(cfg.size, 256), 4)
         self.amp = cfg.amp and device.type == "cuda"
+        self.stability = StabilityConfig(max_shift=cfg.stability_shift, noise=cfg.stability_noise)
+        self.generator = torch.Generator().manual_seed(cfg.seed + start)
 
     def step(self, it: int) -> dict[str, Any]:
         cfg = self.cfg
@@ -73,7 +77,12 @@ class FeedForward(Method):
         lc = cfg.content_weight * content_loss(fy[CONTENT_LAYER].float(), fx[CONTENT_LAYER].float())
         ls = cfg.style_weight * style_loss({k: v.float() for k, v in fy.items()}, self.targets)
         lt = cfg.tv_weight * tv_loss(y.float())
-        return {"content": lc, "style": ls, "tv": lt, "total": lc + ls + lt}
+        lstab = y.new_zeros((), dtype=torch.float32)
+        if cfg.stability_weight > 0:
+            with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+                lstab = stability_loss(self.net, x, y, self.stability, self.generator).float()
+        total = lc + ls + lt + cfg.stability_weight * lstab
+        return {"content": lc, "style": ls, "tv": lt, "stability": lstab, "total": total}
 
     def preview(self, path: Path) -> None:
         write_preview(self.net, self.preview_batch, path)

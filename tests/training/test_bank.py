@@ -84,3 +84,37 @@ def test_cosine_schedule_runs_from_lr_to_a_twentieth():
     with pytest.raises(UserError, match="--upsample"):
         BankTrainConfig(styles=("a.jpg",), data="d", upsample="area")
     assert BankTrainConfig(styles=("a.jpg",), data="d").model_config.upsample == "bilinear"
+
+
+def test_stability_term_and_coarse_style_scale_are_trained_and_logged(setup, tmp_path, vgg_weights):
+    import csv
+
+    data, styles = setup
+    out = tmp_path / "stable.pt"
+    cfg = _cfg(data, styles, iters=2, size=48, style_scales=(1.0, 0.5), stability_weight=0.5, stability_noise=0.05,
+               content_weight=0.0, style_weight=0.0, tv_weight=0.0)
+    train_bank(cfg, out, progress=False, vgg_weights=vgg_weights)
+    rows = list(csv.DictReader((tmp_path / "stable.losses.csv").open()))
+    assert len(rows) == 2 and all(float(r["stability"]) > 0 for r in rows)
+    for r in rows:  # with the other weights 0 the total is the weighted stability term alone
+        assert float(r["total"]) == pytest.approx(0.5 * float(r["stability"]), rel=1e-4)
+        assert float(r["style_loss"]) > 0  # still measured (both scales), just not weighted
+    assert tuple(load_checkpoint(out)["train_config"]["style_scales"]) == (1.0, 0.5)
+    plain = tmp_path / "plain.pt"
+    train_bank(_cfg(data, styles, iters=1, size=48), plain, progress=False, vgg_weights=vgg_weights)
+    first = next(csv.DictReader((tmp_path / "plain.losses.csv").open()))
+    assert float(first["stability"]) == 0.0
+    # same seed, same first batch and network: only the coarse scale changes the measured style error
+    assert float(first["style_loss"]) != pytest.approx(float(rows[0]["style_loss"]), rel=1e-3)
+    single = tmp_path / "single.pt"
+    train_bank(_cfg(data, styles, iters=1, size=48, stability_weight=0.5), single, progress=False,
+               vgg_weights=vgg_weights)
+    same = next(csv.DictReader((tmp_path / "single.losses.csv").open()))
+    assert float(same["style_loss"]) == pytest.approx(float(first["style_loss"]), rel=1e-5)
+
+
+def test_style_scales_are_checked(tmp_path):
+    with pytest.raises(UserError, match=r"--style-scales: expected one or more scales in \[0.1, 1\]"):
+        BankTrainConfig(styles=("a.jpg",), data="d", style_scales=(1.0, 2.0))
+    with pytest.raises(UserError, match="style_scales"):
+        BankTrainConfig(styles=("a.jpg",), data="d", style_scales=(0.01,))

@@ -83,3 +83,16 @@ def test_not_a_checkpoint(tmp_path):
         load_checkpoint(p)
     with pytest.raises(ModelError, match="no such file"):
         load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_stability_term_is_logged_and_added(cfg, vgg_weights, tmp_path):
+    from dataclasses import replace
+
+    out = tmp_path / "stable.pt"
+    train_feedforward(replace(cfg, iters=2, stability_weight=0.5), out, progress=False, vgg_weights=vgg_weights)
+    rows = list(csv.DictReader(side_paths(out)["csv"].open()))
+    for r in rows:
+        stab = float(r["stability"])
+        assert stab > 0
+        total = float(r["content"]) + float(r["style"]) + float(r["tv"]) + 0.5 * stab
+        assert float(r["total"]) == pytest.approx(total, rel=1e-3)
