@@ -175,7 +175,8 @@ def build_engine(onnx_path: str | os.PathLike, engine_path: str | os.PathLike, *
     from impasto.runtime.shared_weights import check_shared_weights
 
     metadata = {k: v for k, v in read_metadata(config.onnx_path).items() if k.startswith("impasto.")}
-    check_shared_weights(config.onnx_path, metadata)  # the parser reads it beside the graph (parse_from_file)
+    # the parser reads it beside the graph (parse_from_file) and the engine keeps its values: hash it
+    check_shared_weights(config.onnx_path, metadata, verify=True)
     trt = _import_tensorrt()
     from impasto.runtime.tensorrt import cuda_mem
 
@@ -376,10 +377,15 @@ def _build(trt: ModuleType, cuda_mem: ModuleType, config: BuildConfig, metadata:
     if calibrator is not None:
         calibration = {**calibrator.report, "batches": calibrator.batches_used, "reused": calibrator.cache_reused}
     from impasto.export.graph import sha256_file
+    from impasto.runtime.shared_weights import shared_weights_of
 
+    source = {"path": str(config.onnx_path.resolve()), "sha256": sha256_file(config.onnx_path)}
+    shared = shared_weights_of(config.onnx_path, metadata)
+    if shared is not None:  # checked against the file before the build (build_engine)
+        source["shared_weights"], source["shared_weights_sha256"] = shared["file"], str(shared.get("sha256", ""))
     sidecar = EngineSidecar(
         engine_file=config.engine_path.name, engine_sha256=sha256_bytes(data), engine_bytes=len(data),
-        source_onnx={"path": str(config.onnx_path.resolve()), "sha256": sha256_file(config.onnx_path)},
+        source_onnx=source,
         tensorrt_version=str(trt.__version__),
         gpu={"name": device.name, "compute_capability": device.compute_capability},
         precision=config.precision, builder_flags=tuple(flags),

@@ -14,6 +14,7 @@ Convention:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -47,11 +48,20 @@ def shared_weights_of(model_path: str | os.PathLike,
     return entry
 
 
-def check_shared_weights(model_path: str | os.PathLike, metadata: dict[str, str] | None = None) -> Path | None:
+def check_shared_weights(model_path: str | os.PathLike, metadata: dict[str, str] | None = None, *,
+                         verify: bool = False) -> Path | None:
     """The shared weights file of an ``.onnx`` graph (None for a self-contained one), checked to exist at its size.
 
+    Args:
+        model_path: the graph.
+        metadata: its metadata, when already read.
+        verify: also hash the file and compare it with the graph's recorded sha256 (for
+            what bakes the weights in, such as a TensorRT engine build; loading a session
+            checks only the size).
+
     Raises:
-        ModelError: the file is missing or has another size than the graph expects (one line).
+        ModelError: the file is missing, has another size, or (``verify``) other contents
+            than the graph expects (one line).
     """
     if Path(model_path).suffix.lower() != ".onnx":
         return None
@@ -67,4 +77,10 @@ def check_shared_weights(model_path: str | os.PathLike, metadata: dict[str, str]
     if got != want:
         raise ModelError(f"model {str(model_path)!r}: its shared weights file {str(path)!r} has {got} bytes, "
                          f"expected {want} (truncated or from another export; copy it again with the graph)")
+    if verify and isinstance(entry.get("sha256"), str):
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if digest != entry["sha256"]:
+            raise ModelError(f"model {str(model_path)!r}: its shared weights file {str(path)!r} has other contents "
+                             f"than the graph expects (sha256 {digest[:12]}..., expected {entry['sha256'][:12]}...; "
+                             "from another export? copy it again with the graph)")
     return path

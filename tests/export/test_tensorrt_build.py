@@ -344,3 +344,29 @@ def test_real_build_of_an_identity_model(model, tmp_path):
     check_engine_sha(engine, engine.read_bytes(), side)
     assert side.tensorrt_version == trt.__version__ and report["engine_bytes"] == engine.stat().st_size > 0
     assert Path(report["timing_cache"]["path"]).stat().st_size > 0
+
+
+def test_fake_trt_records_and_verifies_the_shared_weights_file(tmp_path, monkeypatch):
+    """A graph reading a shared external-data file: the build hashes it, the sidecar records it, a changed file is
+    refused."""
+    from impasto.contracts import SHARED_WEIGHTS_KEY
+
+    weights = tmp_path / "enc.bin"
+    weights.write_bytes(bytes(range(256)) * 16)
+    digest = hashlib.sha256(weights.read_bytes()).hexdigest()
+    model = write_identity_onnx(tmp_path / "ident.onnx")
+    m = onnx.load(model)
+    prop = m.metadata_props.add()
+    prop.key, prop.value = SHARED_WEIGHTS_KEY, json.dumps({"file": "enc.bin", "bytes": 4096, "sha256": digest})
+    onnx.save(m, model)
+    FT.install(monkeypatch)
+    engine = tmp_path / "ident.engine"
+    build_engine(model, engine, shapes="64x64,256x256,512x768")
+    side = read_sidecar(engine)
+    assert side.source_onnx["shared_weights"] == "enc.bin" and side.source_onnx["shared_weights_sha256"] == digest
+    before = engine.read_bytes(), sidecar_path(engine).read_bytes()
+
+    weights.write_bytes(bytes(reversed(range(256))) * 16)  # same size, other values: only the hash can tell
+    with pytest.raises(ModelError, match=r"enc\.bin.*other contents than the graph expects"):
+        build_engine(model, engine, shapes="64x64,256x256,512x768")
+    assert (engine.read_bytes(), sidecar_path(engine).read_bytes()) == before  # the earlier pair is untouched

@@ -14,7 +14,9 @@ Convention:
     Sidecar fields (``format_version`` 1), all JSON:
     ``format`` (``"impasto-engine"``), ``format_version``, ``impasto_version``,
     ``engine_file`` (the engine's file name), ``engine_sha256``, ``engine_bytes``,
-    ``source_onnx`` (``{"path", "sha256"}``), ``tensorrt_version``, ``gpu``
+    ``source_onnx`` (``{"path", "sha256"}``, plus ``"shared_weights"`` and
+    ``"shared_weights_sha256"`` for a graph whose encoder is a shared external-data file,
+    hashed at build time), ``tensorrt_version``, ``gpu``
     (``{"name", "compute_capability"}``), ``precision`` (``fp32``/``fp16``/``int8``),
     ``builder_flags`` (TensorRT ``BuilderFlag`` names set), ``profiles``
     (``[{"input", "min", "opt", "max"}]``), ``input`` / ``output`` (the ONNX model's
