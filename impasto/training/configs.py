@@ -103,7 +103,7 @@ class FeedForwardConfig:
     tv_weight: float = flag(0.1, minimum=0)
     style_size: int | None = flag(None, minimum=1, help="longest side of the style image (default 1.5 x size)")
     stability_weight: float = flag(0.0, minimum=0, help=_STABILITY)
-    stability_shift: float = flag(1.5, minimum=0, help="largest sub-pixel shift of the stability term's motion, px")
+    stability_shift: int = flag(3, minimum=0, help="largest shift of the stability term's motion, whole pixels")
     stability_noise: float = flag(0.02, minimum=1e-4, help="noise of the stability term's perturbation ([0, 1] units)")
     style_name: str | None = flag(None, help=_STYLE_NAME)
     device: str = flag("cpu", help=_DEVICE)
@@ -152,7 +152,7 @@ class BankTrainConfig:
         (1.0,), minimum=0.1, help="comma-separated scales of the style loss: each style layer's loss is the mean over "
         "the output and painting both resized by each scale (e.g. 1,0.5 also matches the painting's large structure)")
     stability_weight: float = flag(0.0, minimum=0, help=_STABILITY)
-    stability_shift: float = flag(1.5, minimum=0, help="largest sub-pixel shift of the stability term's motion, px")
+    stability_shift: int = flag(3, minimum=0, help="largest shift of the stability term's motion, whole pixels")
     stability_noise: float = flag(0.02, minimum=1e-4, help="noise of the stability term's perturbation ([0, 1] units)")
     widths: tuple[int, int] = flag((16, 48), minimum=1, help="channels at 1/2 and 1/4 resolution")
     n_residual: int = flag(3, minimum=0)
