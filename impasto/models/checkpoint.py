@@ -176,12 +176,16 @@ def _plain(obj: Any, converted: list[str]) -> Any:
 #: What a weights-only copy keeps: enough to rebuild the network (``impasto export``) and to start a new run
 #: from it (``--init``), not to ``--resume`` it.
 WEIGHTS_ONLY_KEYS = ("method", "model", "state_dict", "iteration", "train_config", "card")
+#: Kept too where a method writes them: what the network's outputs mean, which ``impasto export`` needs
+#: (a bank's style names and painting files).
+WEIGHTS_ONLY_IDENTITY_KEYS = ("style_names", "style_files")
 
 
 def weights_only_copy(src: str | os.PathLike, dst: str | os.PathLike) -> dict[str, Any]:
     """Write a copy of a training checkpoint without its optimizer and method state (e.g. discriminators).
 
-    The copy keeps :data:`WEIGHTS_ONLY_KEYS`, an empty ``optimizer`` and the card plus
+    The copy keeps :data:`WEIGHTS_ONLY_KEYS` (and :data:`WEIGHTS_ONLY_IDENTITY_KEYS` where
+    present), an empty ``optimizer`` and the card plus
     ``weights_only_copy_of`` (the source's file name and what was dropped). Its floating-point
     tensors are views into one storage per dtype (:func:`packed_state_dict`): the same values,
     one zip record instead of one per tensor (about 40 KB less for MUNIT's 158 tensors).
@@ -200,9 +204,10 @@ def weights_only_copy(src: str | os.PathLike, dst: str | os.PathLike) -> dict[st
     if missing:
         raise ModelError(f"weights-only copy: expected a training checkpoint in {str(src)!r}, got one without "
                          f"{missing}")
-    dropped = sorted(k for k in ckpt if k not in (*WEIGHTS_ONLY_KEYS, "format"))
+    keep = (*WEIGHTS_ONLY_KEYS, *(k for k in WEIGHTS_ONLY_IDENTITY_KEYS if k in ckpt))
+    dropped = sorted(k for k in ckpt if k not in (*keep, "format"))
     card = {**ckpt["card"], "weights_only_copy_of": {"checkpoint": Path(src).name, "dropped": dropped}}
-    kept = {k: ckpt[k] for k in WEIGHTS_ONLY_KEYS}
+    kept = {k: ckpt[k] for k in keep}
     kept["state_dict"] = packed_state_dict(kept["state_dict"])
     save_checkpoint(dst, {**kept, "card": card, "optimizer": {}})
     return {"output": str(dst), "dropped": dropped, "bytes": Path(dst).stat().st_size}

@@ -26,13 +26,15 @@ ROOT = Path(__file__).resolve().parents[2]
 MAX_PACKAGE_BYTES = 28_000_000
 STYLES = list(builtin_styles())
 #: Regression pins, not quality floors: the largest allowed Gram distance after / before, per
-#: style (astronaut at 384 px), each the shipped bank's (v3a) measured ratio plus ~20 %, so a
+#: style (astronaut at 384 px), each the shipped bank's (v6) measured ratio plus ~20 %, so a
 #: retrained or re-exported bank that loses a fifth of a style's effect is caught. Measured:
-#: starry_night 0.222, la_muse 0.329, wave 0.181, candy 0.604, udnie 0.208, the_scream 0.203,
-#: composition_vii 0.279, mosaic 0.498. candy is the weakest: the photo's statistics are already
-#: the closest to its painting's (1.67 before; the others 1.98-4.73).
-MAX_GRAM_RATIO = {"starry_night": 0.27, "la_muse": 0.4, "wave": 0.22, "candy": 0.7, "udnie": 0.25,
-                  "the_scream": 0.25, "composition_vii": 0.34, "mosaic": 0.58}
+#: starry_night 0.283, la_muse 0.361, wave 0.226, candy 0.628, udnie 0.224, the_scream 0.211,
+#: composition_vii 0.354, mosaic 0.496 (the bank before the stability term, v3a: 0.222, 0.329, 0.181,
+#: 0.604, 0.208, 0.203, 0.279, 0.498: finer texture, which this 384-px Gram distance rewards, but which
+#: swims in video). candy is the weakest: the photo's statistics are already the closest to its
+#: painting's (1.67 before; the others 1.98-4.73).
+MAX_GRAM_RATIO = {"starry_night": 0.34, "la_muse": 0.43, "wave": 0.27, "candy": 0.75, "udnie": 0.27,
+                  "the_scream": 0.25, "composition_vii": 0.42, "mosaic": 0.6}
 
 
 def test_builtins_ship_within_the_size_budget():
@@ -147,13 +149,17 @@ def test_more_style_weight_moves_further_from_the_content(bank, astronaut, share
 
 
 @pytest.mark.parametrize("layer", [
-    "relu1_2", "relu2_2", "relu3_3",
+    pytest.param("relu1_2", marks=pytest.mark.xfail(
+        strict=True, reason="known defect of the shipped bank (v6): α_s on relu1_2 raises relu1_2's Gram error "
+                            "(0.00559 at 0.25, 0.00624 at 2; the stability term works against the finest texture); "
+                            "see docs/style-bank.md")),
+    "relu2_2", "relu3_3",
     pytest.param("relu4_3", marks=pytest.mark.xfail(
-        strict=True, reason="known defect of the shipped bank: α_s on relu4_3 does not lower relu4_3's Gram "
-                            "error (0.4705 at 0.25, 0.4722 at 2); see docs/style-bank.md")),
+        strict=True, reason="known defect of the shipped bank: α_s on relu4_3 barely moves relu4_3's Gram error "
+                            "(v6: 0.4996 at 0.25, 0.4988 at 2, -0.16 %; v3a: 0.4705, 0.4722); see docs/style-bank.md")),
 ])
 def test_one_style_layer_weight_moves_its_own_layer(layer, bank, astronaut, shared, judge):
-    """Raising α_s of one layer (others 1) lowers that layer's Gram error."""
+    """Raising α_s of one layer (others 1) lowers that layer's Gram error measurably (by at least 1 %)."""
     import torch
 
     from impasto.models.imaging import to_tensor
@@ -175,7 +181,7 @@ def test_one_style_layer_weight_moves_its_own_layer(layer, bank, astronaut, shar
         w = [1.0] * len(layers)
         w[i] = a
         errs.append(layer_error(bank(astronaut, style="starry_night", style_layer_weights=w), layer))
-    assert errs[1] < errs[0], (layer, errs)
+    assert errs[1] < 0.99 * errs[0], (layer, errs)
 
 
 def test_half_and_half_mix_lies_between_the_two_styles(bank, astronaut, shared, judge):
@@ -191,3 +197,39 @@ def test_half_and_half_mix_lies_between_the_two_styles(bank, astronaut, shared, 
     # and in pixels: nearer to each pure style than the two are to each other
     dist = lambda x, y: np.abs(x.astype(float) - y.astype(float)).mean()  # noqa: E731
     assert dist(mix, out_a) < dist(out_a, out_b) and dist(mix, out_b) < dist(out_a, out_b)
+
+
+#: Regression pins of the bank's stability (issue 19), each the shipped bank's (v6) measured value plus ~20 %:
+#: the median over styles and two shifts of the mean |output change| (8-bit levels) after a whole-pixel shift of
+#: a held-out photo, and the plain warping error on the first 16 frames of the procedural pan clip. Measured:
+#: 7.42 and 14.07; the bank before the stability term (v3a): 17.90 and 24.24 (its texture swims).
+MAX_SHIFT_CHANGE = 9.0
+MAX_PAN_WARPING_ERROR = 17.0
+
+
+def _shift_change(bank, image: np.ndarray, style: str, dy: int, dx: int) -> float:
+    """Mean absolute 8-bit change of the stylisation's interior when the photo moves by (dy, dx) whole pixels."""
+    h, w = image.shape[:2]
+    moved = np.pad(image, ((max(dy, 0), max(-dy, 0)), (max(dx, 0), max(-dx, 0)), (0, 0)), mode="edge")
+    moved = moved[max(-dy, 0):max(-dy, 0) + h, max(-dx, 0):max(-dx, 0) + w]
+    a = bank(image, style=style).astype(float)
+    b = bank(moved, style=style).astype(float)
+    m = 16
+    return float(np.abs(b[m + dy:h - m + dy, m + dx:w - m + dx] - a[m:h - m, m:w - m]).mean())
+
+
+def test_the_texture_moves_with_the_photo(bank, astronaut):
+    """Shifts that are not multiples of the network's stride (4) must not make the texture swim."""
+    changes = [_shift_change(bank, astronaut, name, dy, dx) for name in STYLES for dy, dx in ((1, 2), (3, -1))]
+    assert np.median(changes) < MAX_SHIFT_CHANGE, changes
+
+
+def test_plain_video_flicker_stays_low():
+    """The warping error of the bank's plain per-frame output along the input's own flow (8-bit levels)."""
+    from impasto.runtime.stream.flicker import read_clip
+    from impasto.runtime.stream.temporal import sequence_warping_error
+
+    frames = read_clip(ROOT / "tests" / "data" / "video" / "pan_hills.avi", max_frames=16)
+    with Stylizer.load(DEFAULT_STYLE, backend="ort-cpu") as s:
+        outputs = [s(f) for f in frames]
+    assert sequence_warping_error(frames, outputs) < MAX_PAN_WARPING_ERROR

@@ -118,3 +118,19 @@ def test_style_scales_are_checked(tmp_path):
         BankTrainConfig(styles=("a.jpg",), data="d", style_scales=(1.0, 2.0))
     with pytest.raises(UserError, match="style_scales"):
         BankTrainConfig(styles=("a.jpg",), data="d", style_scales=(0.01,))
+
+
+def test_a_weights_only_copy_of_a_bank_still_exports_with_its_style_names(setup, tmp_path, vgg_weights):
+    from impasto.export.pipeline import export_checkpoint
+    from impasto.models.checkpoint import weights_only_copy
+    from impasto.runtime.onnx_metadata import read_onnx_metadata
+
+    data, styles = setup
+    train_bank(_cfg(data, styles, iters=1), tmp_path / "full.pt", progress=False, vgg_weights=vgg_weights)
+    report = weights_only_copy(tmp_path / "full.pt", tmp_path / "slim.pt")
+    assert "loss_ema" in report["dropped"] and "style_names" not in report["dropped"]
+    slim = load_checkpoint(tmp_path / "slim.pt")
+    assert slim["style_names"] == ["starry_night", "la_muse"] and slim["style_files"] == list(STYLES)
+    export_checkpoint(tmp_path / "slim.pt", tmp_path / "bank.onnx", method="bank")
+    meta = read_onnx_metadata(tmp_path / "bank.onnx")
+    assert '"name": "la_muse", "source": "msgnet_la_muse.jpg"' in meta["impasto.styles"]
