@@ -42,10 +42,17 @@ def server():
     first: list[str] = []
     reader = threading.Thread(target=lambda: first.append(proc.stdout.readline()), daemon=True)
     reader.start()
+    # Drain stderr all along: a full pipe (Ray's and the request log's lines over the module's tests) would block
+    # the server in a write, and then it could not even print "interrupted" when told to stop.
+    errors: list[str] = []
+    drain = threading.Thread(target=lambda: errors.extend(iter(proc.stderr.readline, "")), daemon=True)
+    drain.start()
     reader.join(timeout=150)
     if not first or "serving" not in first[0]:
         proc.kill()
-        pytest.fail(f"impasto serve did not start: {first} {proc.stderr.read()[-2000:] if proc.poll() else ''}")
+        drain.join(timeout=10)
+        pytest.fail(f"impasto serve did not start: {first} {''.join(errors)[-2000:]}")
+    proc.stderr_lines, proc.stderr_drain = errors, drain
     yield proc, f"http://127.0.0.1:{port}/"
     if proc.poll() is None:
         proc.kill()
@@ -125,6 +132,7 @@ def test_ctrl_c_stops_the_server_and_its_cluster(server):
     except subprocess.TimeoutExpired:
         proc.kill()
         pytest.fail("impasto serve did not stop on Ctrl-C")
-    assert code == 130 and "interrupted" in proc.stderr.read()
+    proc.stderr_drain.join(timeout=10)
+    assert code == 130 and "interrupted" in "".join(proc.stderr_lines)
     with pytest.raises(OSError):
         urllib.request.urlopen(url + "healthz", timeout=5)
