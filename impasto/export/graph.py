@@ -8,7 +8,6 @@ Convention:
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import os
 import sys
@@ -37,14 +36,6 @@ def one_line(exc: BaseException | str, limit: int | None = None) -> str:
 def failure(exc: BaseException) -> str:
     """``"TypeName: message"`` on one line, cut to 300 characters (for exporter failures)."""
     return f"{type(exc).__name__}: {one_line(exc, 300)}"
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 @contextlib.contextmanager

@@ -126,8 +126,8 @@ def load_shared(weights_path: str | os.PathLike, name: str = DEFAULT_NAME) -> Sh
     Raises:
         WeightsNotFoundError: the weights file is missing or not VGG16.
     """
-    from impasto.export.graph import sha256_file
     from impasto.models.vgg import load_state_dict
+    from impasto.utils.digest import sha256_file
 
     sd = load_state_dict(weights_path)
     blob = bytearray()

@@ -376,8 +376,8 @@ def _build(trt: ModuleType, cuda_mem: ModuleType, config: BuildConfig, metadata:
     calibration = None
     if calibrator is not None:
         calibration = {**calibrator.report, "batches": calibrator.batches_used, "reused": calibrator.cache_reused}
-    from impasto.export.graph import sha256_file
     from impasto.runtime.shared_weights import shared_weights_of
+    from impasto.utils.digest import sha256_file
 
     source = {"path": str(config.onnx_path.resolve()), "sha256": sha256_file(config.onnx_path)}
     shared = shared_weights_of(config.onnx_path, metadata)

@@ -66,7 +66,7 @@ def shift_images(images: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
     the edge rows and columns replicated where that falls outside.
     """
     _, _, h, w = images.shape
-    pad = int(shifts.abs().max()) if shifts.numel() else 0
+    pad = int(shifts.abs().max())
     padded = F.pad(images, (pad,) * 4, mode="replicate") if pad else images
     out = [padded[i:i + 1, :, pad - int(dy):pad - int(dy) + h, pad - int(dx):pad - int(dx) + w]
            for i, (dy, dx) in enumerate(shifts.tolist())]

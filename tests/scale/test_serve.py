@@ -42,8 +42,8 @@ def server():
     first: list[str] = []
     reader = threading.Thread(target=lambda: first.append(proc.stdout.readline()), daemon=True)
     reader.start()
-    # Drain stderr all along: a full pipe (Ray's and the request log's lines over the module's tests) would block
-    # the server in a write, and then it could not even print "interrupted" when told to stop.
+    # Drain stderr all along, so the server can never block writing to a full pipe (it would then not even print
+    # "interrupted" when told to stop); the module's tests write only a few hundred bytes today.
     errors: list[str] = []
     drain = threading.Thread(target=lambda: errors.extend(iter(proc.stderr.readline, "")), daemon=True)
     drain.start()

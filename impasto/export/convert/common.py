@@ -15,7 +15,7 @@ from typing import Any
 
 from impasto import __version__
 from impasto.errors import ModelError
-from impasto.export.graph import sha256_file as sha256_of  # one digest helper for export and convert
+from impasto.utils.digest import sha256_file as sha256_of  # one digest helper for export, convert and runtime
 
 #: Parity sizes of every conversion: three, one odd (the issue's gate).
 PARITY_SIZES: tuple[tuple[int, int], ...] = ((128, 128), (131, 97), (192, 256))

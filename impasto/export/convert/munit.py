@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from impasto.errors import ModelError
 from impasto.export.convert.common import ATOL, PARITY_SIZES, check_keys, source_card
-from impasto.export.graph import sha256_file
+from impasto.utils.digest import sha256_file
 
 if TYPE_CHECKING:
     from impasto.models.munit import MUNIT, MUNITConfig

@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from impasto.contracts import BANK
-from impasto.export.graph import sha256_file
 from impasto.export.parity import PARITY_SEED, random_images
 from impasto.export.pipeline import RANDOM_IMAGES, ExportPlan
+from impasto.utils.digest import sha256_file
 
 if TYPE_CHECKING:
     import torch

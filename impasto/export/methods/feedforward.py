@@ -16,8 +16,8 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from impasto.contracts import STYLIZE
-from impasto.export.graph import sha256_file
 from impasto.export.pipeline import ExportPlan, style_name_of
+from impasto.utils.digest import sha256_file
 
 if TYPE_CHECKING:
     from torch import nn

@@ -32,9 +32,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from impasto.contracts import DERIVED_DIMS, MULTISCALE, MULTISCALE_METADATA_KEY
-from impasto.export.graph import sha256_file
 from impasto.export.parity import compare, torch_outputs
 from impasto.export.pipeline import ExportPlan, style_name_of
+from impasto.utils.digest import sha256_file
 
 if TYPE_CHECKING:
     from torch import nn

@@ -31,9 +31,9 @@ import numpy as np
 
 from impasto.contracts import MUNIT_DIRECTIONS, TRANSLATE, munit_graph_path
 from impasto.errors import ModelError, UserError
-from impasto.export.graph import sha256_file
 from impasto.export.parity import PARITY_SEED, smooth_image
 from impasto.export.pipeline import ExportPlan, check_options, export_plan
+from impasto.utils.digest import sha256_file
 
 if TYPE_CHECKING:
     import torch

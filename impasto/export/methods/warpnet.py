@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from impasto.contracts import WARP
-from impasto.export.graph import sha256_file
 from impasto.export.parity import PARITY_SEED, smooth_image
 from impasto.export.pipeline import ExportPlan
+from impasto.utils.digest import sha256_file
 
 if TYPE_CHECKING:
     import torch

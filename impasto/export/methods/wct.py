@@ -29,9 +29,10 @@ import numpy as np
 
 from impasto.contracts import PHOTOWCT, WCT
 from impasto.errors import ModelError, UserError
-from impasto.export.graph import one_line, sha256_file
+from impasto.export.graph import one_line
 from impasto.export.parity import PARITY_SEED, smooth_image
 from impasto.export.pipeline import ExportPlan, check_options, export_plan
+from impasto.utils.digest import sha256_file
 
 if TYPE_CHECKING:
     import torch
