@@ -9,7 +9,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from impasto.cli.common import CliError, add_backend_args, add_memory_args, emit_json, image_side, unit_float
+from impasto.cli.common import (
+    CliError,
+    add_backend_args,
+    add_memory_args,
+    emit_json,
+    image_side,
+    positive_int,
+    unit_float,
+)
 from impasto.utils.progress import Progress
 
 _NO_FFMPEG_HINT = "install ffmpeg or `pip install imageio-ffmpeg` to keep the audio"
@@ -34,8 +42,39 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "(0 = off, default; try 0.5-0.8)")
     p.add_argument("--max-size", type=image_side, metavar="N",
                    help="downscale so the longest side is at most N pixels")
+    p.add_argument("--workers", type=positive_int, metavar="N",
+                   help="frames stylised at the same time, one ONNX Runtime thread each (default: one per CPU core, "
+                        f"at most {MAX_AUTO_WORKERS}, on the ort-cpu backend; 1 elsewhere and with --style-image)")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout (no progress bar)")
     p.set_defaults(func=run_video)
+
+
+#: ``--workers`` default's ceiling: beyond it the frames in flight cost memory for little speed.
+MAX_AUTO_WORKERS = 4
+_GPU_BACKENDS = ("ort-cuda", "ort-trt", "tensorrt")
+
+
+def cpu_cores() -> int:
+    """CPU cores this process may run on."""
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def planned_workers(args: argparse.Namespace) -> int:
+    """``--workers``, or its default before a model is opened (see the flag's help)."""
+    if args.workers is not None:
+        if args.workers > 1 and (args.style_image is not None or args.backend in _GPU_BACKENDS):
+            raise CliError(f"--workers {args.workers}: expected 1 with "
+                           f"{'--style-image' if args.style_image is not None else '--backend ' + args.backend} "
+                           "(only ONNX Runtime CPU sessions run frames side by side)")
+        return args.workers
+    if args.style_image is not None or args.backend in _GPU_BACKENDS:
+        return 1
+    return max(1, min(cpu_cores(), MAX_AUTO_WORKERS))
 
 
 def default_output(src: str, style: str) -> str:
@@ -46,14 +85,13 @@ def default_output(src: str, style: str) -> str:
     return str(p.with_name(f"{p.stem}_{style}{suffix}"))
 
 
-def open_style_model(args: argparse.Namespace):
+def open_style_model(args: argparse.Namespace, *, threads: int = 0):
     """The style model of ``video`` / ``webcam``: a painting with the MicroAST graph (``--style-image``), else a
-    style model (``--model`` / ``--style``)."""
-    from impasto.runtime.pipelines.arbitrary import PaintingStylizer
-    from impasto.runtime.pipelines.stylizer import Stylizer
-
+    style model (``--model`` / ``--style``) with ``threads`` intra-op threads (0: ONNX Runtime's default)."""
     if args.style_image is None:
-        return Stylizer.load(args.model or args.style, backend=args.backend, fp16=args.fp16,
+        from impasto.runtime.pipelines.stylizer import Stylizer
+
+        return Stylizer.load(args.model or args.style, backend=args.backend, fp16=args.fp16, threads=threads,
                              max_memory=getattr(args, "max_memory", None), tile=getattr(args, "tile", None))
     if args.style:
         raise CliError("--style-image takes the style from a painting; --style names a built-in model: choose one")
@@ -61,6 +99,8 @@ def open_style_model(args: argparse.Namespace):
         raise CliError("--fp16 applies to style models on the ort-trt backend, not to --style-image")
     if getattr(args, "tile", None) is not None:
         raise CliError("--tile applies to style models with a stats form, not to --style-image")
+    from impasto.runtime.pipelines.arbitrary import PaintingStylizer
+
     painting = PaintingStylizer.load(args.style_image, model=args.model, backend=args.backend)
     painting.model.set_memory_budget(getattr(args, "max_memory", None))
     return painting
@@ -73,8 +113,7 @@ def run_video(args: argparse.Namespace) -> int:
     probe_video(args.input)  # fail on a bad input before loading a model
     if args.output:
         check_output_path(args.input, args.output)
-    options = VideoOptions(strength=args.strength, preserve_colors=args.preserve_color, stabilize=args.stabilize,
-                           max_size=args.max_size)
+    workers = planned_workers(args)
     bar: Progress | None = None
 
     def progress(done: int, expected: int) -> None:
@@ -83,7 +122,14 @@ def run_video(args: argparse.Namespace) -> int:
             bar = Progress(expected, "video", enabled=not args.json)
         bar.update(1)
 
-    with open_style_model(args) as stylizer:
+    with open_style_model(args, threads=1 if workers > 1 else 0) as stylizer:
+        if workers > 1 and not getattr(stylizer, "supports_concurrent_calls", False):
+            if args.workers is not None:
+                raise CliError(f"--workers {workers}: expected 1 on the {stylizer.selection.chosen} backend "
+                               "(only ONNX Runtime CPU sessions run frames side by side)")
+            workers = 1  # auto chose a GPU backend: one frame at a time
+        options = VideoOptions(strength=args.strength, preserve_colors=args.preserve_color,
+                               stabilize=args.stabilize, max_size=args.max_size, workers=workers)
         output = args.output or default_output(args.input, stylizer.name)
         try:
             report = stylize_video(args.input, output, stylizer, options, on_frame=progress)

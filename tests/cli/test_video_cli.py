@@ -119,6 +119,39 @@ def test_bad_flags_exit_2(clip, capfd):
     assert exc.value.code == 2 and "expected a number in [0, 1]" in one_error_line(capfd)
 
 
+def test_workers_default_to_the_cores_and_give_the_same_video(tiny_model, clip, tmp_path, capfd):
+    from impasto.cli.video import MAX_AUTO_WORKERS, cpu_cores
+
+    reports, frames = {}, {}
+    for workers in (None, 1, 2):
+        out = tmp_path / f"w{workers}.avi"
+        flags = [] if workers is None else ["--workers", str(workers)]
+        assert main(["video", str(clip), "-o", str(out), "--model", str(tiny_model), "--backend", "ort-cpu",
+                     "--stabilize", "0.5", "--json", *flags]) == 0
+        reports[workers] = json.loads(capfd.readouterr().out)
+        with VideoReader(out) as r:
+            frames[workers] = list(r)
+    assert reports[None]["workers"] == max(1, min(cpu_cores(), MAX_AUTO_WORKERS))
+    assert (reports[1]["workers"], reports[2]["workers"]) == (1, 2)
+    assert len(frames[2]) == 12
+    for a, b in zip(frames[1], frames[2], strict=True):
+        assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("flags, expected", [
+    (["--workers", "2", "--backend", "ort-cuda"], "--workers 2: expected 1 with --backend ort-cuda"),
+    (["--workers", "3", "--style-image", "painting.png"], "--workers 3: expected 1 with --style-image"),
+])
+def test_workers_where_frames_cannot_run_side_by_side_exit_2(clip, tmp_path, capfd, flags, expected):
+    capfd.readouterr()
+    assert main(["video", str(clip), "-o", str(tmp_path / "o.mp4"), *flags]) == 2
+    assert expected in one_error_line(capfd)
+    assert not (tmp_path / "o.mp4").exists()
+    with pytest.raises(SystemExit) as exc:
+        main(["video", str(clip), "--workers", "0"])
+    assert exc.value.code == 2 and "expected a positive integer" in one_error_line(capfd)
+
+
 @pytest.fixture(scope="module")
 def mountain(shared, tmp_path_factory) -> tuple[Path, list[np.ndarray]]:
     """Ten consecutive real frames (camera motion), 192x82, written losslessly as PNG frames in an .avi (MJPEG)."""

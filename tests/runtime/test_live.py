@@ -1,4 +1,5 @@
-"""``StreamPipeline``: no drops for files, newest-frame-wins for live sources, clean ends, keys, a soak run."""
+"""``StreamPipeline``: no drops for files, newest-frame-wins for live sources, clean ends, keys, workers side by
+side (in order, stabilised in order), a soak run."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from impasto.errors import StreamError, UserError
 from impasto.runtime.io.video import VideoReader, write_video
 from impasto.runtime.stream.live import StreamConfig, StreamPipeline, handle_key
+from impasto.runtime.stream.video import VideoOptions, stylize_video
 
 
 def pattern(n: int, w: int = 32, h: int = 24) -> list[np.ndarray]:
@@ -235,6 +237,141 @@ def test_a_pipeline_runs_once():
     pipeline.run()
     with pytest.raises(RuntimeError, match="runs once"):
         pipeline.run()
+
+
+# ----------------------------------------------------------------- workers
+class ConcurrentFake(FakeStylizer):
+    """A FakeStylizer that may be called from several threads and records how many calls overlapped."""
+
+    supports_concurrent_calls = True
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._lock = threading.Lock()
+        self.active = self.max_active = 0
+
+    def __call__(self, image, *, strength=1.0, preserve_colors=False):
+        with self._lock:
+            self.active += 1
+            self.max_active = max(self.max_active, self.active)
+        try:
+            return super().__call__(image, strength=strength, preserve_colors=preserve_colors)
+        finally:
+            with self._lock:
+                self.active -= 1
+
+
+class TaggedSource(FakeSource):
+    """Frames whose top-left pixel holds their index, so an out-of-order delivery shows."""
+
+    def read(self):
+        frame = super().read()
+        if frame is None:
+            return None
+        frame = frame.copy()
+        frame[0, 0] = self.read_count - 1
+        return frame
+
+
+def run(workers: int, *, n: int = 24, stabilize: float = 0.0, delay: float = 0.0):
+    stylizer = ConcurrentFake(delay=delay)
+    delivered = []
+    pipeline = StreamPipeline(TaggedSource(n, live=False), stylizer, StreamConfig(workers=workers, stabilize=stabilize))
+    summary = pipeline.run(on_frame=delivered.append)
+    return summary, delivered, stylizer
+
+
+def test_workers_overlap_and_frames_come_out_in_order():
+    summary, delivered, stylizer = run(3, delay=0.02)
+    assert stylizer.max_active >= 2  # the calls really ran side by side ...
+    assert stylizer.max_active <= 3  # ... never more than the workers asked for
+    assert [f.index for f in delivered] == list(range(24))
+    for f in delivered:
+        assert f.content[0, 0, 0] == f.index  # each result belongs to its own frame
+        assert np.array_equal(f.image, 255 - f.content)
+    assert (summary.frames_in, summary.frames_out, summary.frames_dropped) == (24, 24, 0)
+    assert no_pipeline_threads()
+
+
+def test_stabilised_output_is_the_same_with_one_worker_or_three():
+    _, one, _ = run(1, stabilize=0.6)
+    _, three, _ = run(3, stabilize=0.6, delay=0.003)
+    assert len(one) == len(three) == 24
+    for a, b in zip(one, three):
+        assert np.array_equal(a.image, b.image)
+    assert any(not np.array_equal(f.image, 255 - f.content) for f in three[1:])  # stabilisation did change frames
+
+
+def test_a_failing_call_ends_the_stream_and_every_frame_is_accounted_for():
+    stylizer = ConcurrentFake(delay=0.005, fail_at=6)
+    delivered = []
+    source = FakeSource(40, live=False)
+    pipeline = StreamPipeline(source, stylizer, StreamConfig(workers=2))
+    summary = pipeline.run(on_frame=delivered.append)
+    assert summary.error == "RuntimeError: out of memory (fake)" and summary.reason.startswith("stylizer failed")
+    assert [f.index for f in delivered] == list(range(len(delivered))) and len(delivered) <= 5
+    assert summary.frames_in == summary.frames_out + summary.frames_dropped
+    assert source.closed and no_pipeline_threads()
+
+
+def test_an_interrupt_with_frames_in_flight_stops_and_joins():
+    source = FakeSource(500, live=False)
+    pipeline = StreamPipeline(source, ConcurrentFake(delay=0.002), StreamConfig(workers=2))
+
+    def on_frame(frame):
+        if frame.index == 5:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.run(on_frame=on_frame)
+    summary = pipeline.summary
+    assert summary.reason == "interrupted" and summary.frames_out == 6
+    assert summary.frames_in == summary.frames_out + summary.frames_dropped
+    assert source.closed and no_pipeline_threads()
+
+
+def test_workers_are_refused_where_frames_may_be_dropped_or_calls_cannot_overlap():
+    with pytest.raises(UserError, match="workers: expected a positive integer, got 0"):
+        StreamConfig(workers=0)
+    with pytest.raises(UserError, match="workers: expected 1 for a live stream"):
+        StreamPipeline(FakeSource(5, live=True), ConcurrentFake(), StreamConfig(workers=2))
+    with pytest.raises(UserError, match="its calls cannot overlap"):
+        StreamPipeline(FakeSource(5, live=False), FakeStylizer(), StreamConfig(workers=2))
+    with pytest.raises(UserError, match="switched by loading other models"):
+        StreamPipeline(FakeSource(5, live=False), ConcurrentFake(), StreamConfig(workers=2), styles=["a"],
+                       load_style=lambda name: ConcurrentFake(name=name))
+    with pytest.raises(UserError, match="workers: expected a positive integer"):
+        VideoOptions(workers=0)
+
+
+def test_a_cpu_session_takes_overlapping_calls_and_a_video_is_the_same_with_two_workers(tiny_model, tmp_path):
+    from impasto.runtime import Stylizer
+
+    rng = np.random.default_rng(1)
+    tex = (rng.random((48, 64 + 20, 3)) * 255).astype(np.uint8)
+    write_video(tmp_path / "in.avi", [tex[:, i:i + 64] for i in range(10)], fps=10)
+    with Stylizer.load(str(tiny_model), backend="ort-cpu", threads=1) as stylizer:
+        assert stylizer.supports_concurrent_calls
+        one = stylize_video(tmp_path / "in.avi", tmp_path / "one.avi", stylizer, VideoOptions(stabilize=0.5),
+                            ffmpeg=None)
+        two = stylize_video(tmp_path / "in.avi", tmp_path / "two.avi", stylizer,
+                            VideoOptions(stabilize=0.5, workers=2), ffmpeg=None)
+    assert (one.workers, two.workers, two.frames) == (1, 2, 10)
+    with VideoReader(tmp_path / "one.avi") as a, VideoReader(tmp_path / "two.avi") as b:
+        for x, y in zip(list(a), list(b), strict=True):
+            assert np.array_equal(x, y)
+
+
+def test_a_frame_size_that_runs_tiled_runs_one_frame_at_a_time(tmp_path):
+    from impasto.runtime import Stylizer
+
+    write_video(tmp_path / "in.avi", pattern(3, 200, 160), fps=10)
+    with Stylizer.load("starry_night", backend="ort-cpu", threads=1, tile=136) as stylizer:  # the bank has a stats form
+        assert stylizer.memory_plan(160, 200).mode == "tiled"
+        report = stylize_video(tmp_path / "in.avi", tmp_path / "out.avi", stylizer, VideoOptions(workers=2),
+                               ffmpeg=None)
+    assert report.workers == 1 and report.frames == 3
+    assert report.notes[-1] == "200x160 frames run tiled: one frame at a time instead of 2"
 
 
 def _rss_kb() -> int:

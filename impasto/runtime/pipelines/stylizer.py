@@ -140,6 +140,16 @@ class Stylizer(Pipeline):
                              style_layer_weights=style_layer_weights, content_layer_weights=content_layer_weights,
                              scale=scale, max_memory=max_memory, tile=tile)
 
+    @property
+    def supports_concurrent_calls(self) -> bool:
+        """Whether calls may overlap from several threads (``StreamConfig.workers``).
+
+        True for an ONNX Runtime CPU session: its ``run`` is thread-safe and no device
+        buffers are reused across runs. Open it with ``threads=1`` per concurrent caller;
+        every caller then computes on its own thread. GPU backends reuse bound buffers.
+        """
+        return self.selection.chosen == "ort-cpu" and not getattr(self.backend, "io_binding", True)
+
     def _check_graph(self) -> None:
         ins, outs = self.backend.inputs, self.backend.outputs
         where = self.where

