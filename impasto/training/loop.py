@@ -270,7 +270,7 @@ def _start(method: Method, out: Path, device: torch.device, resume: bool, init: 
     if out.exists():
         _resume(run, resume)
     elif init is not None:
-        run.init_from = init_from_checkpoint(init, spec.method, method.model_config.to_dict(), run.stored)
+        run.init_from = init_from_checkpoint(init, spec.method, method.model_config, run.stored)
     return run
 
 
@@ -403,14 +403,15 @@ def check_resume_settings(out: str | os.PathLike, cfg: Any, old: dict[str, Any] 
                         + ", ".join(f"{k}={old.get(k)!r} (now {now[k]!r})" for k in mismatched))
 
 
-def init_from_checkpoint(path: str | os.PathLike, method: str, config: dict[str, Any],
-                         module: nn.Module) -> dict[str, Any]:
+def init_from_checkpoint(path: str | os.PathLike, method: str, config: Any, module: nn.Module) -> dict[str, Any]:
     """Load another run's weights into ``module`` for ``--init``; return the card's ``init_from``.
 
     Args:
         path: the checkpoint to start from.
         method: the ``method`` it must have.
-        config: the model configuration it must have (``model_config.to_dict()`` of the new run).
+        config: the new run's model configuration (a frozen dataclass with ``to_dict()``). A
+            field the checkpoint's configuration lacks (written before the field existed)
+            counts as the field's default, as when the checkpoint is exported.
         module: receives the checkpoint's ``state_dict`` (the spec's ``stored`` part).
 
     Raises:
@@ -418,8 +419,12 @@ def init_from_checkpoint(path: str | os.PathLike, method: str, config: dict[str,
     """
     src = load_checkpoint(path)
     got = (src.get("model") or {}).get("config")
-    if src.get("method") != method or got != config:
-        raise UserError(f"--init: expected a {method} checkpoint with this model configuration ({config}), got a "
+    want = config.to_dict()
+    if isinstance(got, dict) and dataclasses.is_dataclass(config):
+        defaults = {f.name: f.default for f in dataclasses.fields(config) if f.default is not dataclasses.MISSING}
+        got = {**{k: v for k, v in defaults.items() if k not in got}, **got}
+    if src.get("method") != method or got != want:
+        raise UserError(f"--init: expected a {method} checkpoint with this model configuration ({want}), got a "
                         f"{src.get('method')} checkpoint with {got!r}")
     module.load_state_dict(src["state_dict"])
     card = src["card"]

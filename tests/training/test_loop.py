@@ -191,22 +191,34 @@ def test_loss_log_keeps_rows_up_to_the_resumed_iteration(tmp_path):
     assert path.read_text().split() == ["iteration,loss", "1,0.5", "2,0.4", "3,0.25"]
 
 
+@dataclass(frozen=True)
+class _ModelCfg:
+    n: int
+    extra: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
 def test_init_from_checkpoint_loads_weights_and_refuses_another_model(tmp_path):
     src = torch.nn.Linear(3, 2)
     card = {"seconds": 1.5, "command": "impasto train bank", "init_from": {"x": 1}}
     save_checkpoint(tmp_path / "a.pt", {"method": "bank", "model": {"config": {"n": 2}}, "state_dict": src.state_dict(),
                                         "iteration": 7, "train_config": {"lr": 1e-3}, "card": card})
     dst = torch.nn.Linear(3, 2)
-    card = init_from_checkpoint(tmp_path / "a.pt", "bank", {"n": 2}, dst)
+    card = init_from_checkpoint(tmp_path / "a.pt", "bank", _ModelCfg(2), dst)  # `extra` is newer than the file: default
     assert torch.equal(dst.weight, src.weight)
     assert card == {"checkpoint": "a.pt", "iterations": 7, "train_config": {"lr": 1e-3}, "seconds": 1.5,
                     "command": "impasto train bank", "init_from": {"x": 1}}
     with pytest.raises(UserError, match=r"--init: expected a warpnet checkpoint with this model configuration "
-                                        r"\(\{'n': 2\}\), got a bank checkpoint"):
-        init_from_checkpoint(tmp_path / "a.pt", "warpnet", {"n": 2}, dst)
-    with pytest.raises(UserError, match=r"with this model configuration \(\{'n': 3\}\), got a bank checkpoint "
-                                        r"with \{'n': 2\}"):
-        init_from_checkpoint(tmp_path / "a.pt", "bank", {"n": 3}, dst)
+                                        r"\(\{'n': 2, 'extra': 0\}\), got a bank checkpoint"):
+        init_from_checkpoint(tmp_path / "a.pt", "warpnet", _ModelCfg(2), dst)
+    with pytest.raises(UserError, match=r"with this model configuration \(\{'n': 3, 'extra': 0\}\), got a bank "
+                                        r"checkpoint with \{'extra': 0, 'n': 2\}"):
+        init_from_checkpoint(tmp_path / "a.pt", "bank", _ModelCfg(3), dst)
+    with pytest.raises(UserError, match=r"\(\{'n': 2, 'extra': 1\}\), got a bank checkpoint with "
+                                        r"\{'extra': 0, 'n': 2\}"):  # a missing field is its default, not a wildcard
+        init_from_checkpoint(tmp_path / "a.pt", "bank", _ModelCfg(2, extra=1), dst)
 
 
 def test_side_paths_name_the_files_next_to_the_checkpoint(tmp_path):
