@@ -53,6 +53,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     v.add_argument("--peer-smooth", metavar="LIST", help="the peer's --smooth values (default 0,0.5)")
     v.add_argument("--peer-style", metavar="STYLE", help="the peer's --style (default: its own default)")
     v.add_argument("--max-size", type=image_side, metavar="N", help="longest side both tools run at (default 480)")
+    v.add_argument("--repeat", type=positive_int, metavar="N",
+                   help="run every command N times, round-robin, and count the median wall time (default 1)")
     v.add_argument("--out", type=Path, metavar="DIR",
                    help="new or empty folder for the outputs and strips (default eval_video_CLIPNAME)")
     p.add_argument("--max-images", type=positive_int, help="use the first N content photos (sorted by name)")
@@ -132,7 +134,7 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-_VIDEO_ONLY = ("stabilize", "peer", "peer_smooth", "peer_style", "max_size", "out")
+_VIDEO_ONLY = ("stabilize", "peer", "peer_smooth", "peer_style", "max_size", "out", "repeat")
 
 
 def run_eval(args: argparse.Namespace) -> int:
@@ -166,10 +168,10 @@ def run_video_bench(args: argparse.Namespace) -> int:
         peer=vb.find_peer(args.peer),
         peer_smooth=vb.parse_settings(args.peer_smooth or "0,0.5", "--peer-smooth", high=0.95),
         style=style, model=model, peer_style=args.peer_style, max_size=args.max_size or 480,
-        max_frames=args.video_frames, backend=args.backend)
+        max_frames=args.video_frames, backend=args.backend, repeat=args.repeat or 1)
     if args.fp16:
         raise CliError("--fp16: the video benchmark runs impasto video on ONNX graphs")
-    steps = len(cfg.stabilize) + (len(cfg.peer_smooth) if cfg.peer else 0)
+    steps = (len(cfg.stabilize) + (len(cfg.peer_smooth) if cfg.peer else 0)) * cfg.repeat
     bar = Progress(steps, "eval --video", enabled=not args.json)
     try:
         report = vb.run_bench(cfg, on_step=lambda label: bar.update(1))

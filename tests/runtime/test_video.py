@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from impasto.errors import VideoError
+from impasto.errors import UserError, VideoError
 from impasto.runtime.io.video import VideoReader, write_video
 from impasto.runtime.stream.video import VideoOptions, stylize_video
 
@@ -119,3 +119,17 @@ def test_audio_is_reported_when_it_cannot_be_kept(tmp_path):
     with_audio = Path(__file__).resolve().parents[1] / "data" / "tone_32x24_10fps.mp4"
     report = stylize_video(with_audio, tmp_path / "out.mp4", InvertStylizer(), ffmpeg=None)
     assert report.audio == "dropped: no ffmpeg found" and report.frames == 10
+
+
+def test_an_opened_reader_is_used_once_and_a_wrong_one_is_refused(tmp_path):
+    src, other = clip(tmp_path / "in.avi"), clip(tmp_path / "other.avi", n=3)
+    reader = VideoReader(src)
+    report = stylize_video(src, tmp_path / "out.avi", InvertStylizer(), ffmpeg=None, reader=reader)
+    assert report.frames == 15 and reader._cap is None  # read to the end and closed
+    for bad, why in ((VideoReader(other), "opened and not yet read from, got"), (VideoReader(src), "after 1 frames")):
+        if why.startswith("after"):
+            bad.read()
+        with pytest.raises(UserError, match=why):
+            stylize_video(src, tmp_path / "bad.avi", InvertStylizer(), ffmpeg=None, reader=bad)
+        assert bad._cap is None  # closed even when refused
+    assert not (tmp_path / "bad.avi").exists()

@@ -45,7 +45,6 @@ from impasto.errors import UserError
 from impasto.runtime.io.video import resize_frame
 from impasto.runtime.pipelines.postprocess import unit_number
 from impasto.runtime.stream.channel import FrameChannel
-from impasto.runtime.stream.flicker import WarpingErrorMeter
 from impasto.runtime.stream.temporal import StabilizerConfig, TemporalStabilizer
 
 log = logging.getLogger("impasto.runtime")
@@ -227,7 +226,11 @@ class StreamPipeline:
         self._results: FrameChannel[StylisedFrame] = FrameChannel(cap, drop_stale=self.drop_frames)
         self._stabilizer = TemporalStabilizer(StabilizerConfig(weight=self.config.stabilize))
         self.stabilize = self.config.stabilize
-        self._meter = WarpingErrorMeter(every=self.config.flicker_every) if self.config.measure_flicker else None
+        self._meter = None
+        if self.config.measure_flicker:
+            from impasto.runtime.stream.flicker import WarpingErrorMeter
+
+            self._meter = WarpingErrorMeter(every=self.config.flicker_every)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._reason = ""
