@@ -11,9 +11,14 @@ licence (see ``tests/data/video/README.md``):
 
 Usage:
     python tools/make_test_clips.py [--out tests/data/video] [--check]
+    python tools/make_test_clips.py --frames 240 --size 640x360 --out /tmp/long   # benchmark variants
 
 ``--check`` renders the clips and compares them with the files in ``--out`` instead of
 writing (exit 1 if a file is missing or its frames differ by more than JPEG noise).
+``--frames`` and ``--size`` render longer or larger variants of the same scenes (the
+pan moves the same 2 px per frame; the zoom spreads x1.0-x1.3 over all frames), e.g. a
+clip as long as the 240-frame 640x360 one issue 19 was measured on; they are for
+benchmarks, not for ``tests/data``.
 
 Convention:
     Frames are ``HxWx3`` uint8 RGB, 320x180, 48 per clip, written as Motion JPEG ``.avi``
@@ -133,7 +138,25 @@ def zoom_frames(n: int = FRAMES, size: tuple[int, int] = SIZE) -> list[np.ndarra
 
 
 #: Clip name -> renderer; each file is ``NAME.avi``.
-CLIPS: dict[str, Callable[[], list[np.ndarray]]] = {"pan_hills": pan_frames, "zoom_blocks": zoom_frames}
+CLIPS: dict[str, Callable[..., list[np.ndarray]]] = {"pan_hills": pan_frames, "zoom_blocks": zoom_frames}
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``"640x360"`` -> ``(640, 360)``: even sides of at least 64 px (the codecs need even sizes)."""
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT like 640x360, got {text!r}") from None
+    if min(w, h) < 64 or w % 2 or h % 2:
+        raise argparse.ArgumentTypeError(f"expected even sides of at least 64 px, got {text!r}")
+    return w, h
+
+
+def frame_count(text: str) -> int:
+    n = int(text) if text.isdigit() else 0
+    if n < 2:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 2, got {text!r}")
+    return n
 
 
 def check(out: Path) -> list[str]:
@@ -160,15 +183,23 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, default=ROOT / "tests" / "data" / "video", help="folder for the clips")
     ap.add_argument("--check", action="store_true", help="compare with the files in --out instead of writing")
+    ap.add_argument("--frames", type=frame_count, default=FRAMES, help=f"frames per clip (default {FRAMES})")
+    ap.add_argument("--size", type=parse_size, default=SIZE, metavar="WxH",
+                    help=f"frame size (default {SIZE[0]}x{SIZE[1]})")
     args = ap.parse_args(argv)
+    variant = (args.frames, args.size) != (FRAMES, SIZE)
+    if variant and args.out.resolve() == (ROOT / "tests" / "data" / "video").resolve():
+        ap.error("--frames/--size render benchmark variants: give another --out than tests/data/video")
     if args.check:
+        if variant:
+            ap.error("--check compares the test clips: not with --frames or --size")
         problems = check(args.out)
         print("\n".join(problems) or "clips match their generator")
         return 1 if problems else 0
     args.out.mkdir(parents=True, exist_ok=True)
     for name, render in CLIPS.items():
         path = args.out / f"{name}.avi"
-        write_video(path, render(), fps=FPS)
+        write_video(path, render(args.frames, args.size), fps=FPS)
         print(f"wrote {path} ({path.stat().st_size / 1024:.0f} KiB)")
     return 0
 

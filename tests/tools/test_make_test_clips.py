@@ -44,3 +44,22 @@ def test_check_reports_a_clip_that_differs(tmp_path):
     write_video(tmp_path / "pan_hills.avi", frames, fps=clips.FPS)  # the wrong clip under the name
     problems = clips.check(tmp_path)
     assert len(problems) == 2 and "differs from the rendered frames" in problems[0] and "missing" in problems[1]
+
+
+def test_benchmark_variants_are_longer_or_larger_and_never_replace_the_test_clips(tmp_path, capsys):
+    from impasto.runtime.io.video import VideoReader
+
+    assert clips.main(["--out", str(tmp_path), "--frames", "6", "--size", "128x72"]) == 0
+    for name in clips.CLIPS:
+        with VideoReader(tmp_path / f"{name}.avi") as reader:
+            frames = list(reader)
+        assert len(frames) == 6 and frames[0].shape == (72, 128, 3)
+    pan = clips.pan_frames(6, (128, 72))
+    assert np.abs(pan[1][:20, :-2].astype(int) - pan[0][:20, 2:]).mean() < 1.0  # the sky pans 2 px per frame
+    assert np.abs(pan[1][:20, :-1].astype(int) - pan[0][:20, 1:]).mean() > 1.0  # (not 1 px)
+    for argv, message in ((["--frames", "1"], "expected an integer >= 2"), (["--size", "641x360"], "even sides"),
+                          (["--frames", "240"], "give another --out than tests/data/video"),
+                          (["--out", str(tmp_path), "--check", "--frames", "240"], "not with --frames")):
+        with pytest.raises(SystemExit):
+            clips.main(argv)
+        assert message in capsys.readouterr().err
