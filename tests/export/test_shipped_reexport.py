@@ -30,15 +30,20 @@ def test_the_bank_checkpoint_loads_safely_and_matches_the_shipped_styles():
     assert all(f'"{n}"' in styles for n in ckpt["style_names"])
 
 
-def test_the_bank_candidate_checkpoint_continues_the_shipped_one():
-    """checkpoints/bank_v7_candidate.pt (not shipped): weights only, trained on from bank.pt's run, runs."""
+def test_the_bank_checkpoint_records_its_whole_training_chain_and_runs():
+    """Every run the shipped bank descends from is in its card (``init_from``, nested), back to the first one."""
     import torch
 
     from impasto.models.registry import build_from_checkpoint
 
-    ckpt = load_checkpoint(ROOT / "checkpoints" / "bank_v7_candidate.pt")  # weights_only=True
-    assert ckpt["optimizer"] == {} and ckpt["style_names"] == load_checkpoint(BANK_CKPT)["style_names"]
-    assert "--stability-weight 0.5" in ckpt["card"]["command"] and "v6.pt" in ckpt["card"]["init_from"]["checkpoint"]
+    ckpt = load_checkpoint(BANK_CKPT)  # weights_only=True
+    assert "--stability-weight" in ckpt["card"]["command"] and ckpt["optimizer"] == {}
+    links, card = [], ckpt["card"]
+    while card is not None:
+        assert card["command"].startswith("impasto train bank ") and card["seconds"] > 0, card.get("checkpoint")
+        links.append(card)
+        card = card.get("init_from")
+    assert len(links) >= 5 and "--init" not in links[-1]["command"]  # the first run started from scratch
     net = build_from_checkpoint(ckpt, method="bank")
     y = net(torch.rand(1, 3, 37, 41), torch.eye(8)[0], torch.ones(1), torch.ones(4))
     assert y.shape == (1, 3, 37, 41) and torch.isfinite(y).all()
