@@ -38,6 +38,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from impasto.cli.webcam import frame_size  # noqa: E402
 from impasto.runtime.io.video import VideoReader, write_video  # noqa: E402
 
 SIZE = (320, 180)  # (width, height)
@@ -142,11 +143,9 @@ CLIPS: dict[str, Callable[..., list[np.ndarray]]] = {"pan_hills": pan_frames, "z
 
 
 def parse_size(text: str) -> tuple[int, int]:
-    """``"640x360"`` -> ``(640, 360)``: even sides of at least 64 px (the codecs need even sizes)."""
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT like 640x360, got {text!r}") from None
+    """``"640x360"`` -> ``(640, 360)`` (``impasto webcam --size``'s parser): even sides of at least 64 px (the
+    codecs need even sizes)."""
+    w, h = frame_size(text)
     if min(w, h) < 64 or w % 2 or h % 2:
         raise argparse.ArgumentTypeError(f"expected even sides of at least 64 px, got {text!r}")
     return w, h
