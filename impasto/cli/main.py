@@ -15,20 +15,25 @@ the rest):
   signals stop a command the way Ctrl-C does (:class:`Terminated` is a
   ``KeyboardInterrupt``), so its temporary files are removed and a previous output is kept.
 
-Nothing is left half-written: outputs are written atomically.
+Nothing is left half-written: outputs are written atomically. The console script ends the
+process without the interpreter's teardown once a command has finished (see
+:func:`exit_now`).
 """
 
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import importlib
 import logging
+import os
 import pkgutil
 import signal
 import sys
 import threading
 from collections.abc import Iterator
+from typing import NoReturn
 
 from impasto import __version__
 from impasto.cli.common import CliError
@@ -163,7 +168,33 @@ def _fail(message: str, code: int) -> int:
 
 def main_entry() -> None:
     """Console-script entry point."""
-    sys.exit(main())
+    exit_now(main())
+
+
+def exit_now(code: int) -> NoReturn:
+    """End the process with ``code`` without tearing the interpreter down.
+
+    The teardown (every module's objects, then ONNX Runtime's and OpenCV's C++ destructors)
+    took 40–90 ms of a 0.8-s ``impasto video`` or ``impasto stylize`` run on a 2-core CPU;
+    the operating system reclaims the same memory at once. What must happen still happens:
+    standard output and error are flushed and the ``atexit`` handlers run (logging, the
+    finalizers of temporary folders, coverage). Every command has closed its files and
+    joined its threads by the time it returns (daemon threads, such as tqdm's monitor, end with
+    the process either way); if a non-daemon thread is still alive, or a flush
+    fails (a closed pipe), the normal ``sys.exit`` runs instead.
+    """
+    run_exit_handlers = getattr(atexit, "_run_exitfuncs", None)
+    busy = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
+    if busy or run_exit_handlers is None:
+        sys.exit(code)
+    try:
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None:
+                stream.flush()
+    except (OSError, ValueError):
+        sys.exit(code)
+    run_exit_handlers()
+    os._exit(code)
 
 
 if __name__ == "__main__":

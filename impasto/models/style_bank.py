@@ -117,7 +117,10 @@ class Conditioning(nn.Module):
 
     def forward(self, style_weights: torch.Tensor, alpha: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         h = self.mlp(alpha)  # (hidden,)
-        per_style = torch.matmul(self.A, h) + self.b  # (N, 2T)
+        # A_s h for every style as one h @ A^T with the constant on the right, which ONNX Runtime
+        # pre-packs: the batched A @ h form cost 1.5 ms a call on the CPU (7 % of a 320x180 frame).
+        n, rows, hidden = self.A.shape
+        per_style = torch.matmul(h, self.A.reshape(n * rows, hidden).t()).reshape(n, rows) + self.b  # (N, 2T)
         gb = torch.matmul(style_weights, per_style)  # (2T,)
         total = sum(self.channels)
         gamma, beta = gb[:total], gb[total:]

@@ -97,7 +97,8 @@ class Bank(Method):
         paintings = [read_image(s) for s in cfg.styles]
         #: targets[s][scale index][layer]: the painting's Gram matrices at each loss scale.
         self.targets = [[style_grams(self.vgg, p, side * k) for k in cfg.style_scales] for p in paintings]
-        self.stability = StabilityConfig(max_shift=cfg.stability_shift, noise=cfg.stability_noise)
+        self.stability = StabilityConfig(max_shift=cfg.stability_shift, noise=cfg.stability_noise,
+                                         subpixel=cfg.stability_subpixel)
         self.generator = torch.Generator().manual_seed(cfg.seed + start)
         self.preview_batch = centre_crops(cfg.data, min(cfg.size, 160), 3)
         self.layers = tuple(dict.fromkeys(self.mcfg.content_layers + self.mcfg.style_layers))

@@ -33,6 +33,9 @@ LR_FINAL_FRACTION = 0.05
 _STABILITY = ("weight of the stability term (impasto.training.stability: the output of a slightly moved, noisy "
               "input must follow the motion and amplify the noise little; 0 = off)")
 
+_SUBPIXEL = ("draw the stability term's shifts as real numbers and apply them as Fourier (phase) shifts, which "
+             "do not blur; trains the texture to follow the sub-pixel motion of real video")
+
 
 @dataclass(frozen=True)
 class Flag:
@@ -103,8 +106,9 @@ class FeedForwardConfig:
     tv_weight: float = flag(0.1, minimum=0)
     style_size: int | None = flag(None, minimum=1, help="longest side of the style image (default 1.5 x size)")
     stability_weight: float = flag(0.0, minimum=0, help=_STABILITY)
-    stability_shift: int = flag(3, minimum=0, help="largest shift of the stability term's motion, whole pixels")
+    stability_shift: int = flag(3, minimum=0, help="largest shift of the stability term's motion, pixels")
     stability_noise: float = flag(0.02, minimum=1e-4, help="noise of the stability term's perturbation ([0, 1] units)")
+    stability_subpixel: bool = flag(False, help=_SUBPIXEL)
     style_name: str | None = flag(None, help=_STYLE_NAME)
     device: str = flag("cpu", help=_DEVICE)
     amp: bool = flag(True, name="--no-amp", help="disable bf16 autocast on CUDA")
@@ -152,8 +156,9 @@ class BankTrainConfig:
         (1.0,), minimum=0.1, help="comma-separated scales of the style loss: each style layer's loss is the mean over "
         "the output and painting both resized by each scale (e.g. 1,0.5 also matches the painting's large structure)")
     stability_weight: float = flag(0.0, minimum=0, help=_STABILITY)
-    stability_shift: int = flag(3, minimum=0, help="largest shift of the stability term's motion, whole pixels")
+    stability_shift: int = flag(3, minimum=0, help="largest shift of the stability term's motion, pixels")
     stability_noise: float = flag(0.02, minimum=1e-4, help="noise of the stability term's perturbation ([0, 1] units)")
+    stability_subpixel: bool = flag(False, help=_SUBPIXEL)
     widths: tuple[int, int] = flag((16, 48), minimum=1, help="channels at 1/2 and 1/4 resolution")
     n_residual: int = flag(3, minimum=0)
     hidden: int = 16

@@ -63,7 +63,8 @@ class FeedForward(Method):
         self.targets = style_grams(self.vgg, read_image(cfg.style), cfg.style_size or int(cfg.size * 1.5))
         self.preview_batch = centre_crops(cfg.data, min(cfg.size, 256), 4)
         self.amp = cfg.amp and device.type == "cuda"
-        self.stability = StabilityConfig(max_shift=cfg.stability_shift, noise=cfg.stability_noise)
+        self.stability = StabilityConfig(max_shift=cfg.stability_shift, noise=cfg.stability_noise,
+                                         subpixel=cfg.stability_subpixel)
         self.generator = torch.Generator().manual_seed(cfg.seed + start)
 
     def step(self, it: int) -> dict[str, Any]:

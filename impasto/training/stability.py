@@ -12,21 +12,29 @@ i.e. the output's change after undoing the motion, relative to the input's (the 
 power). 1 means the network passes noise through unamplified and moves its texture with
 the scene; an unstable network scores tens. Both ``f`` calls carry gradients.
 
-The shifts are whole pixels, so ``T`` is exact: a sub-pixel ``T`` resamples ``y``, which
-blurs its finest texture, and the term would then penalise a sharp but perfectly
-equivariant output (a first version with sub-pixel shifts, small rotations and zooms
-did, and washed the styles out). A stride-2 network is not shift-equivariant for shifts
-that are not multiples of its stride, which is where moving scenes make the texture swim.
+By default the shifts are whole pixels, so ``T`` is exact. A bilinear sub-pixel ``T``
+resamples ``y``, which blurs its finest texture, and the term would then penalise a sharp
+but perfectly equivariant output (a first version with bilinear sub-pixel shifts, small
+rotations and zooms did, and washed the styles out). With ``subpixel=True`` the shifts are
+real numbers and ``T`` is a Fourier (phase-ramp) shift, which moves every frequency without
+attenuating any: white noise shifted by half a pixel keeps its power. Each image is
+extended by mirroring it into a ``2H x 2W`` tile before the transform, so the tile's
+periodic extension has no jump at its seams and the shift does not ring there. Real video
+moves by fractions of a pixel per frame; a stride-2 network is not shift-equivariant for
+shifts that are not multiples of its stride, which is where moving scenes make the
+texture swim.
 
 Convention:
     Images ``(B, 3, H, W)`` RGB in ``[0, 1]``; each batch element gets its own shift
-    ``(dy, dx)``, whole pixels in ``[-max_shift, max_shift]`` (edges replicated), drawn
-    from the ``torch`` generator passed in, as is the noise. A margin at the border (where
+    ``(dy, dx)`` in ``[-max_shift, max_shift]``: whole pixels (edges replicated) or, with
+    ``subpixel``, uniform real numbers (edges mirrored), drawn from the ``torch`` generator
+    passed in, as is the noise. Positive shifts move the content down and right. A margin at the border (where
     the replicated edge and reflection padding make shifted outputs differ) is left out.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -39,14 +47,16 @@ class StabilityConfig:
     """How the input is perturbed for :func:`stability_loss`.
 
     Attributes:
-        max_shift: largest shift, whole pixels, each axis.
+        max_shift: largest shift, pixels, each axis.
         noise: standard deviation of the Gaussian noise added after the shift (``[0, 1]`` units).
         margin: border pixels left out of the loss (at least ``max_shift``).
+        subpixel: real-valued shifts applied in the Fourier domain instead of whole pixels.
     """
 
     max_shift: int = 3
     noise: float = 0.02
     margin: int = 8
+    subpixel: bool = False
 
     def __post_init__(self) -> None:
         if self.max_shift < 0 or self.noise <= 0 or self.margin < self.max_shift:
@@ -55,7 +65,9 @@ class StabilityConfig:
 
 
 def random_shifts(batch: int, cfg: StabilityConfig, generator: torch.Generator | None = None) -> torch.Tensor:
-    """``(B, 2)`` integer shifts ``(dy, dx)`` in ``[-max_shift, max_shift]``."""
+    """``(B, 2)`` shifts ``(dy, dx)`` in ``[-max_shift, max_shift]``: integers, or float64 with ``subpixel``."""
+    if cfg.subpixel:
+        return (torch.rand(batch, 2, generator=generator, dtype=torch.float64) * 2 - 1) * cfg.max_shift
     return torch.randint(-cfg.max_shift, cfg.max_shift + 1, (batch, 2), generator=generator)
 
 
@@ -71,6 +83,33 @@ def shift_images(images: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
     out = [padded[i:i + 1, :, pad - int(dy):pad - int(dy) + h, pad - int(dx):pad - int(dx) + w]
            for i, (dy, dx) in enumerate(shifts.tolist())]
     return torch.cat(out, dim=0)
+
+
+def fourier_shift_images(images: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
+    """Each image moved by its real-valued ``(dy, dx)`` pixels with a phase ramp (no blur).
+
+    The image is mirrored into a ``2H x 2W`` tile (whose periodic extension is continuous),
+    shifted as a periodic signal, and cropped back. An integer shift equals
+    :func:`shift_images` away from the edges, where mirrored rather than replicated pixels
+    come in. Differentiable; computed in float32 or wider, returned in the input's dtype.
+
+    Raises:
+        ValueError: if ``shifts`` is not ``(B, 2)`` for ``B`` images.
+    """
+    b, _, h, w = images.shape
+    if shifts.shape != (b, 2):
+        raise ValueError(f"fourier_shift_images: expected shifts of shape ({b}, 2), got {tuple(shifts.shape)}")
+    x = images.float() if images.dtype in (torch.float16, torch.bfloat16) else images
+    tile = torch.cat([x, x.flip(-1)], dim=-1)
+    tile = torch.cat([tile, tile.flip(-2)], dim=-2)
+    fy = torch.fft.fftfreq(2 * h, device=x.device, dtype=torch.float64).view(1, 1, -1, 1)
+    fx = torch.fft.rfftfreq(2 * w, device=x.device, dtype=torch.float64).view(1, 1, 1, -1)
+    d = shifts.to(device=x.device, dtype=torch.float64)
+    angle = -2 * math.pi * (fy * d[:, 0].view(-1, 1, 1, 1) + fx * d[:, 1].view(-1, 1, 1, 1))
+    ramp = torch.polar(torch.ones_like(angle), angle).to(torch.complex64 if x.dtype == torch.float32
+                                                         else torch.complex128)
+    moved = torch.fft.irfft2(torch.fft.rfft2(tile) * ramp, s=(2 * h, 2 * w))
+    return moved[..., :h, :w].to(images.dtype)
 
 
 def stability_loss(net: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, y: torch.Tensor,
@@ -89,6 +128,7 @@ def stability_loss(net: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
         raise ValueError(f"stability_loss: expected images larger than 2 x margin ({2 * m} px), got {h}x{w}")
     shifts = random_shifts(b, cfg, generator)
     noise = torch.randn(x.shape, generator=generator).to(x) * cfg.noise
-    moved = net(shift_images(x, shifts) + noise)
-    diff = moved - shift_images(y, shifts)
+    move = fourier_shift_images if cfg.subpixel else shift_images
+    moved = net(move(x, shifts) + noise)
+    diff = moved - move(y, shifts)
     return diff[..., m:h - m, m:w - m].square().mean() / noise.square().mean()

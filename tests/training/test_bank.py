@@ -111,6 +111,14 @@ def test_stability_term_and_coarse_style_scale_are_trained_and_logged(setup, tmp
                vgg_weights=vgg_weights)
     same = next(csv.DictReader((tmp_path / "single.losses.csv").open()))
     assert float(same["style_loss"]) == pytest.approx(float(first["style_loss"]), rel=1e-5)
+    sub = tmp_path / "sub.pt"
+    train_bank(_cfg(data, styles, iters=1, size=48, stability_weight=0.5, stability_subpixel=True), sub,
+               progress=False, vgg_weights=vgg_weights)
+    assert load_checkpoint(sub)["train_config"]["stability_subpixel"] is True
+    moved = next(csv.DictReader((tmp_path / "sub.losses.csv").open()))
+    # same seed and first batch: only the (now fractional, Fourier) shifts change the stability term
+    assert float(moved["stability"]) > 0
+    assert float(moved["stability"]) != pytest.approx(float(same["stability"]), rel=1e-3)
 
 
 def test_style_scales_are_checked(tmp_path):
