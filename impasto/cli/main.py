@@ -180,12 +180,14 @@ def exit_now(code: int) -> NoReturn:
     standard output and error are flushed and the ``atexit`` handlers run (logging, the
     finalizers of temporary folders, coverage). Every command has closed its files and
     joined its threads by the time it returns (daemon threads, such as tqdm's monitor, end with
-    the process either way); if a non-daemon thread is still alive, or a flush
-    fails (a closed pipe), the normal ``sys.exit`` runs instead.
+    the process either way); if a non-daemon thread is still alive, a profiler or debugger
+    is attached (``python -m cProfile`` writes its report after the program returns), or a
+    flush fails (a closed pipe), the normal ``sys.exit`` runs instead.
     """
     run_exit_handlers = getattr(atexit, "_run_exitfuncs", None)
     busy = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
-    if busy or run_exit_handlers is None:
+    watched = sys.getprofile() is not None or sys.gettrace() is not None  # cProfile, a debugger: let them finish
+    if busy or watched or run_exit_handlers is None:
         sys.exit(code)
     try:
         for stream in (sys.stdout, sys.stderr):

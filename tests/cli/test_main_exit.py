@@ -54,3 +54,12 @@ def test_a_thread_still_running_is_waited_for(tmp_path):
     assert done.returncode == 0, done.stderr
     assert marker.read_text() == "done"
     assert (tmp_path / "atexit_ran").read_text() == "ran"
+
+
+def test_a_profiled_run_still_writes_its_profile(tmp_path):
+    """``python -m cProfile -o F -m impasto.cli.main ...`` writes F after the program returns."""
+    report = tmp_path / "profile.out"
+    done = subprocess.run([sys.executable, "-m", "cProfile", "-o", str(report), "-m", "impasto.cli.main", "styles",
+                           "--json"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert report.stat().st_size > 1000

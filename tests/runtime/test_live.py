@@ -11,7 +11,7 @@ import pytest
 
 from impasto.errors import StreamError, UserError
 from impasto.runtime.io.video import VideoReader, write_video
-from impasto.runtime.stream.live import StreamConfig, StreamPipeline, handle_key
+from impasto.runtime.stream.live import StreamConfig, StreamPipeline, _median_and_p95, handle_key
 from impasto.runtime.stream.video import VideoOptions, stylize_video
 
 
@@ -402,3 +402,10 @@ def test_soak_memory_stays_flat_over_2000_frames(tiny_model, tmp_path):
     assert summary.frames_out == 2000 and summary.frames_dropped == 0
     growth_mb = (samples[1999] - samples[300]) / 1024
     assert growth_mb < 4, f"RSS grew {growth_mb:.1f} MB between frame 300 and frame 2000"
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 48, 101])
+def test_latency_percentiles_match_numpys_linear_percentiles(n):
+    values = list(np.random.default_rng(n).uniform(1, 40, n))
+    assert _median_and_p95(values) == pytest.approx((np.percentile(values, 50), np.percentile(values, 95)))
+    assert _median_and_p95([]) == (None, None)

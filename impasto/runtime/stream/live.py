@@ -30,6 +30,7 @@ Convention:
 from __future__ import annotations
 
 import logging
+import statistics
 import threading
 import time
 from collections import deque
@@ -480,8 +481,7 @@ class StreamPipeline:
             self.stylizer.close()
 
     def _summary(self, seconds: float) -> StreamSummary:
-        lat = np.asarray(self._latencies, dtype=np.float64) * 1000.0
-        p50, p95 = (float(np.percentile(lat, 50)), float(np.percentile(lat, 95))) if lat.size else (None, None)
+        p50, p95 = _median_and_p95([s * 1000.0 for s in self._latencies])
         dropped = self._captured.dropped + self._results.dropped + self._failed
         return StreamSummary(frames_in=self.frames_in, frames_out=self.frames_out, frames_dropped=dropped,
                              fps=self.frames_out / seconds if seconds > 0 else 0.0, latency_ms_p50=p50,
@@ -491,6 +491,18 @@ class StreamPipeline:
                              error=None if self.error is None else f"{type(self.error).__name__}: {self.error}",
                              stabilize=self.stabilize, warping_error=None if self._meter is None else self._meter.mean,
                              warping_pairs=0 if self._meter is None else self._meter.pairs)
+
+
+def _median_and_p95(values: Sequence[float]) -> tuple[float | None, float | None]:
+    """The 50th and 95th percentiles (NumPy's default linear interpolation); ``None`` for no values.
+
+    ``statistics`` rather than ``np.percentile``, whose first call imports ``numpy.ma``
+    (8 ms of a 0.75-s ``impasto video`` run).
+    """
+    if len(values) < 2:
+        return (float(values[0]),) * 2 if values else (None, None)
+    cuts = statistics.quantiles(values, n=20, method="inclusive")  # 5 %, 10 %, ... 95 %
+    return cuts[9], cuts[18]
 
 
 #: Window keys: what they do (``handle_key`` applies them).
