@@ -7,7 +7,9 @@ Runs whole commands on one clip, as a user would, and scores what they wrote:
 
 then prints, per command, the warping error of its output along the input's flow
 (:class:`impasto.runtime.stream.flicker.ClipScorer`, the metric of
-:func:`impasto.runtime.stream.temporal.warping_error`), its deviation from the same tool's
+:func:`impasto.runtime.stream.temporal.warping_error`), its fine detail
+(:func:`impasto.runtime.stream.flicker.fine_detail`: the warping error grows with it, so a
+lower error from a blurrier output is not steadier texture), its deviation from the same tool's
 unsmoothed output, and frames per second (frames / the command's wall time, model loading
 included; with ``repeat`` > 1 every command runs that many times, round-robin so that a
 change in the machine's load hits all of them alike, and the median wall time counts).
@@ -91,6 +93,7 @@ class BenchRow:
     setting: float | None
     frames: int
     warping_error: float | None
+    detail: float | None = None
     deviation: float | None = None
     seconds: float | None = None
     fps: float | None = None
@@ -201,7 +204,7 @@ def run_bench(cfg: VideoBenchConfig, on_step: Callable[[str], object] | None = N
 
     ``on_step(label)`` is called after each run of a command (a progress bar: commands x ``repeat`` steps).
     """
-    from impasto.runtime.stream.flicker import ClipScorer, read_clip
+    from impasto.runtime.stream.flicker import ClipScorer, fine_detail, read_clip
 
     frames = read_clip(cfg.clip, max_frames=cfg.max_frames, what="--video")  # refuses a bad clip before any work
     prepare_out(cfg.out)
@@ -236,7 +239,7 @@ def run_bench(cfg: VideoBenchConfig, on_step: Callable[[str], object] | None = N
         if setting == 0.0:
             unsmoothed[tool] = outputs
         rows.append(BenchRow(label=label, tool=tool, setting=setting, frames=len(outputs),
-                             warping_error=_finite(scorer.score(outputs)),
+                             warping_error=_finite(scorer.score(outputs)), detail=round(fine_detail(outputs), 3),
                              deviation=_deviation(outputs, unsmoothed.get(tool)), seconds=round(seconds, 3),
                              fps=round(len(outputs) / seconds, 2), output=str(output),
                              strip=write_strip(outputs, cfg.out / f"strip_{output.stem}.png"),
@@ -244,7 +247,8 @@ def run_bench(cfg: VideoBenchConfig, on_step: Callable[[str], object] | None = N
     h, w = shapes[0] if shapes else contents[0].shape[:2]  # the input scored at the first output's size
     floor, _ = scorer.contents_at(w, h)
     rows.insert(0, BenchRow(label="input clip", tool="input", setting=None, frames=len(floor),
-                            warping_error=_finite(scorer.score(floor)), output=str(src),
+                            warping_error=_finite(scorer.score(floor)), detail=round(fine_detail(floor), 3),
+                            output=str(src),
                             strip=write_strip(floor, cfg.out / "strip_input.png")))
     return {"clip": str(cfg.clip), "input": str(src), "frames": len(contents), "width": w, "height": h,
             "max_size": cfg.max_size, "style": cfg.model or cfg.style or "default", "peer": cfg.peer,
@@ -263,10 +267,11 @@ def markdown(report: dict) -> str:
     lines = [f"{report['clip']}: {report['frames']} frames at {report['width']}x{report['height']}, impasto style "
              f"{report['style']}; warping error in 8-bit levels (lower = steadier){runs}; outputs in {report['out']}",
              "",
-             "| command | warping error | vs input | deviation from unsmoothed | frames/s | seconds |",
-             "|---|---:|---:|---:|---:|---:|"]
+             "| command | warping error | vs input | fine detail | deviation from unsmoothed | frames/s | seconds |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
     for r in report["rows"]:
         rel = num(r["warping_error"] / base if base and r["warping_error"] is not None else None, "{:.2f}x")
-        lines.append(f"| {r['label']} | {num(r['warping_error'], '{:.2f}')} | {rel} | {num(r['deviation'], '{:.2f}')} "
+        lines.append(f"| {r['label']} | {num(r['warping_error'], '{:.2f}')} | {rel} | {num(r.get('detail'), '{:.2f}')} "
+                     f"| {num(r['deviation'], '{:.2f}')} "
                      f"| {num(r['fps'], '{:.1f}')} | {num(r['seconds'], '{:.1f}')} |")
     return "\n".join(lines)

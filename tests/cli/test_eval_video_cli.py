@@ -14,6 +14,7 @@ from support import load_module, one_error_line
 
 from impasto.cli.main import main
 from impasto.runtime.io.images import read_image, write_image
+from impasto.runtime.stream.flicker import fine_detail, read_clip
 
 ROOT = Path(__file__).resolve().parents[2]
 clips = load_module(ROOT / "tools" / "make_test_clips.py", "make_test_clips")
@@ -85,6 +86,10 @@ def test_one_run_scores_input_impasto_and_peer_settings(clip_folder, fake_peer, 
         assert rows[plain]["fps"] > 0 and rows[plain]["seconds"] > 0
     assert rows["input clip"]["warping_error"] < rows["fake-peer video --smooth 0"]["warping_error"]
     assert (out / "input.avi").is_file()  # the frame folder, written once for every command
+    for label, r in rows.items():  # the fine detail beside each warping error, of what was scored
+        assert r["detail"] > 0
+        if label != "input clip":
+            assert r["detail"] == pytest.approx(fine_detail(read_clip(r["output"])), abs=1e-3)
 
 
 def test_repeat_runs_every_command_round_robin_and_counts_the_median(clip_folder, fake_peer, tiny_model, tmp_path,
@@ -111,7 +116,8 @@ def test_markdown_table_without_a_peer(clip_folder, tiny_model, tmp_path, capfd,
     assert main(["eval", "--video", str(clip_folder), "--model", str(tiny_model), "--stabilize", "0",
                  "--video-frames", "4", "--out", str(tmp_path / "b")]) == 0
     lines = capfd.readouterr().out.splitlines()
-    assert lines[2] == "| command | warping error | vs input | deviation from unsmoothed | frames/s | seconds |"
+    assert lines[2] == ("| command | warping error | vs input | fine detail | deviation from unsmoothed | frames/s "
+                        "| seconds |")
     assert lines[4].startswith("| input clip | ") and lines[5].startswith("| impasto video --stabilize 0 | ")
     assert len(lines) == 8 and "no peer" in lines[7]
 

@@ -12,7 +12,7 @@ from support import load_module
 from impasto.errors import UserError
 from impasto.runtime.io.images import write_image
 from impasto.runtime.io.video import write_video
-from impasto.runtime.stream.flicker import ClipScorer, WarpingErrorMeter, read_clip
+from impasto.runtime.stream.flicker import ClipScorer, WarpingErrorMeter, fine_detail, read_clip
 from impasto.runtime.stream.temporal import sequence_warping_error
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,3 +74,22 @@ def test_meter_agrees_with_the_sequence_metric_in_bounded_memory(pan):
     assert sampled.pairs == math.ceil((len(pan) - 1) / 3)
     with pytest.raises(UserError, match="every: expected a positive integer"):
         WarpingErrorMeter(every=0)
+
+
+def test_fine_detail_is_zero_for_flat_frames_and_grows_with_sharpening(pan):
+    import cv2
+
+    flat = [np.full((32, 48, 3), 128, np.uint8)] * 3
+    assert fine_detail(flat) == 0.0
+
+    def sharpen(f: np.ndarray) -> np.ndarray:
+        blurred = cv2.GaussianBlur(f, (0, 0), 1.0).astype(np.float32)
+        return np.clip(4 * f.astype(np.float32) - 3 * blurred, 0, 255).astype(np.uint8)
+
+    sharp = [sharpen(f) for f in pan]
+    assert fine_detail(sharp) > 2 * fine_detail(pan) > 0
+    # the same motion, more detail: the warping error grows with it (why eval --video reports both)
+    scorer = ClipScorer(pan)
+    assert scorer.score(sharp) > 1.5 * scorer.score(pan)
+    with pytest.raises(UserError, match="expected one or more frames, got none"):
+        fine_detail([])
