@@ -15,7 +15,7 @@ import typing
 from collections.abc import Callable
 from typing import Any
 
-from impasto.cli.common import emit_json, positive_float, positive_int
+from impasto.cli.common import CliError, emit_json, positive_float, positive_int
 from impasto.errors import TrainingDivergedError
 from impasto.training.configs import Flag
 
@@ -80,7 +80,8 @@ def add_config_arguments(p: argparse.ArgumentParser, cls: type) -> None:
 
 
 def add_run_arguments(p: argparse.ArgumentParser, init_help: str) -> None:
-    """``--vgg-weights``, ``--resume``, ``--init`` and ``--json``."""
+    """``--threads``, ``--vgg-weights``, ``--resume``, ``--init`` and ``--json``."""
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     p.add_argument("--vgg-weights", help="VGG16 weights (default: $IMPASTO_VGG16_WEIGHTS, then torch.hub)")
     p.add_argument("--resume", action="store_true", help="continue the run stored in --output")
     p.add_argument("--init", metavar="CKPT", help=init_help)
@@ -105,7 +106,13 @@ def run_training(args: argparse.Namespace, cls: type, trainer: Callable[..., dic
     Returns:
         0, or :data:`EXIT_DIVERGED` after printing a diverged run's error as one line.
     """
+    if args.threads < 0:
+        raise CliError(f"--threads: expected an integer >= 0, got {args.threads}")
     cfg = config_from_args(cls, args)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     command = "impasto " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     try:
         summary = trainer(cfg, args.output, resume=args.resume, init=args.init, progress=True, command=command,

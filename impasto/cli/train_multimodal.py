@@ -19,22 +19,15 @@ def register_train(tsub: argparse._SubParsersAction) -> None:
     """Add ``multimodal`` to the ``impasto train`` subcommands."""
     m = tsub.add_parser("multimodal", help="MT-Net: hierarchical 256/512/1024 px network for one style (Wang et al.)")
     add_config_arguments(m, MultimodalTrainConfig)
-    m.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     add_run_arguments(m, "start from another multimodal checkpoint's weights (same preset)")
     m.set_defaults(func=run_multimodal)
 
 
 def run_multimodal(args: argparse.Namespace) -> int:
-    if args.threads < 0:
-        raise CliError(f"--threads: expected an integer >= 0, got {args.threads}")
     if not Path(args.style).is_file():
         raise CliError(f"--style: expected an image file, got {args.style!r} (no such file)")
     if not Path(args.data).is_dir():
         raise CliError(f"--data: expected a folder of images, got {args.data!r} (no such folder)")
-    import torch
-
     from impasto.training.multimodal import train_multimodal
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
     return run_training(args, MultimodalTrainConfig, train_multimodal, iterations_and_seconds)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 
-from impasto.cli.common import CliError
 from impasto.cli.train_flags import add_config_arguments, add_run_arguments, iterations_and_seconds, run_training
 from impasto.training.configs import MunitTrainConfig
 
@@ -19,20 +18,13 @@ def register_train(tsub: argparse._SubParsersAction) -> None:
     m = tsub.add_parser("munit", help="MUNIT: multimodal image-to-image translation between two folders "
                                       "(Huang et al. 2018)")
     add_config_arguments(m, MunitTrainConfig)
-    m.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     add_run_arguments(m, "start from another munit checkpoint's generators (same generator settings; the "
                          "discriminators start afresh)")
     m.set_defaults(func=run_munit)
 
 
 def run_munit(args: argparse.Namespace) -> int:
-    if args.threads < 0:
-        raise CliError(f"--threads: expected an integer >= 0, got {args.threads}")
-    import torch
-
     from impasto.training.munit import train_munit
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
     return run_training(args, MunitTrainConfig, train_munit,
                         lambda s: f"{' <-> '.join(s['domains'])}, {iterations_and_seconds(s)}")

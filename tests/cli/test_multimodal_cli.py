@@ -11,16 +11,6 @@ from impasto.cli.main import main
 from impasto.runtime.io.images import read_image, write_image
 
 
-@pytest.fixture
-def data(tmp_path):
-    rng = np.random.default_rng(0)
-    (tmp_path / "photos").mkdir()
-    for i in range(2):
-        write_image(tmp_path / "photos" / f"p{i}.png", rng.integers(0, 256, (72, 80, 3), dtype=np.uint8))
-    write_image(tmp_path / "style.png", rng.integers(0, 256, (40, 60, 3), dtype=np.uint8))
-    return tmp_path
-
-
 def test_help_lists_the_flags(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["train", "multimodal", "--help"])
