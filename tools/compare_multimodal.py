@@ -77,18 +77,23 @@ def zoom(image: np.ndarray, box: tuple[int, int, int], size: int) -> np.ndarray:
     return cv2.resize(image[y:y + s, x:x + s], (size, size), interpolation=cv2.INTER_NEAREST)
 
 
-def run_networks(content: np.ndarray, multimodal: str, baseline: str) -> dict[str, np.ndarray]:
+def load_networks(multimodal: str, baseline: str) -> tuple[object, object]:
+    """``(baseline, MT-Net)`` built from their checkpoints, once for every photo."""
+    from impasto.models.checkpoint import load_checkpoint
+    from impasto.models.registry import build_from_checkpoint
+
+    return (build_from_checkpoint(load_checkpoint(baseline), method="feedforward"),
+            build_from_checkpoint(load_checkpoint(multimodal), method="multimodal"))
+
+
+def run_networks(content: np.ndarray, base: object, mt: object) -> dict[str, np.ndarray]:
     """Baseline and MT-Net outputs (uint8 RGB) for ``content``, named by role (``full`` = ``content``'s size)."""
     import torch
     from torch.nn import functional as F
 
-    from impasto.models.checkpoint import load_checkpoint
     from impasto.models.imaging import to_image, to_tensor
-    from impasto.models.registry import build_from_checkpoint
 
     x = to_tensor(content)[None]
-    base = build_from_checkpoint(load_checkpoint(baseline), method="feedforward")
-    mt = build_from_checkpoint(load_checkpoint(multimodal), method="multimodal")
     with torch.no_grad():
         y_base = base.stylize(x)
         # the baseline at the coarse level's size (a quarter), bicubically enlarged to full size
@@ -150,17 +155,18 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     style = read_image(args.style)
     vgg = VGG16Features(args.vgg_weights)
+    base, mt = load_networks(args.multimodal, args.baseline)
     per_photo = {}
     s = args.side
+    box = tuple(args.zoom) if args.zoom else (s // 2 - s // 8, s // 2 - s // 8, s // 4)
     for i, photo in enumerate(args.photo):
         content = square_crop(read_image(photo), s)
-        images = run_networks(content, args.multimodal, args.baseline)
+        images = run_networks(content, base, mt)
         per_photo[photo] = measure(content, images, style, vgg)
         stem = Path(photo).stem
         for name, im in (("content", content), *images.items()):
             write_image(out / f"{stem}_{name}.png", im)
         if i == 0:
-            box = tuple(args.zoom) if args.zoom else (s // 2 - s // 8, s // 2 - s // 8, s // 4)
             panels = [("content (held-out photo)", content), (f"single-scale baseline at {s}", images["baseline_full"]),
                       (f"MT-Net {s} output", images["mt_full"])]
             top = np.concatenate([label(im, t) for t, im in panels], axis=1)
@@ -170,8 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     first = next(iter(per_photo.values()))
     medians = {k: {m: round(float(np.median([r[k][m] for r in per_photo.values()])), 4) for m in d}
                for k, d in first.items()}
-    report = {"photos": args.photo, "style": args.style, "side": s, "multimodal": args.multimodal,
-              "baseline": args.baseline,
+    report = {"photos": args.photo, "style": args.style, "side": s, "zoom_window_yx_side": list(box),
+              "multimodal": args.multimodal, "baseline": args.baseline,
               "measure": "impasto.training.metrics.style_distance / content_distance (VGG16, whole image, "
                          "style resized to the image's longest side); quarter = side / 4",
               "medians": medians,
