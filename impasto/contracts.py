@@ -11,7 +11,8 @@ Convention:
     ``content_layers`` / ``style_layers`` (a bank's vector lengths, fixed per graph);
     ``codes`` / ``style_dim`` (a MUNIT graph's style codes and their length, the latter fixed);
     and the derived ``height_2 = ceil(height / 2)``, ``height_4 = ceil(height_2 / 2)``
-    (likewise widths; see :data:`DERIVED_DIMS`). Images are float32 NCHW RGB in
+    (likewise widths; see :data:`DERIVED_DIMS`); the staged WCT graphs' floor halvings
+    ``height_f2 = height // 2``, ``height_f4``, ``height_f8`` (:data:`FLOOR_DIMS`). Images are float32 NCHW RGB in
     ``[0, 1]``. Every ``metadata_props`` value is a string (JSON where it holds more than
     one value): the keys of :data:`COMMON_METADATA` in every graph, plus the contract's own.
 
@@ -49,6 +50,8 @@ SHARED_WEIGHTS_KEY = "impasto.shared_weights"
 #: Derived dim -> (the dim it halves, divisor): ``ceil(dim / divisor)``.
 DERIVED_DIMS: dict[str, tuple[str, int]] = {"height_2": ("height", 2), "width_2": ("width", 2),
                                             "height_4": ("height", 4), "width_4": ("width", 4)}
+#: Floor-derived dim -> (the dim it divides, divisor): ``dim // divisor`` (VGG's max-pooling grid).
+FLOOR_DIMS: dict[str, tuple[str, int]] = {f"{side}_f{k}": (side, k) for side in ("height", "width") for k in (2, 4, 8)}
 
 #: ``impasto.kind`` of a multi-output graph and the metadata key of its layout (read by the runtime).
 MULTISCALE_KIND = "multiscale"
@@ -64,7 +67,7 @@ class TensorContract:
     Attributes:
         name: the graph's name for it.
         dims: ints (fixed) or symbolic names (see the module docstring).
-        dtype: the element type, always ``"float32"`` today.
+        dtype: the element type: ``"float32"``, or ``"int64"`` for a staged WCT graph's pooling switches.
         layout: ``"NCHW"``, ``"vector"`` or ``"scalar"``.
         range: ``(low, high)`` of the values (``high`` None: unbounded), or None.
         color: ``"RGB"`` for images, else None.
@@ -180,6 +183,48 @@ CONTRACTS: dict[str, GraphContract] = {c.name: c for c in (STYLIZE, BANK, MULTIS
 #: Names the runtime checks graphs against.
 BANK_INPUTS = BANK.input_names
 WCT_INPUTS = PHOTOWCT.input_names
+
+#: Metadata key of a staged WCT level graph: JSON ``{"method", "level", "next"}``.
+WCT_STAGE_KEY = "impasto.wct_stage"
+#: Channels of the WCT levels' VGG16 features, and the divisor of their size.
+WCT_LEVEL_CHANNELS: dict[str, int] = {"relu1_1": 64, "relu2_1": 128, "relu3_1": 256, "relu4_1": 512}
+WCT_LEVEL_DIVISOR: dict[str, int] = {"relu1_1": 1, "relu2_1": 2, "relu3_1": 4, "relu4_1": 8}
+#: Channels of the maps pool1, pool2, pool3 pool.
+WCT_POOL_CHANNELS: tuple[int, ...] = (64, 128, 256)
+
+
+def _grid(divisor: int) -> tuple[str, str]:
+    return ("height", "width") if divisor == 1 else (f"height_f{divisor}", f"width_f{divisor}")
+
+
+def _features(name: str, level: str) -> TensorContract:
+    return TensorContract(name, (1, WCT_LEVEL_CHANNELS[level], *_grid(WCT_LEVEL_DIVISOR[level])), range=(0, None),
+                          color=None, units=f"VGG16 {level} activations")
+
+
+def _switch(j: int) -> TensorContract:
+    return TensorContract(f"pool{j}", (1, WCT_POOL_CHANNELS[j - 1], *_grid(2 ** j)), dtype="int64", range=None,
+                          color=None, units=f"argmax of each 2x2 window of pool{j}, row * width + col within the "
+                                            "channel's pre-pool map")
+
+
+def wct_encoder_contract(levels: tuple[str, ...], pools: int) -> GraphContract:
+    """A staged WCT set's encoder graph: ``image`` -> the features of ``levels`` (fine to coarse), ``pool1..``."""
+    return GraphContract("wct_encoder", (_image("image", (1, 3, "height", "width")),),
+                         tuple(_features(lv, lv) for lv in levels) + tuple(_switch(j) for j in range(1, pools + 1)),
+                         ("impasto.wct",))
+
+
+def wct_level_contract(level: str, next_level: str | None, pools: int, photo: bool) -> GraphContract:
+    """A staged WCT set's graph of one level: transformed features -> the next level's features or the images."""
+    features = TensorContract("features", (1, WCT_LEVEL_CHANNELS[level], *_grid(WCT_LEVEL_DIVISOR[level])),
+                              range=None, color=None, units=f"WCT-transformed VGG16 {level} features")
+    inputs = (features, _image("content", (1, 3, "height", "width"))) + tuple(_switch(j) for j in range(1, pools + 1))
+    if next_level is not None:
+        outputs: tuple[TensorContract, ...] = (_features(next_level, next_level),)
+    else:
+        outputs = PHOTOWCT.outputs if photo else WCT.outputs
+    return GraphContract("wct_level", inputs, outputs, (WCT_STAGE_KEY,))
 WARP_INPUTS = WARP.input_names
 WARP_OUTPUTS = WARP.output_names
 

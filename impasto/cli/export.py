@@ -27,7 +27,7 @@ from impasto.cli.int8_flags import add_int8_args, format_quantize_report, int8_p
 SHARED_DEFAULT = "vgg16_relu4_1.f16.bin"
 #: First positional arguments that select the WCT pipeline export.
 PIPELINES = ("photowct", "wct")
-_WCT_SETTINGS = ("eps", "ns_iters", "smooth_radius", "smooth_eps")
+_WCT_SETTINGS = ("eps", "ns_iters", "smooth_radius", "smooth_eps", "staged")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -64,6 +64,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="keep the VGG16 encoder's weights (fp16) in one shared file beside -o, read by every graph "
                         f"of the folder through ONNX external data (default name {SHARED_DEFAULT}; reused when "
                         "present and identical, refused when different)")
+    w.add_argument("--staged", action="store_const", const=True, default=None,
+                   help="photowct / wct: write a staged set (-o is the encoder graph; one graph per level beside "
+                        "it) and leave the WCT to the runtime, which takes the square roots with eigh: faster on "
+                        "the CPU with several mask labels, fp32, ONNX Runtime only")
     w.add_argument("--eps", type=positive_float, help="relative covariance regularisation (default 1e-3)")
     w.add_argument("--ns-iters", type=positive_int, help="Newton-Schulz steps (default 25)")
     w.add_argument("--smooth-radius", type=positive_int, help="guided-filter radius in pixels (photowct; default 32)")
@@ -105,7 +109,9 @@ def format_report(report: dict[str, Any]) -> str:
         lines[0] = f"exported munit -> {', '.join(report['graphs'])} ({written})"
     if method in PIPELINES:
         st = report["settings"]
-        lines.append(f"  levels {', '.join(st['levels'])}; eps {st['eps']:g}, {st['ns_iters']} Newton-Schulz steps"
+        roots = ("square roots by eigh in the runtime" if report.get("staged")
+                 else f"{st['ns_iters']} Newton-Schulz steps")
+        lines.append(f"  levels {', '.join(st['levels'])}; eps {st['eps']:g}, {roots}"
                      + (f"; guided filter r={st['smooth_radius']}, eps={st['smooth_eps']:g}"
                         if st["kind"] == "photo" else ""))
     bound = tol.get("rule") or f"max abs error <= {tol['max_abs_error']:g}" + (
@@ -114,6 +120,9 @@ def format_report(report: dict[str, Any]) -> str:
         sw = report["shared_weights"]
         lines.append(f"  encoder: {sw['tensors']} tensors ({sw['bytes_moved'] / 1e6:.2f} MB fp32) read from "
                      f"{sw['file']} ({sw['bytes'] / 1e6:.2f} MB fp16, {'created' if sw['created'] else 'reused'})")
+    if report.get("staged"):
+        lines.append(f"  staged set: {report['output']} (encoder) + {', '.join(report['stages'].values())}; "
+                     "each graph passed its own parity check; the whole set, run as the runtime runs it:")
     lines.append(f"parity vs PyTorch on ONNX Runtime CPU ({bound}): passed")
     columns = _TABLES[method]
     if columns[0][0]:
@@ -207,8 +216,10 @@ def _export_pipeline(args: argparse.Namespace, method: str, decoders: list[str])
                        f"(one per level, from 'impasto train decoder --kind {kind}')")
     if method == "wct":
         _refuse(args, ("smooth_radius", "smooth_eps"), "photowct")
+    if args.staged:
+        _refuse(args, ("ns_iters",), "one-graph exports (a staged set takes its square roots with eigh)")
     from impasto.export.methods.wct import export_wct
 
-    settings = {k: getattr(args, k) for k in _WCT_SETTINGS if getattr(args, k) is not None}
+    settings = {k: getattr(args, k) for k in _WCT_SETTINGS if getattr(args, k) is not None and k != "staged"}
     return export_wct(method, decoders, args.output, vgg_weights=args.vgg_weights, opset=args.opset, fp16=args.fp16,
-                      shared_encoder=args.shared_encoder, **settings)
+                      shared_encoder=args.shared_encoder, staged=bool(args.staged), **settings)

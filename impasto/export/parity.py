@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from impasto.contracts import DERIVED_DIMS, GraphContract
+from impasto.contracts import DERIVED_DIMS, FLOOR_DIMS, GraphContract
 from impasto.errors import ExportError
 from impasto.export.graph import one_line
 
@@ -74,6 +74,9 @@ def expected_shapes(contract: GraphContract, feed: dict[str, np.ndarray],
     for name, (base, divisor) in DERIVED_DIMS.items():
         if base in known:
             known[name] = -(-known[base] // divisor)
+    for name, (base, divisor) in FLOOR_DIMS.items():
+        if base in known:
+            known[name] = known[base] // divisor
     return [tuple(known[d] if isinstance(d, str) else d for d in t.dims) for t in contract.outputs]
 
 

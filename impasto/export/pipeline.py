@@ -58,6 +58,8 @@ if TYPE_CHECKING:
 CHECKPOINT_METHODS = ("feedforward", "bank", "multimodal", "warpnet")
 RANDOM_IMAGES = f"uniform random [0, 1), numpy default_rng({PARITY_SEED})"
 _COUNT = ("no", "one", "two", "three")
+#: A contract's dtype -> the ONNX element type name.
+_ONNX_TYPES = {"float32": "FLOAT", "int64": "INT64"}
 
 
 @dataclass(frozen=True)
@@ -253,10 +255,11 @@ def torch_export(plan: ExportPlan, opset: int) -> tuple[onnx.ModelProto, str]:
 def check_io(model: onnx.ModelProto, contract: GraphContract, bindings: dict[str, int]) -> None:
     """Check the graph's inputs and outputs against the contract; name the outputs' symbolic dims.
 
-    Inputs must match by name, float32 and dims exactly. Outputs must match by name,
-    float32, rank and fixed dims, and have no fixed size where the contract has a symbol;
-    their symbolic dims are then named as the contract's (the exporter names derived sizes
-    itself). The parity check verifies every output's actual shape at every size.
+    Inputs must match by name, element type (float32 unless the contract says int64) and
+    dims exactly. Outputs must match by name, element type, rank and fixed dims, and have
+    no fixed size where the contract has a symbol; their symbolic dims are then named as
+    the contract's (the exporter names derived sizes itself). The parity check verifies
+    every output's actual shape at every size.
 
     Raises:
         ExportError: a mismatch; the message lists what was expected and what was got.
@@ -276,7 +279,8 @@ def check_io(model: onnx.ModelProto, contract: GraphContract, bindings: dict[str
 
     for kind, values, tensors in (("inputs", model.graph.input, contract.inputs),
                                   ("outputs", model.graph.output, contract.outputs)):
-        want = [(t.name, "FLOAT", [bindings.get(d, d) if isinstance(d, str) else d for d in t.dims]) for t in tensors]
+        want = [(t.name, _ONNX_TYPES[t.dtype], [bindings.get(d, d) if isinstance(d, str) else d for d in t.dims])
+                for t in tensors]
         got = [describe(vi) for vi in values]
         if len(got) != len(want) or not all(fits(g, w, kind == "inputs") for g, w in zip(got, want)):
             raise ExportError(f"export: expected graph {kind} {want}, got {got}")

@@ -146,7 +146,9 @@ def round_to_fp16_(module: torch.nn.Module, weights_path: str | os.PathLike, lay
     """Round the encoder's weights inside ``module`` to fp16-representable values, in place (``w.half().float()``).
 
     The encoder's tensors are found by value: every parameter equal to one of ``layers``'
-    tensors in the weights file. Returns how many tensors were rounded.
+    tensors in the weights file, or already rounded to its fp16 value (a module shared by
+    several graphs of one export, :mod:`impasto.export.methods.wct_staged`). Returns how many
+    tensors were rounded.
 
     Raises:
         ExportError: one of ``layers``' tensors is not in the module (another weights file).
@@ -162,7 +164,8 @@ def round_to_fp16_(module: torch.nn.Module, weights_path: str | os.PathLike, lay
     with torch.no_grad():
         for p in module.parameters():
             for key, src in want.items():
-                if p.shape == src.shape and torch.equal(p.detach().cpu().float(), src):
+                if p.shape == src.shape and (torch.equal(p.detach().cpu().float(), src)
+                                             or torch.equal(p.detach().cpu().float(), src.half().float())):
                     p.copy_(p.half().float())
                     found.add(key)
                     break

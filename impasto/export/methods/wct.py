@@ -165,7 +165,7 @@ def pipeline_plan(pipeline: StylePipeline, method: str, sources: Sequence[dict[s
 def export_wct(method: str, decoder_checkpoints: Sequence[str | os.PathLike], output_path: str | os.PathLike, *,
                vgg_weights: str | os.PathLike | None = None, opset: int | None = None, fp16: bool = False,
                parity_sizes: Sequence[Sequence[int]] | None = None, atol: float | None = None,
-               shared_encoder: str | None = None, **settings: Any) -> dict[str, Any]:
+               shared_encoder: str | None = None, staged: bool = False, **settings: Any) -> dict[str, Any]:
     """Build the pipeline from decoder checkpoints and the VGG16 weights, export and check it.
 
     Args:
@@ -174,6 +174,8 @@ def export_wct(method: str, decoder_checkpoints: Sequence[str | os.PathLike], ou
         vgg_weights: VGG16 weights (default ``$IMPASTO_VGG16_WEIGHTS``, then torch.hub).
         output_path, opset, fp16, parity_sizes, atol, shared_encoder: see
             :func:`~impasto.export.pipeline.export_plan`.
+        staged: write the staged set instead of one graph (:mod:`impasto.export.methods.wct_staged`:
+            the runtime takes the square roots with ``eigh``; ONNX Runtime only, fp32).
         **settings: :class:`~impasto.models.photowct.StylePipeline` options (``eps``,
             ``ns_iters``, ``min_pixels``, ``smooth_radius``, ``smooth_eps``).
 
@@ -187,6 +189,13 @@ def export_wct(method: str, decoder_checkpoints: Sequence[str | os.PathLike], ou
     if method not in METHODS:
         raise UserError(f"export: expected method {' or '.join(METHODS)}, got {method!r}")
     check_options(get_spec("decoder").export, method, output_path, opset, atol, parity_sizes, fp16, method)
+    if staged and fp16:
+        raise UserError("--staged: a staged set exports in fp32 only (drop --fp16)")
     pipeline, sources = build_pipeline(method, decoder_checkpoints, vgg_weights=vgg_weights, **settings)
+    if staged:
+        from impasto.export.methods.wct_staged import export_staged
+
+        return export_staged(pipeline, method, pipeline_plan(pipeline, method, sources), output_path, opset=opset,
+                             parity_sizes=parity_sizes, atol=atol, shared_encoder=shared_encoder)
     return export_plan(pipeline_plan(pipeline, method, sources), output_path, opset=opset, fp16=fp16,
                        parity_sizes=parity_sizes, atol=atol, shared_encoder=shared_encoder)

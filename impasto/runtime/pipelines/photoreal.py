@@ -47,17 +47,19 @@ from typing import Any
 import numpy as np
 
 from impasto.contracts import WCT_INPUTS as _REQUIRED_INPUTS
-from impasto.errors import ImageError, MemoryBudgetError, ModelError, UserError
+from impasto.errors import BackendRuntimeError, ImageError, MemoryBudgetError, ModelError, UserError
 from impasto.runtime.backends.base import Backend
 from impasto.runtime.backends.selection import Selection
 from impasto.runtime.builtin_graphs import require_builtin_graph
 from impasto.runtime.io.images import to_rgb8
 from impasto.runtime.io.masks import as_mask, check_mask_size, label_maps, one_hot
 from impasto.runtime.memory import IMAGE_BYTES_PER_PIXEL, Plan, format_size
-from impasto.runtime.pipelines.base import Pipeline, check_min_side, require_file
+from impasto.runtime.pipelines.base import Expected, Pipeline, check_min_side, require_file
 from impasto.runtime.pipelines.guided_upsample import guided_upsample
+from impasto.runtime.pipelines.outputs import check_output
 from impasto.runtime.pipelines.postprocess import unit_number
 from impasto.runtime.pipelines.tensors import image_to_nchw, nchw_to_image
+from impasto.runtime.pipelines.wct_staged import StagedWCT, is_staged
 from impasto.runtime.pipelines.work_size import (
     DEFAULT_WORK_PIXELS,
     STYLE_MIN_LONG_SIDE,
@@ -111,9 +113,16 @@ class WCTStylizer(Pipeline):
         self.method = self._require_method(METHODS, "impasto export photowct|wct")
         if method is not None and self.method != method:
             raise ModelError(f"{self.where}: expected a {method} graph, got a {self.method} graph")
-        self._require_names(_REQUIRED_INPUTS)
         self.settings: dict[str, Any] = self._json_metadata("impasto.wct")
-        self.outputs = [s.name for s in self.backend.outputs]
+        #: The staged set (:mod:`impasto.runtime.pipelines.wct_staged`) where the graph is one's encoder, else None.
+        self.staged: StagedWCT | None = None
+        if is_staged(self.metadata):
+            self.staged = StagedWCT.from_encoder(self.backend, self.selection.chosen,
+                                                 threads=int(getattr(self.backend, "threads", 0) or 0))
+            self.outputs = list(self.staged.output_names)
+        else:
+            self._require_names(_REQUIRED_INPUTS)
+            self.outputs = [s.name for s in self.backend.outputs]
         self.max_labels = int(self.settings.get("max_labels", 16))
         self.min_side = int(self.settings.get("min_side", 16))
         self.min_style_side = int(self.settings.get("min_style_side", 64))
@@ -267,7 +276,7 @@ class WCTStylizer(Pipeline):
         t1 = time.perf_counter()
         size = content.shape[:2]
         expected = {name: (3, size, (0.0, 1.0)) for name in self.outputs if name in ("stylized", "unsmoothed")}
-        out = self._run_checked(feed, content, expected, "; please report it with the images")
+        out = self._run_graph(feed, content, expected)
         del feed, cm, sm
         t2 = time.perf_counter()
         chosen = out["stylized" if smooth == "fast" or self.method == "wct" else "unsmoothed"]
@@ -288,6 +297,27 @@ class WCTStylizer(Pipeline):
                 "work_size": list(work_hw), "style_size": list(style.shape[:2]),
                 "seconds": {"prepare": round(t1 - t0, 4), "graph": round(t2 - t1, 4), "smooth": round(t3 - t2, 4),
                             "upsample": round(t4 - t3, 4), "total": round(t4 - t0, 4)}}
+
+    def _run_graph(self, feed: dict[str, np.ndarray], content: np.ndarray,
+                   expected: dict[str, Expected]) -> dict[str, np.ndarray]:
+        """The graph (or the staged set) on ``feed``, every output finite and held to its contract."""
+        hint = "; please report it with the images"
+        if self.staged is None:
+            return self._run_checked(feed, content, expected, hint)
+        out = self.staged.run(feed)
+        if not all(np.isfinite(v).all() for v in out.values()):
+            raise BackendRuntimeError(f"{self.where}: the staged set produced non-finite values (NaN or infinity) "
+                                      f"for this {content.shape[1]}x{content.shape[0]} image{hint}")
+        for name, (channels, size, assumed) in expected.items():
+            check_output(out[name], name, channels=channels, size=size, fed=content.shape[:2],
+                         value_range=self.output_contract.range_of(name, assumed), where=self.where)
+        return out
+
+    def close(self) -> None:
+        if self.staged is not None:
+            self.staged.close()  # the encoder's backend too
+        else:
+            super().close()
 
     def __call__(self, content: np.ndarray, style: np.ndarray, **kwargs: Any) -> np.ndarray:
         """Stylise; see :meth:`run` for the arguments. Returns ``HxWx3`` uint8 RGB."""
