@@ -143,7 +143,7 @@ def test_options_a_staged_set_cannot_honour_are_refused(wct_decoders, tmp_path, 
     assert list(tmp_path.iterdir()) == []
 
 
-def test_an_artistic_set_without_switches(wct_decoders, vgg_weights, tmp_path):
+def test_an_artistic_set_without_switches(wct_decoders, vgg_weights, tmp_path, photo):
     out = tmp_path / "wct.onnx"
     code, report, err = _cli(["export", "wct", str(wct_decoders["artistic", "relu2_1"]), "-o", str(out), "--staged",
                               "--json"])
@@ -159,6 +159,15 @@ def test_an_artistic_set_without_switches(wct_decoders, vgg_weights, tmp_path):
     (ref,) = staged_reference(pipeline, *(torch.from_numpy(feed[k]) for k in
                                           ("content", "style", "content_mask", "style_mask")), 0.6)
     assert name == "stylized" and np.abs(got - ref.numpy()).max() <= ATOL
+    # and as a user runs it
+    from impasto.runtime.io.images import read_image, write_image
+
+    write_image(tmp_path / "photo.png", photo[::4, ::4])
+    write_image(tmp_path / "painting.png", photo[::-3, ::3])
+    code, _, err = _cli(["stylize", str(tmp_path / "photo.png"), "--style-image", str(tmp_path / "painting.png"),
+                         "--method", "wct", "--model", str(out), "-o", str(tmp_path / "out.png"), "--json"])
+    assert code == 0, err
+    assert read_image(tmp_path / "out.png").shape == photo[::4, ::4].shape
 
 
 def test_stage_files_sit_beside_the_output():
