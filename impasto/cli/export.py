@@ -71,7 +71,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     w.add_argument("--eps", type=positive_float, help="relative covariance regularisation (default 1e-3)")
     w.add_argument("--ns-iters", type=positive_int, help="Newton-Schulz steps (default 25)")
     w.add_argument("--smooth-radius", type=positive_int, help="guided-filter radius in pixels (photowct; default 32)")
-    w.add_argument("--smooth-eps", type=positive_float, help="guided-filter regularisation (photowct; default 1e-3)")
+    w.add_argument("--smooth-eps", type=positive_float, help="guided-filter regularisation (photowct; default 1e-4)")
     p.set_defaults(func=run_export)
 
 

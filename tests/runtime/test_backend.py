@@ -91,3 +91,20 @@ def test_missing_and_corrupt_files(tmp_path):
 def test_unavailable_provider_is_an_error_not_a_fallback(add_model):
     with pytest.raises(BackendUnavailableError, match="NoSuchExecutionProvider"):
         OrtBackend(add_model, ["NoSuchExecutionProvider", "CPUExecutionProvider"]).open()
+
+
+def test_run_can_ask_for_some_outputs(tmp_path):
+    """``run(feed, outputs)``: only those outputs, the same values; an unknown name is one clear error."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])
+    outs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [2]) for n in ("relu", "neg")]
+    g = helper.make_graph([helper.make_node("Relu", ["x"], ["relu"]), helper.make_node("Neg", ["x"], ["neg"])],
+                          "g", [x], outs)
+    path = tmp_path / "two.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    feed = {"x": np.array([-1.0, 2.0], np.float32)}
+    with OrtBackend(path) as b:
+        both = b.run(feed)
+        some = b.run(feed, ["neg"])
+        assert list(some) == ["neg"] and np.array_equal(some["neg"], both["neg"])
+        with pytest.raises(InputMismatchError, match="expected names from .*got \\['nope'\\]"):
+            b.run(feed, ["nope"])

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import abc
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -106,12 +107,31 @@ class Backend(abc.ABC):
                 if got == 0:
                     raise InputMismatchError(f"input {name!r}: expected non-empty dims, got shape {arr.shape}")
 
-    def run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Validate ``feed`` and run the model; returns ``{output name: array}``."""
+    def run(self, feed: dict[str, np.ndarray], outputs: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+        """Validate ``feed`` and run the model; returns ``{output name: array}``.
+
+        Args:
+            feed: the inputs by name.
+            outputs: only these outputs (a backend that can skips the rest's work and copies);
+                default all.
+
+        Raises:
+            InputMismatchError: a bad feed, or an output name the model does not have.
+        """
         if not self.is_open:
             raise ModelError(f"{self.name}: run() before open()")
         self.validate(feed)
-        return self._run(feed)
+        if outputs is None:
+            return self._run(feed)
+        unknown = [n for n in outputs if n not in {s.name for s in self.outputs}]
+        if unknown:
+            raise InputMismatchError(f"outputs: expected names from {[s.name for s in self.outputs]}, got {unknown}")
+        return self._run_some(feed, list(outputs))
+
+    def _run_some(self, feed: dict[str, np.ndarray], names: list[str]) -> dict[str, np.ndarray]:
+        """Some outputs; this default runs everything and keeps them (backends that can skip work override it)."""
+        out = self._run(feed)
+        return {n: out[n] for n in names}
 
     @abc.abstractmethod
     def _open(self) -> None: ...

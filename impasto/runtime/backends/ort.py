@@ -175,7 +175,9 @@ class OrtBackend(Backend):
         log.info("opened %s with providers %s (io binding: %s)", self.model_path, kept, self.io_binding)
 
     def _run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        names = [o.name for o in self.outputs]
+        return self._run_some(feed, [o.name for o in self.outputs])
+
+    def _run_some(self, feed: dict[str, np.ndarray], names: list[str]) -> dict[str, np.ndarray]:
         try:
             if not self.io_binding:
                 return dict(zip(names, self.session.run(names, feed)))

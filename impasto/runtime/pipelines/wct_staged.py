@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,8 @@ class StagedWCT:
         self.encoder, self.stages, self.settings = encoder, stages, settings
         #: The transforms' buffers, reused from run to run (:class:`wct_transform.Workspace`).
         self.workspace = wct_transform.Workspace()
+        self._lock = threading.Lock()  # the workspace serves one run at a time
+        self._pools = [s.name for s in encoder.outputs if s.name.startswith("pool")]
         self.levels: tuple[str, ...] = tuple(settings["levels"])
         self.photo = settings.get("kind") == "photo"
         self.output_names = list(settings.get("outputs") or (["stylized", "unsmoothed"] if self.photo
@@ -131,10 +134,14 @@ class StagedWCT:
             BackendRuntimeError: non-finite features, or a transform that cannot be computed from them.
             InputMismatchError: a feed that does not fit a graph.
         """
+        with self._lock:
+            return self._run(feed)
+
+    def _run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         content, style = feed["content"], feed["style"]
         alpha = float(np.asarray(feed["alpha"]).reshape(-1)[0])
-        s_feats = self.encoder.run({"image": style})
-        c_feats = self.encoder.run({"image": content})
+        s_feats = self.encoder.run({"image": style}, list(self.levels))
+        c_feats = self.encoder.run({"image": content}, [self.levels[0], *self._pools])
         c_masks, s_masks = {LEVELS[0]: feed["content_mask"]}, {LEVELS[0]: feed["style_mask"]}
         for a, b in zip(LEVELS[:-1], LEVELS[1:]):
             c_masks[b] = wct_transform.pool_mask(c_masks[a])

@@ -7,8 +7,11 @@ encoder and each decoder to the runtime. This module computes exactly what
 - the covariances and the transform are float32 matrix products, and only the square
   roots are float64 (``numpy.linalg.eigh`` of a ``C x C`` matrix: about 25 ms at C = 512
   on one CPU core, against about 80 ms for the 25 Newton–Schulz steps a graph needs);
-- a label is computed on the pixels where its weight is non-zero, so the cost grows with
-  the pixel count, not with pixels x labels, and a label absent at a level costs nothing.
+- a label's statistics are computed on the pixels where its weight is non-zero, so their
+  cost grows with the pixel count, not with pixels x labels; the transform is applied to
+  every pixel once per label up to :data:`DENSE_LABELS` labels (full passes cost less than
+  a gather and a scatter), and to each label's own pixels above; a label absent at a level
+  costs nothing.
 
 Convention:
     As :mod:`impasto.models.wct`: features ``(1, C, h, w)`` float32; label weights
