@@ -173,3 +173,14 @@ def test_an_artistic_set_without_switches(wct_decoders, vgg_weights, tmp_path, p
 def test_stage_files_sit_beside_the_output():
     assert wct_staged.stage_files(Path("/x/y/photowct.onnx"), ("relu4_1", "relu1_1")) == {
         "relu4_1": "photowct.relu4_1.onnx", "relu1_1": "photowct.relu1_1.onnx"}
+
+
+def test_a_set_refuses_a_backend_other_than_onnx_runtime(staged):
+    from impasto.runtime.backends.selection import open_backend
+
+    opened, _ = open_backend(staged["dir"] / "photowct.onnx", "ort-cpu")
+    try:
+        with pytest.raises(ModelError, match="runs on ONNX Runtime .* got backend 'tensorrt'"):
+            StagedWCT.from_encoder(opened, "tensorrt")
+    finally:
+        opened.close()

@@ -94,6 +94,9 @@ class StagedWCT:
             ModelError: see :meth:`open`; the level graphs opened here are closed again.
         """
         where = f"model {str(encoder.model_path)!r}"
+        if not backend.startswith("ort"):
+            raise ModelError(f"{where}: a staged WCT set runs on ONNX Runtime (its level graphs are .onnx files), "
+                             f"got backend {backend!r}; export a one-graph photowct/wct for TensorRT")
         try:
             settings = json.loads(encoder.metadata["impasto.wct"])
             levels = tuple(settings["levels"])
