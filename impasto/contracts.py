@@ -12,8 +12,8 @@ Convention:
     ``codes`` / ``style_dim`` (a MUNIT graph's style codes and their length, the latter fixed);
     and the derived ``height_2 = ceil(height / 2)``, ``height_4 = ceil(height_2 / 2)``
     (likewise widths; see :data:`DERIVED_DIMS`); the staged WCT graphs' floor halvings
-    ``height_f2 = height // 2``, ``height_f4``, ``height_f8`` (:data:`FLOOR_DIMS`). Images are float32 NCHW RGB in
-    ``[0, 1]``. Every ``metadata_props`` value is a string (JSON where it holds more than
+    ``height_f2 = height // 2``, ``height_f4``, ``height_f8`` (:data:`FLOOR_DIMS`). Images
+    are float32 NCHW RGB in ``[0, 1]``. Every ``metadata_props`` value is a string (JSON where it holds more than
     one value): the keys of :data:`COMMON_METADATA` in every graph, plus the contract's own.
 
 Example:
@@ -183,6 +183,8 @@ CONTRACTS: dict[str, GraphContract] = {c.name: c for c in (STYLIZE, BANK, MULTIS
 #: Names the runtime checks graphs against.
 BANK_INPUTS = BANK.input_names
 WCT_INPUTS = PHOTOWCT.input_names
+WARP_INPUTS = WARP.input_names
+WARP_OUTPUTS = WARP.output_names
 
 #: Metadata key of a staged WCT level graph: JSON ``{"method", "level", "next"}``.
 WCT_STAGE_KEY = "impasto.wct_stage"
@@ -225,8 +227,6 @@ def wct_level_contract(level: str, next_level: str | None, pools: int, photo: bo
     else:
         outputs = PHOTOWCT.outputs if photo else WCT.outputs
     return GraphContract("wct_level", inputs, outputs, (WCT_STAGE_KEY,))
-WARP_INPUTS = WARP.input_names
-WARP_OUTPUTS = WARP.output_names
 
 
 def contract(name: str) -> GraphContract:

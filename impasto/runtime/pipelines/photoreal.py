@@ -113,15 +113,16 @@ class WCTStylizer(Pipeline):
         self.method = self._require_method(METHODS, "impasto export photowct|wct")
         if method is not None and self.method != method:
             raise ModelError(f"{self.where}: expected a {method} graph, got a {self.method} graph")
-        self.settings: dict[str, Any] = self._json_metadata("impasto.wct")
         #: The staged set (:mod:`impasto.runtime.pipelines.wct_staged`) where the graph is one's encoder, else None.
         self.staged: StagedWCT | None = None
+        if not is_staged(self.metadata):
+            self._require_names(_REQUIRED_INPUTS)  # before the settings: a foreign graph is named by its inputs
+        self.settings: dict[str, Any] = self._json_metadata("impasto.wct")
         if is_staged(self.metadata):
             self.staged = StagedWCT.from_encoder(self.backend, self.selection.chosen,
                                                  threads=int(getattr(self.backend, "threads", 0) or 0))
             self.outputs = list(self.staged.output_names)
         else:
-            self._require_names(_REQUIRED_INPUTS)
             self.outputs = [s.name for s in self.backend.outputs]
         self.max_labels = int(self.settings.get("max_labels", 16))
         self.min_side = int(self.settings.get("min_side", 16))
