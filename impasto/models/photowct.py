@@ -271,10 +271,7 @@ class StylePipeline(nn.Module):
     def forward(self, content: torch.Tensor, style: torch.Tensor, content_mask: torch.Tensor,
                 style_mask: torch.Tensor, alpha: torch.Tensor) -> tuple[torch.Tensor, ...]:
         s_feats = self.encoder.features(style, self.levels)
-        c_masks, s_masks = {LEVELS[0]: content_mask}, {LEVELS[0]: style_mask}
-        for a, b in zip(LEVELS[:-1], LEVELS[1:]):
-            c_masks[b] = wct_mod.pool_mask(c_masks[a])
-            s_masks[b] = wct_mod.pool_mask(s_masks[a])
+        c_masks, s_masks = wct_mod.mask_pyramid(content_mask, LEVELS), wct_mod.mask_pyramid(style_mask, LEVELS)
         first, content_switches = self.encoder.run(content, self.levels[0])
         x = content
         for i, level in enumerate(self.levels):

@@ -204,6 +204,14 @@ def wct_eigh(fc: torch.Tensor, fs: torch.Tensor, wc: torch.Tensor, ws: torch.Ten
     return alpha * out + (1.0 - alpha) * fc.double()
 
 
+def mask_pyramid(mask: torch.Tensor, levels: tuple[str, ...]) -> dict[str, torch.Tensor]:
+    """``{level: mask}``: ``mask`` at the first of ``levels`` (fine to coarse), pooled once per level after."""
+    out = {levels[0]: mask}
+    for a, b in zip(levels[:-1], levels[1:]):
+        out[b] = pool_mask(out[a])
+    return out
+
+
 def pool_mask(mask: torch.Tensor) -> torch.Tensor:
     """Bring label weights down one VGG level: 2x2 average pooling (the encoder's max-pooling grid).
 

@@ -126,10 +126,7 @@ def staged_reference(pipeline: StylePipeline, content: torch.Tensor, style: torc
         s_out = dict(zip(encoder.output_names, encoder(style)))
         c_out = dict(zip(encoder.output_names, encoder(content)))
         pools = [c_out[n] for n in encoder.output_names if n.startswith("pool")]
-        c_masks, s_masks = {LEVELS[0]: content_mask}, {LEVELS[0]: style_mask}
-        for a, b in zip(LEVELS[:-1], LEVELS[1:]):
-            c_masks[b] = wct_mod.pool_mask(c_masks[a])
-            s_masks[b] = wct_mod.pool_mask(s_masks[a])
+        c_masks, s_masks = wct_mod.mask_pyramid(content_mask, LEVELS), wct_mod.mask_pyramid(style_mask, LEVELS)
         f = c_out[pipeline.levels[0]]
         out: tuple[torch.Tensor, ...] = ()
         for level in pipeline.levels:

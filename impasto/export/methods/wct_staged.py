@@ -143,7 +143,7 @@ def _replace(plan: ExportPlan, **changes: Any) -> StagePlan:
     return StagePlan(**{**fields, **changes})
 
 
-def whole_parity(folder: Path, main: str, pipeline: StylePipeline, method: str, sizes: Sequence[tuple[int, int]],
+def whole_parity(folder: Path, main: str, pipeline: StylePipeline, sizes: Sequence[tuple[int, int]],
                  atol: float) -> list[dict[str, Any]]:
     """The set in ``folder`` run as the runtime runs it, against :func:`staged_reference`, on the parity feeds.
 
@@ -186,7 +186,7 @@ def export_staged(pipeline: StylePipeline, method: str, base: ExportPlan, output
         UserError: bad options.
         ExportError: a graph's export or check, or the whole set's parity, failed; nothing is written.
     """
-    from impasto.export.shared_encoder import check_name, load_shared, verify_shared_file
+    from impasto.export.shared_encoder import check_name, index_name_of, load_shared, verify_shared_file
 
     out, _, sizes = check_options(base.defaults, method, output_path, opset, atol, parity_sizes, False, method)
     bound = float(atol) if atol is not None else float(base.defaults.atol)
@@ -204,14 +204,14 @@ def export_staged(pipeline: StylePipeline, method: str, base: ExportPlan, output
             share = shared_encoder if plan.shared_layers else None
             reports[key] = export_plan(plan, folder / name, opset=opset, parity_sizes=sizes, atol=bound,
                                        shared_encoder=share)
-        rows = whole_parity(folder, out.name, pipeline, method, sizes, bound)
+        rows = whole_parity(folder, out.name, pipeline, sizes, bound)
         _stamp_whole_parity(folder / out.name, rows, bound)
-        for name in [out.name, *files.values()]:
-            os.replace(folder / name, out.parent / name)
-        if shared_encoder is not None:
-            for extra in (shared_encoder, Path(shared_encoder).with_suffix(".json").name):
+        if shared_encoder is not None:  # first: a published graph never lacks its shared file
+            for extra in (shared_encoder, index_name_of(shared_encoder)):
                 if (folder / extra).exists() and not (out.parent / extra).exists():
                     shutil.move(folder / extra, out.parent / extra)
+        for name in [out.name, *files.values()]:
+            os.replace(folder / name, out.parent / name)
     first = reports[f"{method}.encoder"]
     return {**first, "output": str(out), "staged": True, "stages": files, "parity": rows,
             "onnx_bytes": sum(r["onnx_bytes"] for r in reports.values()),

@@ -115,10 +115,11 @@ class WCTStylizer(Pipeline):
             raise ModelError(f"{self.where}: expected a {method} graph, got a {self.method} graph")
         #: The staged set (:mod:`impasto.runtime.pipelines.wct_staged`) where the graph is one's encoder, else None.
         self.staged: StagedWCT | None = None
-        if not is_staged(self.metadata):
+        staged = is_staged(self.metadata)
+        if not staged:
             self._require_names(_REQUIRED_INPUTS)  # before the settings: a foreign graph is named by its inputs
         self.settings: dict[str, Any] = self._json_metadata("impasto.wct")
-        if is_staged(self.metadata):
+        if staged:
             self.staged = StagedWCT.from_encoder(self.backend, self.selection.chosen,
                                                  threads=int(getattr(self.backend, "threads", 0) or 0))
             self.outputs = list(self.staged.output_names)

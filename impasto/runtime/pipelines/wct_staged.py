@@ -32,14 +32,20 @@ from typing import Any
 
 import numpy as np
 
-from impasto.contracts import WCT_STAGE_KEY, wct_encoder_contract, wct_level_contract
+from impasto.contracts import (
+    WCT_LEVEL_CHANNELS,
+    WCT_STAGE_KEY,
+    GraphContract,
+    wct_encoder_contract,
+    wct_level_contract,
+)
 from impasto.errors import BackendRuntimeError, ModelError
 from impasto.runtime.backends.base import Backend
 from impasto.runtime.backends.selection import make_backend, open_backend
 from impasto.runtime.pipelines import wct_transform
 
 #: The WCT levels, fine to coarse (as :data:`impasto.models.photowct.LEVELS`).
-LEVELS: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+LEVELS: tuple[str, ...] = tuple(WCT_LEVEL_CHANNELS)
 
 
 def is_staged(metadata: dict[str, str]) -> bool:
@@ -50,8 +56,16 @@ def is_staged(metadata: dict[str, str]) -> bool:
         return False
 
 
-def _names(specs: list[Any]) -> list[str]:
-    return [s.name for s in specs]
+def _check_io(backend: Backend, want: GraphContract, what: str) -> None:
+    """The graph's input and output names must be the contract's, in order.
+
+    Raises:
+        ModelError: naming the file, ``what`` it should be, and both lists.
+    """
+    got_in, got_out = [s.name for s in backend.inputs], [s.name for s in backend.outputs]
+    if got_in != list(want.input_names) or got_out != list(want.output_names):
+        raise ModelError(f"model {str(backend.model_path)!r}: expected {what} with inputs {list(want.input_names)} "
+                         f"and outputs {list(want.output_names)}, got {got_in} and {got_out}")
 
 
 class StagedWCT:
@@ -110,10 +124,7 @@ class StagedWCT:
         photo = settings.get("kind") == "photo"
         ordered = tuple(sorted(levels, key=LEVELS.index))
         pools = LEVELS.index(ordered[-1]) if photo else 0
-        want = wct_encoder_contract(ordered, pools)
-        if _names(encoder.inputs) != list(want.input_names) or _names(encoder.outputs) != list(want.output_names):
-            raise ModelError(f"{where}: expected a staged encoder with inputs {list(want.input_names)} and outputs "
-                             f"{list(want.output_names)}, got {_names(encoder.inputs)} and {_names(encoder.outputs)}")
+        _check_io(encoder, wct_encoder_contract(ordered, pools), "a staged encoder")
         stages: dict[str, Backend] = {}
         try:
             for i, level in enumerate(levels):
@@ -195,7 +206,4 @@ def _check_stage(stage: Backend, method: str, level: str, nxt: str | None, pools
     got_info = {k: info.get(k) for k in want_info}
     if got_info != want_info:
         raise ModelError(f"{where}: expected the stage {want_info}, got {got_info}")
-    want = wct_level_contract(level, nxt, pools, photo)
-    if _names(stage.inputs) != list(want.input_names) or _names(stage.outputs) != list(want.output_names):
-        raise ModelError(f"{where}: expected inputs {list(want.input_names)} and outputs {list(want.output_names)}, "
-                         f"got {_names(stage.inputs)} and {_names(stage.outputs)}")
+    _check_io(stage, wct_level_contract(level, nxt, pools, photo), f"the {level} stage")

@@ -80,7 +80,7 @@ class _Stats:
     label's pixels are gathered into an array of their own, centred and weighted in place
     (``√w ⊙ (f − μ_l)`` for the covariance, then ``w ⊙ (f − μ_l)`` kept for the transform
     with ``keep=True``): fresh arrays are few, because first-touch page faults of new
-    memory cost as much as the arithmetic (measured: about 2.5 ms per MB on this project's
+    memory cost as much as the arithmetic (measured: 2.5–4.5 ms per MB on this project's
     VM, where ONNX Runtime's arena reuses its memory).
     """
 
@@ -138,9 +138,9 @@ def one_blas_thread():
     """A context in which NumPy's BLAS / LAPACK runs on one thread (``threadpoolctl``).
 
     The statistics and square roots run in :data:`WORKERS` threads of their own, each
-    with one BLAS thread. LAPACK's eigendecomposition of a 512 x 512 matrix is a chain of small BLAS calls: on
-    two threads it took 2x, and next to another busy process 50x, the time of one thread
-    (measured: 28 ms on one thread, 1.56 s on OpenBLAS's two with a training run beside it).
+    with one BLAS thread. LAPACK's eigendecomposition of a 512 x 512 matrix is a chain of
+    small BLAS calls: on OpenBLAS's two threads, next to another busy process, it took 50x
+    the time of one thread (measured: 1.56 s against 28 ms).
     """
     if not _CONTROLLER:
         from threadpoolctl import ThreadpoolController
